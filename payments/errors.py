@@ -1,0 +1,125 @@
+"""Rejections: one exception per rule of the contract, each with a stable code.
+
+A `Rejection` is an expected outcome (the command broke a rule), never a crash: the
+engine turns it into a `rejected` outcome with `code` and `message`. `retryable`
+says whether sending the same command later could succeed (Stripe-style), e.g. after
+the payer is funded; a malformed command never becomes valid by waiting.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class Rejection(Exception):
+    code: ClassVar[str] = "rejected"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidCommand(Rejection):
+    code = "invalid_command"
+
+
+class UnknownCommandType(Rejection):
+    code = "unknown_command_type"
+
+
+class IdempotencyConflict(Rejection):
+    code = "idempotency_conflict"
+
+
+class InvalidAmount(Rejection):
+    code = "invalid_amount"
+
+
+class InvalidCurrency(Rejection):
+    code = "invalid_currency"
+
+
+class CurrencyMismatch(Rejection):
+    code = "currency_mismatch"
+
+
+class SameAccount(Rejection):
+    code = "same_account"
+
+
+class InsufficientFunds(Rejection):
+    code = "insufficient_funds"
+    retryable = True
+
+
+class AccountExists(Rejection):
+    code = "account_exists"
+
+
+class AccountNotFound(Rejection):
+    code = "account_not_found"
+    retryable = True
+
+
+class AccountClosed(Rejection):
+    code = "account_closed"
+
+
+class AccountNotEmpty(Rejection):
+    code = "account_not_empty"
+    retryable = True
+
+
+class InvalidAccountKind(Rejection):
+    code = "invalid_account_kind"
+
+
+class PaymentExists(Rejection):
+    code = "payment_exists"
+
+
+class PaymentNotFound(Rejection):
+    code = "payment_not_found"
+    retryable = True
+
+
+class InvalidPaymentState(Rejection):
+    code = "invalid_payment_state"
+
+
+class AmountExceedsAuthorized(Rejection):
+    code = "amount_exceeds_authorized"
+
+
+class AmountExceedsCaptured(Rejection):
+    code = "amount_exceeds_captured"
+
+
+class TransferExists(Rejection):
+    code = "transfer_exists"
+
+
+class BatchExists(Rejection):
+    code = "batch_exists"
+
+
+class NothingToSettle(Rejection):
+    code = "nothing_to_settle"
+    retryable = True
+
+
+class InternalError(Rejection):
+    """Not a contract rule: the engine failed to decide this command (a bug).
+
+    Extension of the contract: the command is rejected with nothing applied, so one
+    bad command cannot stall its partition.
+    """
+
+    code = "internal_error"
+    retryable = True
+
+
+REJECTION_CODES: tuple[str, ...] = tuple(
+    cls.code for cls in Rejection.__subclasses__() if cls is not InternalError
+)
