@@ -58,5 +58,5 @@ def check_amount(amount: object, field: str = "amount") -> int:
 
 
 def fee_half_up(gross: int, fee_bps: int) -> int:
-    """fees = (gross × fee_bps + 5000) div 10000, the contract's half-up rounding."""
+    """fees = (gross * fee_bps + 5000) div 10000, the contract's half-up rounding."""
     return (gross * fee_bps + 5000) // 10000

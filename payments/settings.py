@@ -70,7 +70,7 @@ class Settings(BaseSettings):
 class MissingSetting(RuntimeError):
     def __init__(self, variable: str) -> None:
         super().__init__(
-            f"{variable} is not set: run `eval \"$(payments services env)\"` after "
+            f'{variable} is not set: run `eval "$(payments services env)"` after '
             "`payments services up`, or export it yourself"
         )
         self.variable = variable
