@@ -1,0 +1,1 @@
+"""The engine process: command intake (Kafka → ledger → Kafka) and the event relay."""

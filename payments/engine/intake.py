@@ -1,0 +1,201 @@
+"""Command intake: consume a batch, decide it in one transaction, answer, commit.
+
+Transaction boundaries, and why a kill -9 anywhere loses and doubles nothing:
+
+1. `poll` — nothing is stored yet; a crash here redelivers the batch.
+2. `ledger.decide_batch` — one PostgreSQL transaction stores the events of every
+   accepted command, a `CommandRecord.Decided` for every command and the consumed
+   offsets. It commits entirely or not at all.
+3. `publish` — outcomes and dead letters, then `flush` waits for the broker's acks.
+   A crash before or during this redelivers the batch: every command now finds its
+   CommandRecord and is answered again with `replayed: true`, applying nothing.
+4. `commit` of Kafka offsets — only after the answers are acknowledged, so no
+   command is ever left without an outcome on the results topic.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from payments.engine.backoff import Backoff
+from payments.engine.records import DeadLetter, read_command
+from payments.ledger import IncomingCommand, Ledger, Outcome
+from payments.settings import Settings
+from payments.wire import dead_letter
+
+log = structlog.get_logger("payments.intake")
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    commands: int
+    dead_letters: int
+    accepted: int
+    rejected: int
+    replayed: int
+    seconds: float
+
+
+def encode(document: dict[str, object]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class CommandIntake:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        on_batch: Callable[[BatchReport, Sequence[Outcome]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.consumer = consumer
+        self.producer = producer
+        self.on_batch = on_batch
+        self.topics = settings.topics
+
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe([self.topics.commands])
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                polled = self.consumer.poll(
+                    timeout_ms=200, max_records=self.settings.engine_batch_max
+                )
+                if polled:
+                    self.handle(polled, stop)
+                backoff.reset()
+            except KafkaError as error:
+                log.warning("kafka_unavailable", error=repr(error))
+                backoff.wait(stop)
+
+    def handle(
+        self, polled: dict[TopicPartition, list], stop: threading.Event
+    ) -> BatchReport | None:
+        started = time.perf_counter()
+        commands: list[IncomingCommand] = []
+        dead: list[DeadLetter] = []
+        next_offsets: dict[TopicPartition, int] = {}
+        for partition, records in polled.items():
+            for record in records:
+                read = read_command(
+                    record.topic, record.partition, record.offset, record.key, record.value
+                )
+                (dead if isinstance(read, DeadLetter) else commands).append(read)  # type: ignore[arg-type]
+            next_offsets[partition] = records[-1].offset + 1
+
+        outcomes = self._decide(commands, stop)
+        if outcomes is None:
+            return None  # stopping before the batch was stored: it will be redelivered
+        if not self._publish(outcomes, dead, stop):
+            return None  # stopping with answers unconfirmed: redelivery will replay them
+        self._commit(next_offsets)
+
+        report = BatchReport(
+            commands=len(commands),
+            dead_letters=len(dead),
+            accepted=sum(o.status == "accepted" for o in outcomes),
+            rejected=sum(o.status == "rejected" for o in outcomes),
+            replayed=sum(o.replayed for o in outcomes),
+            seconds=time.perf_counter() - started,
+        )
+        for outcome in outcomes:
+            log.info(
+                "command_decided",
+                command_id=outcome.command_id,
+                type=outcome.type,
+                status=outcome.status,
+                code=outcome.code,
+                replayed=outcome.replayed,
+            )
+        for letter in dead:
+            log.warning(
+                "dead_letter",
+                reason=letter.reason,
+                partition=letter.partition,
+                offset=letter.offset,
+            )
+        log.info("batch_done", **report.__dict__)
+        if self.on_batch is not None:
+            self.on_batch(report, outcomes)
+        return report
+
+    def _decide(
+        self, commands: list[IncomingCommand], stop: threading.Event
+    ) -> list[Outcome] | None:
+        if not commands:
+            return []
+        backoff = Backoff(initial=0.2, cap=10.0)
+        while True:
+            try:
+                return self.ledger.decide_batch(commands, consumer_group=self.settings.engine_group)
+            except (OperationalError, InterfaceError) as error:
+                # The database is away: keep the batch in hand and try again later.
+                log.warning("database_unavailable", error=str(error), batch=len(commands))
+            if stop.is_set():
+                return None
+            backoff.wait(stop)
+
+    def _publish(
+        self, outcomes: Sequence[Outcome], dead: Sequence[DeadLetter], stop: threading.Event
+    ) -> bool:
+        """Send every answer and wait for the broker's acks; False if stopped first."""
+        backoff = Backoff(initial=0.2, cap=10.0)
+        while True:
+            try:
+                futures = [
+                    self.producer.send(
+                        self.topics.command_results,
+                        key=outcome.command_id.encode(),
+                        value=encode(outcome.to_json()),
+                    )
+                    for outcome in outcomes
+                ]
+                futures += [
+                    self.producer.send(
+                        self.topics.commands_dlq,
+                        key=letter.key,
+                        value=encode(
+                            dead_letter(
+                                letter.reason,
+                                letter.topic,
+                                letter.partition,
+                                letter.offset,
+                                letter.value,
+                            )
+                        ),
+                    )
+                    for letter in dead
+                ]
+                self.producer.flush(timeout=30)
+                for future in futures:
+                    future.get(timeout=0)  # raises the send's error, if it failed
+                return True
+            except KafkaError as error:
+                # Re-sending is safe: outcomes are answers, clients match them by command_id.
+                log.warning("publish_failed", error=repr(error))
+            if stop.is_set():
+                return False
+            backoff.wait(stop)
+
+    def _commit(self, next_offsets: dict[TopicPartition, int]) -> None:
+        try:
+            self.consumer.commit(
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in next_offsets.items()}
+            )
+        except (CommitFailedError, KafkaError) as error:
+            # A rebalance took the partitions: their new owner re-reads the batch and
+            # answers it from the stored CommandRecords, so nothing is applied twice.
+            log.warning("offset_commit_failed", error=repr(error))

@@ -1,0 +1,35 @@
+"""Kafka clients configured the one way the engine needs them."""
+
+from __future__ import annotations
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from payments.settings import Settings
+
+
+def reliable_producer(settings: Settings, client_id: str) -> KafkaProducer:
+    # Idempotent, acks from all in-sync replicas: a retried send is never doubled
+    # on the broker and an acknowledged one is never lost.
+    return KafkaProducer(
+        bootstrap_servers=settings.require_kafka_bootstrap(),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_in_flight_requests_per_connection=5,
+        max_request_size=2 * 1024 * 1024,
+    )
+
+
+def command_consumer(settings: Settings) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=settings.require_kafka_bootstrap(),
+        group_id=settings.engine_group,
+        client_id="payments-engine",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.engine_batch_max,
+        # Deciding a batch can wait for a database that is restarting.
+        max_poll_interval_ms=600_000,
+        fetch_max_wait_ms=settings.engine_batch_wait_ms,
+    )

@@ -1,0 +1,54 @@
+"""The engine process: intake on the main thread, the relay beside it.
+
+SIGTERM and SIGINT only set a stop flag: the intake finishes the batch in hand
+(stored, answered, committed) and the relay finishes its page, then both exit.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import structlog
+
+from payments.engine.intake import CommandIntake
+from payments.engine.kafka_clients import command_consumer, reliable_producer
+from payments.engine.relay import EventRelay
+from payments.ledger import Ledger
+from payments.settings import Settings
+from payments.store import open_application
+
+log = structlog.get_logger("payments.engine")
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True) -> None:
+    app = open_application(settings)
+    ledger = Ledger(app)
+    relay_thread: threading.Thread | None = None
+    if relay:
+        event_relay = EventRelay(settings, app, reliable_producer(settings, "payments-relay"))
+        relay_thread = threading.Thread(target=event_relay.run, args=(stop,), name="relay")
+        relay_thread.start()
+    consumer = command_consumer(settings)
+    producer = reliable_producer(settings, "payments-intake")
+    log.info("engine_started", group=settings.engine_group, relay=relay)
+    try:
+        CommandIntake(settings, ledger, consumer, producer).run(stop)
+    finally:
+        stop.set()
+        consumer.close(autocommit=False)
+        producer.close(timeout=10)
+        if relay_thread is not None:
+            relay_thread.join(timeout=30)
+        app.close()
+        log.info("engine_stopped")

@@ -1,0 +1,57 @@
+"""Reading a Kafka record as a command, or saying why it cannot be one.
+
+A record is a command when its value is a UTF-8 JSON object with a string
+`command_id`. Anything else has no one to answer to, so it becomes a dead letter
+carrying the reason and where it came from. Nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from payments.ledger import IncomingCommand
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_command(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+) -> IncomingCommand | DeadLetter:
+    def dead(reason: str) -> DeadLetter:
+        return DeadLetter(reason, topic, partition, offset, key, value)
+
+    if value is None:
+        return dead("empty record: a command must be a JSON object, the value was null")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return dead(f"not UTF-8 text: {error.reason} at byte {error.start}")
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        return dead("JSON nested too deeply to read")
+    except ValueError as error:
+        return dead(f"not JSON: {error}")
+    if not isinstance(document, dict):
+        return dead(f"JSON {type(document).__name__} where a command object was expected")
+    command_id = document.get("command_id")
+    if "command_id" not in document:
+        return dead("no command_id: the command object has no 'command_id' field")
+    if not isinstance(command_id, str):
+        return dead(f"command_id must be a string, got {type(command_id).__name__}")
+    return IncomingCommand(raw=document, source=(topic, partition, offset))

@@ -1,0 +1,125 @@
+"""Event relay: every stored event, in store order, onto `payments.events`.
+
+The event store's notification log is the outbox. The relay reads the events after
+its tracked position, sends them (idempotent producer, acks=all), waits for the
+broker's acknowledgement, and only then advances the position in its own
+transaction. A kill -9 between the two re-sends a page; it never skips one.
+Consumers drop the re-sent copies by position and aggregate version.
+
+Gaps in notification ids (rolled-back inserts burn sequence values) are skipped
+naturally: the relay asks for "everything after the last id seen", and because
+writers are serialized, an id below a committed one never commits later.
+
+One relay publishes at a time: it holds a session-level PostgreSQL advisory lock on
+its own connection, so a second engine's relay waits until the first one dies.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+
+import psycopg
+import structlog
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from payments.engine.backoff import Backoff
+from payments.settings import Settings
+from payments.store import PaymentsApplication
+from payments.wire import event_message
+
+log = structlog.get_logger("payments.relay")
+
+RELAY_LOCK_KEY = 7_361_018_224  # any constant shared by all engines of one store
+RELAY_NAME = "events"
+
+
+class EventRelay:
+    def __init__(
+        self,
+        settings: Settings,
+        app: PaymentsApplication,
+        producer: KafkaProducer,
+        page_size: int = 2000,
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.app = app
+        self.producer = producer
+        self.page_size = page_size
+        self.on_page = on_page
+        self.topic = settings.topics.events
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = Backoff(initial=0.2, cap=5.0)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.settings.require_database_url(), autocommit=True) as conn:
+                    if not self._acquire_lock(conn, stop):
+                        return
+                    log.info("relay_started")
+                    backoff.reset()
+                    self._relay_while_leader(conn, stop)
+            except (psycopg.OperationalError, KafkaError) as error:
+                log.warning("relay_interrupted", error=str(error))
+                backoff.wait(stop)
+
+    def _acquire_lock(self, conn: psycopg.Connection, stop: threading.Event) -> bool:
+        while not stop.is_set():
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()
+            if row and row[0]:
+                return True
+            stop.wait(1.0)  # another engine's relay is publishing
+        return False
+
+    def _relay_while_leader(self, conn: psycopg.Connection, stop: threading.Event) -> None:
+        position = self._load_position(conn)
+        idle = 0.005
+        while not stop.is_set():
+            published = self.relay_page(conn, position)
+            if published is None:
+                stop.wait(idle)
+                idle = min(idle * 2, 0.1)
+                continue
+            position = published
+            idle = 0.005
+
+    def relay_page(self, conn: psycopg.Connection, position: int) -> int | None:
+        """Publish the next page after `position`; return the new position, or None."""
+        notifications = self.app.recorder.select_notifications(
+            start=position + 1, limit=self.page_size
+        )
+        if not notifications:
+            return None
+        futures = []
+        for notification in notifications:
+            message = event_message(notification, self.app.mapper)
+            futures.append(
+                self.producer.send(
+                    self.topic,
+                    key=str(message["aggregate_id"]).encode(),
+                    value=json.dumps(message, separators=(",", ":")).encode(),
+                )
+            )
+        self.producer.flush(timeout=60)
+        for future in futures:
+            future.get(timeout=0)  # any failed send raises here, before the position moves
+        last = notifications[-1].id
+        conn.execute(
+            "INSERT INTO relay_position (name, notification_id) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET notification_id = EXCLUDED.notification_id",
+            (RELAY_NAME, last),
+        )
+        log.debug("relay_page", first=notifications[0].id, last=last, count=len(notifications))
+        if self.on_page is not None:
+            self.on_page(last, len(notifications))
+        return last
+
+    @staticmethod
+    def _load_position(conn: psycopg.Connection) -> int:
+        row = conn.execute(
+            "SELECT notification_id FROM relay_position WHERE name = %s", (RELAY_NAME,)
+        ).fetchone()
+        return int(row[0]) if row else 0
