@@ -10,8 +10,10 @@ Gaps in notification ids (rolled-back inserts burn sequence values) are skipped
 naturally: the relay asks for "everything after the last id seen", and because
 writers are serialized, an id below a committed one never commits later.
 
-One relay publishes at a time: it holds a session-level PostgreSQL advisory lock on
-its own connection, so a second engine's relay waits until the first one dies.
+One relay publishes to a topic at a time: it holds a session-level PostgreSQL
+advisory lock (keyed by the topic name) on its own connection, so a second engine's
+relay waits until the first one dies. The tracked position is per topic too: a new
+topic prefix receives the whole history from the first event.
 """
 
 from __future__ import annotations
@@ -32,8 +34,6 @@ from payments.wire import event_message
 
 log = structlog.get_logger("payments.relay")
 
-RELAY_LOCK_KEY = 7_361_018_224  # any constant shared by all engines of one store
-RELAY_NAME = "events"
 
 
 class EventRelay:
@@ -68,7 +68,9 @@ class EventRelay:
 
     def _acquire_lock(self, conn: psycopg.Connection, stop: threading.Event) -> bool:
         while not stop.is_set():
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext('relay:' || %s))", (self.topic,)
+            ).fetchone()
             if row and row[0]:
                 return True
             stop.wait(1.0)  # another engine's relay is publishing
@@ -110,16 +112,15 @@ class EventRelay:
         conn.execute(
             "INSERT INTO relay_position (name, notification_id) VALUES (%s, %s) "
             "ON CONFLICT (name) DO UPDATE SET notification_id = EXCLUDED.notification_id",
-            (RELAY_NAME, last),
+            (self.topic, last),
         )
         log.debug("relay_page", first=notifications[0].id, last=last, count=len(notifications))
         if self.on_page is not None:
             self.on_page(last, len(notifications))
         return last
 
-    @staticmethod
-    def _load_position(conn: psycopg.Connection) -> int:
+    def _load_position(self, conn: psycopg.Connection) -> int:
         row = conn.execute(
-            "SELECT notification_id FROM relay_position WHERE name = %s", (RELAY_NAME,)
+            "SELECT notification_id FROM relay_position WHERE name = %s", (self.topic,)
         ).fetchone()
         return int(row[0]) if row else 0
