@@ -1,0 +1,330 @@
+"""The engine through real Kafka and PostgreSQL: outcomes, replays, crashes, bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from payments.ledger import Ledger
+from payments.settings import Settings
+from tests.support.engine import EngineProcess, engine_env
+from tests.support.kafka import (
+    create_topics,
+    envelope_record,
+    outcomes_by_command,
+    publish,
+    read_topic,
+    unique_prefix,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def command(command_id: str, type_: str, **payload: Any) -> dict[str, Any]:
+    return {"command_id": command_id, "type": type_, "actor": "test@engine", "payload": payload}
+
+
+def shop_day(run: str) -> list[dict[str, Any]]:
+    """A small day of business, with rejections, in the order a client sends it."""
+    alice, shop, bank, fees, payout = (
+        f"{name}-{run}" for name in ("alice", "shop", "bank", "fees", "payout")
+    )
+    pay = f"pay-{run}"
+    return [
+        command(f"{run}-1", "open_account", account_id=bank, currency="EUR", kind="external"),
+        command(f"{run}-2", "open_account", account_id=alice, currency="EUR", kind="customer"),
+        command(f"{run}-3", "open_account", account_id=shop, currency="EUR", kind="merchant"),
+        command(f"{run}-4", "open_account", account_id=fees, currency="EUR", kind="fees"),
+        command(f"{run}-5", "open_account", account_id=payout, currency="EUR", kind="external"),
+        command(
+            f"{run}-6",
+            "transfer",
+            transfer_id=f"top-{run}",
+            from_account=bank,
+            to_account=alice,
+            amount=10_000,
+            currency="EUR",
+        ),
+        command(
+            f"{run}-7",
+            "transfer",
+            transfer_id=f"over-{run}",
+            from_account=alice,
+            to_account=bank,
+            amount=50_000,
+            currency="EUR",
+        ),  # insufficient_funds
+        command(
+            f"{run}-8",
+            "authorize_payment",
+            payment_id=pay,
+            payer_account=alice,
+            merchant_account=shop,
+            amount=4_000,
+            currency="EUR",
+        ),
+        command(f"{run}-9", "capture_payment", payment_id=pay, amount=3_000),
+        command(f"{run}-10", "refund_payment", payment_id=pay, amount=500),
+        command(f"{run}-11", "capture_payment", payment_id=pay, amount=2_000),  # exceeds
+        command(
+            f"{run}-12",
+            "settle_merchant",
+            batch_id=f"b-{run}",
+            merchant_account=shop,
+            payout_account=payout,
+            fees_account=fees,
+            fee_bps=250,
+        ),
+        command(
+            f"{run}-13",
+            "transfer",
+            transfer_id=f"eur-usd-{run}",
+            from_account=alice,
+            to_account=bank,
+            amount=1.5,
+            currency="EUR",
+        ),  # invalid_amount
+        command(f"{run}-14", "close_account", account_id=f"ghost-{run}"),  # not found
+    ]
+
+
+@pytest.fixture
+def stream(settings: Settings, tmp_path: Path):
+    """A fresh topic prefix and engine group; yields a starter for engine processes."""
+    bootstrap = settings.require_kafka_bootstrap()
+    prefix = unique_prefix("engine")
+    topics = create_topics(bootstrap, prefix)
+    env = engine_env(settings, prefix, f"{prefix}-group")
+    engines: list[EngineProcess] = []
+
+    def start(*args: str) -> EngineProcess:
+        engine = EngineProcess(env, tmp_path / f"engine-{len(engines)}.log", *args)
+        engines.append(engine)
+        return engine
+
+    yield bootstrap, topics, start
+    for engine in engines:
+        if engine.alive():
+            engine.kill9()
+
+
+def wait_outcomes(bootstrap: str, topic: str, ids: set[str], timeout: float = 90.0) -> dict:
+    records = read_topic(
+        bootstrap, topic, lambda rs: ids <= outcomes_by_command(rs).keys(), timeout=timeout
+    )
+    return outcomes_by_command(records)
+
+
+def in_memory_outcomes(commands: list[dict[str, Any]]) -> dict[str, tuple[str, str | None]]:
+    from payments.store import in_memory_application
+
+    ledger = Ledger(in_memory_application())
+    return {
+        c["command_id"]: (o.status, o.code)
+        for c in commands
+        for o in [ledger.decide(json.loads(json.dumps(c)))]
+    }
+
+
+def test_outcomes_through_kafka_equal_the_ledger_called_directly(stream) -> None:
+    bootstrap, topics, start = stream
+    commands = shop_day(uuid.uuid4().hex[:6])
+    start()
+    publish(bootstrap, topics.commands, [envelope_record(c, key="day") for c in commands])
+    outcomes = wait_outcomes(bootstrap, topics.command_results, {c["command_id"] for c in commands})
+
+    expected = in_memory_outcomes(commands)
+    got = {cid: (found[0]["status"], found[0]["code"]) for cid, found in outcomes.items()}
+    assert got == expected
+    assert all(len(found) == 1 and not found[0]["replayed"] for found in outcomes.values())
+
+
+def test_duplicate_deliveries_replay_outcomes_and_apply_nothing(stream) -> None:
+    bootstrap, topics, start = stream
+    commands = shop_day(uuid.uuid4().hex[:6])
+    ids = {c["command_id"] for c in commands}
+    start()
+    records = [envelope_record(c, key="day") for c in commands]
+    publish(bootstrap, topics.commands, records)
+    wait_outcomes(bootstrap, topics.command_results, ids)
+    publish(bootstrap, topics.commands, records)  # the client retries everything
+
+    def twice(rs: list[Any]) -> bool:
+        found = outcomes_by_command(rs)
+        return all(len(found.get(i, [])) >= 2 for i in ids)
+
+    outcomes = outcomes_by_command(read_topic(bootstrap, topics.command_results, twice, 90))
+    for command_id, (first, second, *rest) in outcomes.items():
+        assert not rest, command_id
+        assert not first["replayed"] and second["replayed"]
+        assert (first["status"], first["code"]) == (second["status"], second["code"])
+
+    # Each stored event reached the events topic; replays stored nothing new.
+    events = events_of(bootstrap, topics.events, ids)
+    versions = [(e["aggregate_id"], e["aggregate_version"]) for e in events]
+    assert len(versions) == len(set(versions))
+
+
+def events_of(bootstrap: str, topic: str, command_ids: set[str], settle: float = 3.0) -> list[dict]:
+    """The events caused by these commands, once the topic has been quiet for a while."""
+    seen: list[int] = []
+
+    def quiet(rs: list[Any]) -> bool:
+        seen.append(len(rs))
+        return len(seen) > int(settle / 0.2) and seen[-1] == seen[-int(settle / 0.2)] > 0
+
+    records = read_topic(bootstrap, topic, quiet, timeout=90)
+    return [e for e in (json.loads(r.value) for r in records) if e["command_id"] in command_ids]
+
+
+def test_malformed_records_go_where_the_contract_says(stream) -> None:
+    bootstrap, topics, start = stream
+    run = uuid.uuid4().hex[:6]
+    good = command(
+        f"{run}-ok", "open_account", account_id=f"ok-{run}", currency="EUR", kind="customer"
+    )
+    bad_type = command(f"{run}-type", "teleport_money", amount=1)
+    bad_field = command(
+        f"{run}-field",
+        "open_account",
+        account_id="no spaces allowed",
+        currency="EUR",
+        kind="customer",
+    )
+    huge = b'{"note": "' + b"x" * (1 << 20) + b'"}'
+    malformed = [
+        (b"k", b"not json at all"),
+        (b"k", b"[1, 2, 3]"),
+        (b"k", b'{"type": "transfer"}'),
+        (b"k", b"\xff\xfe garbage"),
+        (b"k", b"[" * 100_000 + b"]" * 100_000),
+        (b"k", huge),
+        (b"k", None),
+    ]
+    start()
+    publish(
+        bootstrap,
+        topics.commands,
+        [*malformed, envelope_record(bad_type), envelope_record(bad_field), envelope_record(good)],
+    )
+    outcomes = wait_outcomes(
+        bootstrap,
+        topics.command_results,
+        {good["command_id"], bad_type["command_id"], bad_field["command_id"]},
+    )
+    assert outcomes[good["command_id"]][0]["status"] == "accepted"
+    assert outcomes[bad_type["command_id"]][0]["code"] == "unknown_command_type"
+    assert outcomes[bad_field["command_id"]][0]["code"] == "invalid_command"
+    assert "account_id" in outcomes[bad_field["command_id"]][0]["message"]
+
+    letters = [
+        json.loads(r.value)
+        for r in read_topic(bootstrap, topics.commands_dlq, lambda rs: len(rs) >= 7, 60)
+    ]
+    assert len(letters) == len(malformed)
+    assert {letter["source_offset"] for letter in letters} == set(range(len(malformed)))
+    assert all(letter["reason"] for letter in letters)
+
+
+def test_kill_9_mid_stream_then_restart_applies_each_command_once(stream) -> None:
+    bootstrap, topics, start = stream
+    run = uuid.uuid4().hex[:6]
+    accounts = [f"acc{i}-{run}" for i in range(6)]
+    bank = f"bank-{run}"
+    commands = [
+        command(
+            f"{run}-open-bank", "open_account", account_id=bank, currency="EUR", kind="external"
+        )
+    ]
+    commands += [
+        command(f"{run}-open-{a}", "open_account", account_id=a, currency="EUR", kind="customer")
+        for a in accounts
+    ]
+    commands += [
+        command(
+            f"{run}-t{i}",
+            "transfer",
+            transfer_id=f"tr{i}-{run}",
+            from_account=bank,
+            to_account=accounts[i % len(accounts)],
+            amount=100 + i,
+            currency="EUR",
+        )
+        for i in range(3000)
+    ]
+    ids = {c["command_id"] for c in commands}
+    publish(bootstrap, topics.commands, [envelope_record(c) for c in commands[:7]])
+    publish(
+        bootstrap, topics.commands, [envelope_record(c, key=c["command_id"]) for c in commands[7:]]
+    )
+    engine = start()
+    # Kill it while it works through the stream, several times.
+    for pause in (1.5, 0.7, 1.1):
+        time.sleep(pause)
+        engine.kill9()
+        engine = start()
+    outcomes = wait_outcomes(bootstrap, topics.command_results, ids, timeout=180)
+    assert engine.stop() == 0
+
+    assert ids <= outcomes.keys()
+    first = {cid: found[0] for cid, found in outcomes.items() if cid in ids}
+    assert all(o["status"] == "accepted" for o in first.values()), [
+        o for o in first.values() if o["status"] != "accepted"
+    ][:3]
+    events = events_of(bootstrap, topics.events, ids)
+    transfers = [e for e in events if e["event_type"] == "Transfer.Recorded"]
+    assert len({e["payload"]["transfer_id"] for e in transfers}) == 3000
+    credited = {}
+    for e in events:
+        if e["event_type"] == "Account.Credited":
+            key = (e["aggregate_id"], e["aggregate_version"])
+            credited[key] = e["payload"]["amount"]
+    assert sum(credited.values()) == sum(100 + i for i in range(3000))
+
+
+def test_two_engines_share_the_stream_through_a_rebalance(stream) -> None:
+    bootstrap, topics, start = stream
+    run = uuid.uuid4().hex[:6]
+    bank, shop = f"bank-{run}", f"hot-{run}"
+    setup = [
+        command(f"{run}-b", "open_account", account_id=bank, currency="EUR", kind="external"),
+        command(f"{run}-s", "open_account", account_id=shop, currency="EUR", kind="customer"),
+    ]
+    transfers = [
+        command(
+            f"{run}-t{i}",
+            "transfer",
+            transfer_id=f"x{i}-{run}",
+            from_account=bank,
+            to_account=shop,
+            amount=7,
+            currency="EUR",
+        )
+        for i in range(2000)
+    ]
+    first = start()
+    publish(bootstrap, topics.commands, [envelope_record(c, key="setup") for c in setup])
+    wait_outcomes(bootstrap, topics.command_results, {c["command_id"] for c in setup})
+    # Different keys: the hot account is written from every partition at once.
+    publish(
+        bootstrap, topics.commands, [envelope_record(c, key=c["command_id"]) for c in transfers]
+    )
+    time.sleep(1.0)
+    second = start()  # joins the group: partitions move mid-stream
+    ids = {c["command_id"] for c in transfers}
+    outcomes = wait_outcomes(bootstrap, topics.command_results, ids, timeout=180)
+    assert first.stop() == 0
+    assert second.stop() == 0
+    assert all(found[0]["status"] == "accepted" for cid, found in outcomes.items() if cid in ids)
+    events = events_of(bootstrap, topics.events, ids)
+    credits = {
+        (e["aggregate_id"], e["aggregate_version"]): e["payload"]["amount"]
+        for e in events
+        if e["event_type"] == "Account.Credited"
+    }
+    assert sum(credits.values()) == 7 * 2000
