@@ -1,0 +1,287 @@
+"""Account: balances (posted, held, available), limits, holds and unsettled items.
+
+posted is credits minus debits, held the sum of open holds, available = posted − held.
+A voluntary debit of a non-external account must leave available ≥ −overdraft_limit;
+forced postings (chargebacks, settlement) skip that rule. A merchant account keeps
+running totals of its unsettled items (capture credits, refund and chargeback debits
+since its last `Settled`), so settling a merchant reads one aggregate.
+
+Guards are `check_…` methods; the mutators after them only record facts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from payments.domain.ids import account_id_to_uuid
+from payments.errors import (
+    AccountClosed,
+    AccountNotEmpty,
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidAccountKind,
+)
+
+ACCOUNT_KINDS = ("customer", "merchant", "external", "fees")
+
+
+class Account(Aggregate):
+    UNLIMITED_KINDS: ClassVar[frozenset[str]] = frozenset({"external"})
+
+    class Event(Aggregate.Event):
+        command_id: str
+        actor: str
+
+    class Opened(Aggregate.Created):
+        command_id: str
+        actor: str
+        account_id: str
+        currency: str
+        kind: str
+        overdraft_limit: int
+
+    def __init__(
+        self,
+        command_id: str,
+        actor: str,
+        account_id: str,
+        currency: str,
+        kind: str,
+        overdraft_limit: int,
+    ) -> None:
+        self.account_id = account_id
+        self.currency = currency
+        self.kind = kind
+        self.overdraft_limit = overdraft_limit
+        self.posted = 0
+        self.held = 0
+        self.closed = False
+        self.unsettled_gross = 0
+        self.unsettled_refunds = 0
+        self.unsettled_chargebacks = 0
+        self.unsettled_count = 0
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        account_id: str,
+        currency: str,
+        kind: str,
+        overdraft_limit: int,
+        command_id: str,
+        actor: str,
+    ) -> Account:
+        return cls._create(
+            cls.Opened,
+            id=account_id_to_uuid(account_id),
+            command_id=command_id,
+            actor=actor,
+            account_id=account_id,
+            currency=currency,
+            kind=kind,
+            overdraft_limit=overdraft_limit,
+        )
+
+    # --- derived values -------------------------------------------------------------
+
+    @property
+    def available(self) -> int:
+        return self.posted - self.held
+
+    @property
+    def status(self) -> str:
+        return "closed" if self.closed else "open"
+
+    # --- guards ---------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise AccountClosed(f"account {self.account_id} is closed")
+
+    def check_currency(self, currency: str) -> None:
+        if self.currency != currency:
+            raise CurrencyMismatch(
+                f"account {self.account_id} holds {self.currency}, not {currency}"
+            )
+
+    def check_kind(self, allowed: tuple[str, ...], role: str) -> None:
+        if self.kind not in allowed:
+            raise InvalidAccountKind(
+                f"{role} {self.account_id} is a {self.kind} account; "
+                f"expected {' or '.join(allowed)}"
+            )
+
+    def check_can_debit(self, amount: int) -> None:
+        """A voluntary debit (or hold) must keep available ≥ −overdraft_limit."""
+        if self.kind in self.UNLIMITED_KINDS:
+            return
+        if self.available - amount < -self.overdraft_limit:
+            raise InsufficientFunds(
+                f"account {self.account_id} has {self.available} available "
+                f"(overdraft limit {self.overdraft_limit}); cannot debit {amount}"
+            )
+
+    def check_can_close(self) -> None:
+        if self.posted != 0 or self.held != 0:
+            raise AccountNotEmpty(
+                f"account {self.account_id} has posted {self.posted} and held {self.held}; "
+                "both must be 0 to close it"
+            )
+
+    # --- mutators (facts; the guards ran before) --------------------------------------
+
+    def close(self, *, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Closed, command_id=command_id, actor=actor, account_id=self.account_id
+        )
+
+    def debit(self, **posting: Any) -> None:
+        self.trigger_event(self.Debited, account_id=self.account_id, **posting)
+
+    def credit(self, **posting: Any) -> None:
+        self.trigger_event(self.Credited, account_id=self.account_id, **posting)
+
+    def place_hold(self, *, payment_id: str, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.HoldPlaced,
+            command_id=command_id,
+            actor=actor,
+            account_id=self.account_id,
+            payment_id=payment_id,
+            amount=amount,
+        )
+
+    def release_hold(self, *, payment_id: str, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.HoldReleased,
+            command_id=command_id,
+            actor=actor,
+            account_id=self.account_id,
+            payment_id=payment_id,
+            amount=amount,
+        )
+
+    def capture_hold(
+        self,
+        *,
+        payment_id: str,
+        amount: int,
+        posting_id: str,
+        counterparty: str,
+        command_id: str,
+        actor: str,
+    ) -> None:
+        self.trigger_event(
+            self.HoldCaptured,
+            command_id=command_id,
+            actor=actor,
+            account_id=self.account_id,
+            payment_id=payment_id,
+            amount=amount,
+            posting_id=posting_id,
+            counterparty=counterparty,
+        )
+
+    def settle(self, *, batch_id: str, fees: int, net: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Settled,
+            command_id=command_id,
+            actor=actor,
+            account_id=self.account_id,
+            batch_id=batch_id,
+            gross=self.unsettled_gross,
+            refunds=self.unsettled_refunds,
+            chargebacks=self.unsettled_chargebacks,
+            fees=fees,
+            net=net,
+            item_count=self.unsettled_count,
+        )
+
+    # --- events ---------------------------------------------------------------------
+
+    class Closed(Event):
+        account_id: str
+
+        def apply(self, account: Account) -> None:
+            account.closed = True
+
+    class Debited(Event):
+        account_id: str
+        posting_id: str
+        amount: int
+        currency: str
+        counterparty: str
+        reason: str
+        reference: str
+        forced: bool
+
+        def apply(self, account: Account) -> None:
+            account.posted -= self.amount
+            if self.reason == "refund":
+                account.unsettled_refunds += self.amount
+                account.unsettled_count += 1
+            elif self.reason == "chargeback":
+                account.unsettled_chargebacks += self.amount
+                account.unsettled_count += 1
+
+    class Credited(Event):
+        account_id: str
+        posting_id: str
+        amount: int
+        currency: str
+        counterparty: str
+        reason: str
+        reference: str
+        forced: bool
+
+        def apply(self, account: Account) -> None:
+            account.posted += self.amount
+            if self.reason == "capture":
+                account.unsettled_gross += self.amount
+                account.unsettled_count += 1
+
+    class HoldPlaced(Event):
+        account_id: str
+        payment_id: str
+        amount: int
+
+        def apply(self, account: Account) -> None:
+            account.held += self.amount
+
+    class HoldReleased(Event):
+        account_id: str
+        payment_id: str
+        amount: int
+
+        def apply(self, account: Account) -> None:
+            account.held -= self.amount
+
+    class HoldCaptured(Event):
+        account_id: str
+        payment_id: str
+        amount: int
+        posting_id: str
+        counterparty: str
+
+        def apply(self, account: Account) -> None:
+            account.posted -= self.amount
+            account.held -= self.amount
+
+    class Settled(Event):
+        account_id: str
+        batch_id: str
+        gross: int
+        refunds: int
+        chargebacks: int
+        fees: int
+        net: int
+        item_count: int
+
+        def apply(self, account: Account) -> None:
+            account.unsettled_gross = 0
+            account.unsettled_refunds = 0
+            account.unsettled_chargebacks = 0
+            account.unsettled_count = 0

@@ -1,0 +1,346 @@
+"""Command handlers: check every rule, then trigger the events (check-then-act).
+
+Each handler reads aggregates through `Aggregates` (the ledger's batch working set),
+runs all guards, and only then mutates. The order of the checks is part of the
+behaviour (it decides which code a command that breaks two rules gets):
+
+1. the command's own business id is new (`*_exists`) or known (`*_not_found`)
+2. payload-only rules (`same_account`)
+3. each named account, in payload order: exists, then open
+4. currencies, then account kinds
+5. payment state and amounts, then funds
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from payments.commands import (
+    AuthorizePayment,
+    CapturePayment,
+    ChargebackPayment,
+    CloseAccount,
+    OpenAccount,
+    ParsedCommand,
+    RefundPayment,
+    SettleMerchant,
+    VoidPayment,
+)
+from payments.commands import Transfer as TransferCommand
+from payments.domain.account import Account
+from payments.domain.ids import (
+    account_id_to_uuid,
+    batch_id_to_uuid,
+    payment_id_to_uuid,
+    posting_id,
+    transfer_id_to_uuid,
+)
+from payments.domain.payment import Payment
+from payments.domain.settlement import SettlementBatch, SettlementFigures
+from payments.domain.transfer import Transfer
+from payments.errors import (
+    AccountExists,
+    AccountNotFound,
+    BatchExists,
+    NothingToSettle,
+    PaymentExists,
+    PaymentNotFound,
+    SameAccount,
+    TransferExists,
+)
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class Aggregates(Protocol):
+    """The aggregates a command may read and the new ones it creates."""
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
+
+    def add(self, aggregate: Aggregate) -> None: ...
+
+
+def _open_account(uow: Aggregates, account_id: str, role: str) -> Account:
+    account = uow.get(Account, account_id_to_uuid(account_id))
+    if account is None:
+        raise AccountNotFound(f"{role} {account_id} does not exist")
+    account.check_open()
+    return account
+
+
+def _payment(uow: Aggregates, payment_id: str) -> Payment:
+    payment = uow.get(Payment, payment_id_to_uuid(payment_id))
+    if payment is None:
+        raise PaymentNotFound(f"payment {payment_id} does not exist")
+    return payment
+
+
+def _check_different(first: str, second: str, roles: str) -> None:
+    if first == second:
+        raise SameAccount(f"{roles} must be different accounts, both are {first}")
+
+
+def open_account(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, OpenAccount)
+    if uow.get(Account, account_id_to_uuid(p.account_id)) is not None:
+        raise AccountExists(f"account {p.account_id} already exists")
+    uow.add(
+        Account.open(
+            account_id=p.account_id,
+            currency=p.currency,
+            kind=p.kind,
+            overdraft_limit=p.overdraft_limit,
+            command_id=cmd.command_id,
+            actor=cmd.actor,
+        )
+    )
+
+
+def close_account(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, CloseAccount)
+    account = _open_account(uow, p.account_id, "account")
+    account.check_can_close()
+    account.close(command_id=cmd.command_id, actor=cmd.actor)
+
+
+def transfer(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, TransferCommand)
+    if uow.get(Transfer, transfer_id_to_uuid(p.transfer_id)) is not None:
+        raise TransferExists(f"transfer {p.transfer_id} already exists")
+    _check_different(p.from_account, p.to_account, "from_account and to_account")
+    source = _open_account(uow, p.from_account, "from_account")
+    target = _open_account(uow, p.to_account, "to_account")
+    source.check_currency(p.currency)
+    target.check_currency(p.currency)
+    source.check_can_debit(p.amount)
+
+    who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    uow.add(
+        Transfer.record(
+            transfer_id=p.transfer_id,
+            from_account=p.from_account,
+            to_account=p.to_account,
+            amount=p.amount,
+            currency=p.currency,
+            **who,
+        )
+    )
+    posting = posting_id(cmd.command_id, 0)
+    _post(source, target, p.amount, "transfer", p.transfer_id, False, posting, who)
+
+
+def authorize_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, AuthorizePayment)
+    if uow.get(Payment, payment_id_to_uuid(p.payment_id)) is not None:
+        raise PaymentExists(f"payment {p.payment_id} already exists")
+    _check_different(p.payer_account, p.merchant_account, "payer_account and merchant_account")
+    payer = _open_account(uow, p.payer_account, "payer_account")
+    merchant = _open_account(uow, p.merchant_account, "merchant_account")
+    payer.check_currency(p.currency)
+    merchant.check_currency(p.currency)
+    payer.check_kind(("customer", "external"), "payer_account")
+    merchant.check_kind(("merchant",), "merchant_account")
+    payer.check_can_debit(p.amount)
+
+    who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    uow.add(
+        Payment.authorize(
+            payment_id=p.payment_id,
+            payer_account=p.payer_account,
+            merchant_account=p.merchant_account,
+            amount=p.amount,
+            currency=p.currency,
+            **who,
+        )
+    )
+    payer.place_hold(payment_id=p.payment_id, amount=p.amount, **who)
+
+
+def capture_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, CapturePayment)
+    payment = _payment(uow, p.payment_id)
+    amount = payment.check_capturable(p.amount)
+    payer = _open_account(uow, payment.payer_account, "payer_account")
+    merchant = _open_account(uow, payment.merchant_account, "merchant_account")
+
+    who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    posting = posting_id(cmd.command_id, 0)
+    payment.capture(amount=amount, **who)
+    payer.capture_hold(
+        payment_id=p.payment_id,
+        amount=amount,
+        posting_id=posting,
+        counterparty=payment.merchant_account,
+        **who,
+    )
+    merchant.credit(
+        posting_id=posting,
+        amount=amount,
+        currency=payment.currency,
+        counterparty=payment.payer_account,
+        reason="capture",
+        reference=p.payment_id,
+        forced=False,
+        **who,
+    )
+
+
+def void_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, VoidPayment)
+    payment = _payment(uow, p.payment_id)
+    amount = payment.check_voidable()
+    payer = _open_account(uow, payment.payer_account, "payer_account")
+
+    who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    payment.void(amount=amount, **who)
+    payer.release_hold(payment_id=p.payment_id, amount=amount, **who)
+
+
+def refund_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, RefundPayment)
+    payment = _payment(uow, p.payment_id)
+    payment.check_reversible(p.amount, "refund")
+    merchant = _open_account(uow, payment.merchant_account, "merchant_account")
+    payer = _open_account(uow, payment.payer_account, "payer_account")
+    merchant.check_can_debit(p.amount)
+
+    who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    payment.refund(amount=p.amount, **who)
+    _post(
+        merchant, payer, p.amount, "refund", p.payment_id, False, posting_id(cmd.command_id, 0), who
+    )
+
+
+def chargeback_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, ChargebackPayment)
+    payment = _payment(uow, p.payment_id)
+    payment.check_reversible(p.amount, "charge back")
+    merchant = _open_account(uow, payment.merchant_account, "merchant_account")
+    payer = _open_account(uow, payment.payer_account, "payer_account")
+
+    who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    payment.charge_back(amount=p.amount, reason=p.reason, **who)
+    # Forced: a chargeback applies even when it takes the merchant below its limit.
+    _post(
+        merchant,
+        payer,
+        p.amount,
+        "chargeback",
+        p.payment_id,
+        True,
+        posting_id(cmd.command_id, 0),
+        who,
+    )
+
+
+def settle_merchant(cmd: ParsedCommand, uow: Aggregates) -> None:
+    p = cmd.payload
+    assert isinstance(p, SettleMerchant)
+    if uow.get(SettlementBatch, batch_id_to_uuid(p.batch_id)) is not None:
+        raise BatchExists(f"batch {p.batch_id} already exists")
+    merchant = _open_account(uow, p.merchant_account, "merchant_account")
+    payout = _open_account(uow, p.payout_account, "payout_account")
+    fees_account = _open_account(uow, p.fees_account, "fees_account")
+    payout.check_currency(merchant.currency)
+    fees_account.check_currency(merchant.currency)
+    merchant.check_kind(("merchant",), "merchant_account")
+    payout.check_kind(("external",), "payout_account")
+    fees_account.check_kind(("fees",), "fees_account")
+    if merchant.unsettled_count == 0:
+        raise NothingToSettle(f"merchant {p.merchant_account} has nothing unsettled")
+
+    figures = SettlementFigures.compute(
+        gross=merchant.unsettled_gross,
+        refunds=merchant.unsettled_refunds,
+        chargebacks=merchant.unsettled_chargebacks,
+        item_count=merchant.unsettled_count,
+        fee_bps=p.fee_bps,
+    )
+    who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    uow.add(
+        SettlementBatch.create(
+            batch_id=p.batch_id,
+            merchant_account=p.merchant_account,
+            payout_account=p.payout_account,
+            fees_account=p.fees_account,
+            currency=merchant.currency,
+            fee_bps=p.fee_bps,
+            figures=figures,
+            **who,
+        )
+    )
+    # Forced: settlement postings apply whatever the merchant's limit.
+    if figures.fees > 0:
+        fee_posting = posting_id(cmd.command_id, 0)
+        _post(
+            merchant,
+            fees_account,
+            figures.fees,
+            "settlement_fee",
+            p.batch_id,
+            True,
+            fee_posting,
+            who,
+        )
+    if figures.net > 0:
+        payout_posting = posting_id(cmd.command_id, 1)
+        _post(
+            merchant,
+            payout,
+            figures.net,
+            "settlement_payout",
+            p.batch_id,
+            True,
+            payout_posting,
+            who,
+        )
+    merchant.settle(batch_id=p.batch_id, fees=figures.fees, net=figures.net, **who)
+
+
+def _post(
+    debited: Account,
+    credited: Account,
+    amount: int,
+    reason: str,
+    reference: str,
+    forced: bool,
+    posting: str,
+    who: dict[str, str],
+) -> None:
+    """One posting: a debit and a credit with the same posting id (Σ posted stays 0)."""
+    common = {
+        "posting_id": posting,
+        "amount": amount,
+        "currency": debited.currency,
+        "reason": reason,
+        "reference": reference,
+        "forced": forced,
+        **who,
+    }
+    debited.debit(counterparty=credited.account_id, **common)
+    credited.credit(counterparty=debited.account_id, **common)
+
+
+HANDLERS: dict[str, Callable[[ParsedCommand, Aggregates], None]] = {
+    "open_account": open_account,
+    "close_account": close_account,
+    "transfer": transfer,
+    "authorize_payment": authorize_payment,
+    "capture_payment": capture_payment,
+    "void_payment": void_payment,
+    "refund_payment": refund_payment,
+    "chargeback_payment": chargeback_payment,
+    "settle_merchant": settle_merchant,
+}

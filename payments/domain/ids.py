@@ -1,0 +1,44 @@
+"""Deterministic aggregate ids: uuid5(PAYMENTS_NAMESPACE, "<kind>:<business id>").
+
+A second create of the same business id collides on the event store's primary key,
+so uniqueness holds even between two engines racing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID, uuid5
+
+# Permanent: changing it would orphan every stored aggregate.
+PAYMENTS_NAMESPACE = UUID("6f2c3c1e-6a3b-5d8e-9f4a-2b7d0c1e9a55")
+
+Kind = Literal["account", "payment", "transfer", "batch", "command", "posting"]
+
+
+def aggregate_uuid(kind: Kind, business_id: str) -> UUID:
+    return uuid5(PAYMENTS_NAMESPACE, f"{kind}:{business_id}")
+
+
+def account_id_to_uuid(account_id: str) -> UUID:
+    return aggregate_uuid("account", account_id)
+
+
+def payment_id_to_uuid(payment_id: str) -> UUID:
+    return aggregate_uuid("payment", payment_id)
+
+
+def transfer_id_to_uuid(transfer_id: str) -> UUID:
+    return aggregate_uuid("transfer", transfer_id)
+
+
+def batch_id_to_uuid(batch_id: str) -> UUID:
+    return aggregate_uuid("batch", batch_id)
+
+
+def command_id_to_uuid(command_id: str) -> UUID:
+    return aggregate_uuid("command", command_id)
+
+
+def posting_id(command_id: str, index: int) -> str:
+    """The id shared by the debit and the credit of one posting of one command."""
+    return str(aggregate_uuid("posting", f"{command_id}:{index}"))

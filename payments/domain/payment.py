@@ -1,0 +1,194 @@
+"""Payment: the lifecycle of one card-style payment.
+
+remaining = authorized − captured − voided. A capture takes 0 < a ≤ remaining; a void
+needs remaining > 0 and ends the authorization (voided = what remained), so no
+capture after it. Refunds and chargebacks take 0 < a ≤ captured − refunded −
+charged_back. The money moves on the two accounts; this aggregate keeps the counts.
+"""
+
+from __future__ import annotations
+
+from eventsourcing.domain import Aggregate
+
+from payments.domain.ids import payment_id_to_uuid
+from payments.errors import (
+    AmountExceedsAuthorized,
+    AmountExceedsCaptured,
+    InvalidPaymentState,
+)
+
+
+class Payment(Aggregate):
+    class Event(Aggregate.Event):
+        command_id: str
+        actor: str
+
+    class Authorized(Aggregate.Created):
+        command_id: str
+        actor: str
+        payment_id: str
+        payer_account: str
+        merchant_account: str
+        amount: int
+        currency: str
+
+    def __init__(
+        self,
+        command_id: str,
+        actor: str,
+        payment_id: str,
+        payer_account: str,
+        merchant_account: str,
+        amount: int,
+        currency: str,
+    ) -> None:
+        self.payment_id = payment_id
+        self.payer_account = payer_account
+        self.merchant_account = merchant_account
+        self.currency = currency
+        self.authorized = amount
+        self.captured = 0
+        self.voided = 0
+        self.refunded = 0
+        self.charged_back = 0
+
+    @classmethod
+    def authorize(
+        cls,
+        *,
+        payment_id: str,
+        payer_account: str,
+        merchant_account: str,
+        amount: int,
+        currency: str,
+        command_id: str,
+        actor: str,
+    ) -> Payment:
+        return cls._create(
+            cls.Authorized,
+            id=payment_id_to_uuid(payment_id),
+            command_id=command_id,
+            actor=actor,
+            payment_id=payment_id,
+            payer_account=payer_account,
+            merchant_account=merchant_account,
+            amount=amount,
+            currency=currency,
+        )
+
+    @property
+    def remaining(self) -> int:
+        return self.authorized - self.captured - self.voided
+
+    @property
+    def refundable(self) -> int:
+        return self.captured - self.refunded - self.charged_back
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided > 0
+
+    # --- guards ---------------------------------------------------------------------
+
+    def check_capturable(self, amount: int | None) -> int:
+        """The amount a capture takes (all that remains when `amount` is None)."""
+        if self.is_voided:
+            raise InvalidPaymentState(f"payment {self.payment_id} was voided")
+        if amount is None:
+            if self.remaining == 0:
+                raise InvalidPaymentState(
+                    f"payment {self.payment_id} has nothing left authorized to capture"
+                )
+            return self.remaining
+        if amount > self.remaining:
+            raise AmountExceedsAuthorized(
+                f"payment {self.payment_id} has {self.remaining} authorized remaining; "
+                f"cannot capture {amount}"
+            )
+        return amount
+
+    def check_voidable(self) -> int:
+        if self.is_voided:
+            raise InvalidPaymentState(f"payment {self.payment_id} was already voided")
+        if self.remaining == 0:
+            raise InvalidPaymentState(
+                f"payment {self.payment_id} has nothing left authorized to void"
+            )
+        return self.remaining
+
+    def check_reversible(self, amount: int, what: str) -> None:
+        if amount > self.refundable:
+            raise AmountExceedsCaptured(
+                f"payment {self.payment_id} has {self.refundable} captured and not yet "
+                f"refunded or charged back; cannot {what} {amount}"
+            )
+
+    # --- mutators -------------------------------------------------------------------
+
+    def capture(self, *, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Captured,
+            command_id=command_id,
+            actor=actor,
+            payment_id=self.payment_id,
+            amount=amount,
+        )
+
+    def void(self, *, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Voided,
+            command_id=command_id,
+            actor=actor,
+            payment_id=self.payment_id,
+            amount=amount,
+        )
+
+    def refund(self, *, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Refunded,
+            command_id=command_id,
+            actor=actor,
+            payment_id=self.payment_id,
+            amount=amount,
+        )
+
+    def charge_back(self, *, amount: int, reason: str, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.ChargedBack,
+            command_id=command_id,
+            actor=actor,
+            payment_id=self.payment_id,
+            amount=amount,
+            reason=reason,
+        )
+
+    # --- events ---------------------------------------------------------------------
+
+    class Captured(Event):
+        payment_id: str
+        amount: int
+
+        def apply(self, payment: Payment) -> None:
+            payment.captured += self.amount
+
+    class Voided(Event):
+        payment_id: str
+        amount: int
+
+        def apply(self, payment: Payment) -> None:
+            payment.voided += self.amount
+
+    class Refunded(Event):
+        payment_id: str
+        amount: int
+
+        def apply(self, payment: Payment) -> None:
+            payment.refunded += self.amount
+
+    class ChargedBack(Event):
+        payment_id: str
+        amount: int
+        reason: str
+
+        def apply(self, payment: Payment) -> None:
+            payment.charged_back += self.amount
