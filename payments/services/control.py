@@ -72,7 +72,7 @@ def up(config: ServiceConfig | None = None, say: Say = _quiet) -> dict[str, str]
             postgres.start(config)
         else:
             say(f"PostgreSQL already running (pid {pg_pid}) on 127.0.0.1:{config.pg_port}")
-        postgres.bootstrap(config, passwords)
+        postgres.bootstrap(config.pg_port, passwords)
         broker.wait_ready(config, kafka_pid)
     except BaseException:
         if new_kafka:
@@ -152,14 +152,21 @@ def env_vars(config: ServiceConfig | None = None) -> dict[str, str]:
         raise ServiceError(
             f"no services state in {config.state_dir}: run `payments services up` first"
         )
-    return {
-        "PAYMENTS_DATABASE_URL": postgres.url(config, postgres.APP_ROLE, passwords["payments_app"]),
-        "PAYMENTS_ADMIN_DATABASE_URL": postgres.url(
-            config, postgres.ADMIN_ROLE, passwords["payments_admin"]
-        ),
-        "PAYMENTS_SUPERUSER_DATABASE_URL": postgres.url(
-            config, postgres.SUPERUSER, passwords["postgres"]
-        ),
+    return database_vars(config.pg_port, passwords) | {
         "PAYMENTS_KAFKA_BOOTSTRAP": config.kafka_bootstrap,
         "PAYMENTS_TOPIC_PREFIX": config.topic_prefix,
+    }
+
+
+def database_vars(port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> dict[str, str]:
+    return {
+        "PAYMENTS_DATABASE_URL": postgres.url(
+            port, postgres.APP_ROLE, passwords[postgres.APP_ROLE], host=host
+        ),
+        "PAYMENTS_ADMIN_DATABASE_URL": postgres.url(
+            port, postgres.ADMIN_ROLE, passwords[postgres.ADMIN_ROLE], host=host
+        ),
+        "PAYMENTS_SUPERUSER_DATABASE_URL": postgres.url(
+            port, postgres.SUPERUSER, passwords[postgres.SUPERUSER], host=host
+        ),
     }

@@ -231,13 +231,19 @@ def stop(config: ServiceConfig) -> bool:
     return True
 
 
-def url(config: ServiceConfig, role: str, password: str, database: str = DATABASE) -> str:
-    return f"postgresql://{role}:{password}@127.0.0.1:{config.pg_port}/{database}"
+def url(
+    port: int, role: str, password: str, database: str = DATABASE, host: str = "127.0.0.1"
+) -> str:
+    return f"postgresql://{role}:{password}@{host}:{port}/{database}"
 
 
-def bootstrap(config: ServiceConfig, passwords: dict[str, str]) -> None:
-    """Roles and database (idempotent): admin owns db and schema, app may connect+create."""
-    superuser_url = url(config, SUPERUSER, passwords[SUPERUSER], "postgres")
+def bootstrap(port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> None:
+    """Roles and database (idempotent): admin owns db and schema, app may connect+create.
+
+    Takes host and port rather than the config so a PostgreSQL in a container (test
+    fixtures with Docker) is set up exactly like the local cluster.
+    """
+    superuser_url = url(port, SUPERUSER, passwords[SUPERUSER], "postgres", host)
     with psycopg.connect(superuser_url, autocommit=True, connect_timeout=10) as conn:
         for role in (ADMIN_ROLE, APP_ROLE):
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
@@ -253,16 +259,18 @@ def bootstrap(config: ServiceConfig, passwords: dict[str, str]) -> None:
                     sql.Identifier(DATABASE), sql.Identifier(ADMIN_ROLE)
                 )
             )
-        conn.execute(
-            sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(DATABASE))
-        )
+        db = sql.Identifier(DATABASE)
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
         conn.execute(
             sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(
-                sql.Identifier(DATABASE), sql.Identifier(APP_ROLE)
+                db, sql.Identifier(APP_ROLE)
             )
         )
-    db_url = url(config, SUPERUSER, passwords[SUPERUSER])
-    with psycopg.connect(db_url, autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(
+        url(port, SUPERUSER, passwords[SUPERUSER], DATABASE, host),
+        autocommit=True,
+        connect_timeout=10,
+    ) as conn:
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(ADMIN_ROLE)))
         # The projection tables are owned by the app role, hence CREATE.
         conn.execute(
