@@ -39,7 +39,8 @@ class SendResult:
     invalid_lines: list[str] = field(default_factory=list)
 
 
-def _results_consumer(settings: Settings) -> tuple[KafkaConsumer, list[TopicPartition]]:
+def results_consumer(settings: Settings) -> KafkaConsumer:
+    """A reader of the results topic positioned at its current end."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.require_kafka_bootstrap(),
         enable_auto_commit=False,
@@ -52,7 +53,7 @@ def _results_consumer(settings: Settings) -> tuple[KafkaConsumer, list[TopicPart
     consumer.seek_to_end(*assigned)
     for tp in assigned:
         consumer.position(tp)  # resolve the end offsets now, before publishing
-    return consumer, assigned
+    return consumer
 
 
 def send_commands(settings: Settings, lines: Iterable[str], timeout: float = 30.0) -> SendResult:
@@ -72,7 +73,7 @@ def send_commands(settings: Settings, lines: Iterable[str], timeout: float = 30.
         envelopes.append(envelope)
     result.sent = list(dict.fromkeys(e["command_id"] for e in envelopes))
 
-    consumer, _ = _results_consumer(settings)
+    consumer = results_consumer(settings)
     producer = KafkaProducer(
         bootstrap_servers=settings.require_kafka_bootstrap(), acks="all", linger_ms=5
     )
