@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from payments.demo.scenario import Step
-from payments.engine.send import routing_key
+from payments.engine.send import results_consumer, routing_key
 from payments.settings import Settings
 from payments.subprocesses import spawn_cli, stop_process
 
@@ -45,7 +45,6 @@ def publish_and_collect(
     settings: Settings, steps: list[Step], console: Console, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
     """Publish each step as a client would, then wait for every outcome."""
-    from payments.engine.send import results_consumer
 
     consumer = results_consumer(settings)
     producer = KafkaProducer(bootstrap_servers=settings.require_kafka_bootstrap(), acks="all")
