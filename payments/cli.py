@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from payments.demo.cli import demo_command
+from payments.engine.cli import engine_command, send_command
 from payments.services.cli import services
 
 
@@ -13,3 +15,9 @@ def main() -> None:
 
 
 main.add_command(services)
+main.add_command(demo_command)
+main.add_command(engine_command)
+main.add_command(send_command)
+
+if __name__ == "__main__":
+    main()

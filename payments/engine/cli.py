@@ -10,7 +10,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from payments.engine.process import install_stop_signals, run_engine
 from payments.engine.send import send_commands
 from payments.logging import configure_logging
 from payments.settings import Settings
@@ -28,6 +27,9 @@ def engine_command(no_relay: bool) -> None:
     Example:
       eval "$(payments services env)" && payments engine
     """
+    # Imported here so `payments --help` does not load the whole engine.
+    from payments.engine.process import install_stop_signals, run_engine
+
     settings = Settings()
     configure_logging(settings)
     stop = threading.Event()
