@@ -15,6 +15,7 @@ from rich.table import Table
 from payments.services import control
 from payments.services.config import ServiceConfig
 from payments.services.errors import ServiceError
+from payments.settings import MissingSetting, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -31,7 +32,7 @@ def _friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except ServiceError as exc:
+        except (ServiceError, MissingSetting) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -80,6 +81,20 @@ def env() -> None:
     """Print `export PAYMENTS_...=...` lines: eval "$(payments services env)"."""
     for name, value in control.env_vars(ServiceConfig.from_env()).items():
         click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@services.command()
+@_friendly
+def topics() -> None:
+    """Create the contract topics on PAYMENTS_KAFKA_BOOTSTRAP (any broker; idempotent)."""
+    from payments.services.config import TOPIC_PARTITIONS
+    from payments.services.topics import ensure_topics
+
+    settings = Settings()
+    wanted = {f"{settings.topic_prefix}.{s}": n for s, n in TOPIC_PARTITIONS.items()}
+    counts = ensure_topics(settings.require_kafka_bootstrap(), wanted)
+    for topic, count in sorted(counts.items()):
+        click.echo(f"{topic}: {count} partitions")
 
 
 @services.command()

@@ -1,0 +1,60 @@
+"""Settings: read from the contract's PAYMENTS_* names, secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments.settings import MissingSetting, Settings
+
+URL = "postgresql://payments_app:s3cret-pw@127.0.0.1:54329/payments"
+ADMIN_URL = "postgresql://payments_admin:adm1n-pw@127.0.0.1:54329/payments"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("PAYMENTS_DATABASE_URL", "PAYMENTS_ADMIN_DATABASE_URL",
+                 "PAYMENTS_KAFKA_BOOTSTRAP", "PAYMENTS_TOPIC_PREFIX"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_settings_read_the_contract_variable_names(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PAYMENTS_DATABASE_URL", URL)
+    env.setenv("PAYMENTS_ADMIN_DATABASE_URL", ADMIN_URL)
+    env.setenv("PAYMENTS_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    env.setenv("PAYMENTS_TOPIC_PREFIX", "t1")
+    settings = Settings()
+    assert settings.require_database_url() == URL
+    assert settings.require_admin_database_url() == ADMIN_URL
+    assert settings.require_kafka_bootstrap() == "127.0.0.1:19092"
+    assert settings.topics.commands == "t1.commands"
+    assert settings.topics.commands_dlq == "t1.commands.dlq"
+
+
+def test_the_topic_prefix_defaults_to_payments(env: pytest.MonkeyPatch) -> None:
+    assert Settings().topics.all() == [
+        "payments.commands",
+        "payments.command-results",
+        "payments.events",
+        "payments.commands.dlq",
+    ]
+
+
+def test_passwords_appear_in_no_repr_or_str(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PAYMENTS_DATABASE_URL", URL)
+    env.setenv("PAYMENTS_ADMIN_DATABASE_URL", ADMIN_URL)
+    settings = Settings()
+    for shown in (repr(settings), str(settings), f"{settings}", repr(settings.model_dump())):
+        assert "s3cret-pw" not in shown
+        assert "adm1n-pw" not in shown
+
+
+def test_a_missing_url_says_how_to_set_it(env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(MissingSetting, match="payments services env"):
+        Settings().require_database_url()
+
+
+def test_settings_are_frozen(env: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    with pytest.raises(Exception, match="frozen"):
+        settings.topic_prefix = "other"  # type: ignore[misc]
