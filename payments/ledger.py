@@ -48,6 +48,7 @@ from payments.domain.ids import (
 from payments.domain.payment import Payment
 from payments.errors import IdempotencyConflict, InternalError, InvalidCommand, Rejection
 from payments.store import AggregateCache, IntakePosition, PaymentsApplication
+from payments.wire import iso_utc
 
 log = structlog.get_logger(__name__)
 
@@ -94,10 +95,6 @@ class Outcome:
         }
 
 
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def fingerprint(raw: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of the command's type and payload."""
     canonical = json.dumps(
@@ -132,6 +129,9 @@ class WorkingSet:
         self.aggregates: dict[UUID, Aggregate | None] = {}
         self.read_versions: dict[UUID, int | None] = {}
         self._pending_at_start: dict[UUID, int] = {}
+        # Every new event in decision order, so the notification log tells the story
+        # in the order it happened (Application.save would group them by aggregate).
+        self.new_events: list[Any] = []
 
     # --- the Aggregates protocol of the handlers ------------------------------------
 
@@ -178,6 +178,17 @@ class WorkingSet:
     # --- per command ----------------------------------------------------------------
 
     def begin_command(self) -> None:
+        self._pending_at_start = {}
+
+    def end_command(self) -> None:
+        new_events = [
+            event
+            for aggregate_id, start in self._pending_at_start.items()
+            for aggregate in (self.aggregates.get(aggregate_id),)
+            if aggregate is not None
+            for event in aggregate.pending_events[start:]
+        ]
+        self.new_events.extend(sorted(new_events, key=lambda event: event.timestamp))
         self._pending_at_start = {}
 
     def changed_since_begin(self) -> bool:
@@ -240,12 +251,16 @@ class Ledger:
 
     def _save(self, working: WorkingSet, positions: list[IntakePosition]) -> None:
         written = working.written()
+        if sum(len(a.pending_events) for a in written) != len(working.new_events):
+            raise RuntimeError("events were triggered outside of a command")  # a bug
         if written or positions:
             self.app.save(
-                *written,
+                *working.new_events,
                 expected_versions=working.expected_versions(),
                 intake_positions=positions,
             )
+        for aggregate in written:
+            aggregate.collect_events()  # saved: no longer pending
 
     def _decide_all(
         self, working: WorkingSet, commands: Sequence[IncomingCommand], crashed: set[int]
@@ -317,6 +332,7 @@ class Ledger:
             message=rejection.message if rejection else "",
         )
         working.add(decided)
+        working.end_command()
         return Outcome(
             command_id=command_id,
             type=command_type,
