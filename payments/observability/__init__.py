@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics, a health check, and the HTTP server for both."""
