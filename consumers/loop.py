@@ -1,0 +1,176 @@
+"""One projection fed from the events topic: poll → apply + positions in one tx → commit.
+
+Exactly-once into the projection without Kafka transactions: the offsets a batch
+covers (`projection_positions`) are written in the same PostgreSQL transaction as its
+rows, and on assignment each partition is sought to the stored offset. Kafka's own
+committed offsets are written afterwards, best effort, for lag tools only.
+
+Fencing: the loop remembers the offsets it last stored. If the stored ones differ
+when a batch commits (a replay handed over new positions, or another consumer took
+the partition during a rebalance), the batch is rolled back and the loop seeks to
+what the database says. A record that is not a valid event is logged and passed
+over (its offset still advances), so it cannot stall the projection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import psycopg
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from consumers.backoff import Backoff
+from projections.events import BadEvent, Event, parse_event
+from projections.positions import load_positions, save_positions
+
+Apply = Callable[[psycopg.Cursor, Sequence[Event]], object]
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    projection: str
+    apply: Apply
+    database_url: str
+    bootstrap: str
+    topic: str
+    group: str
+    max_records: int = 1000
+    poll_timeout_ms: int = 500
+
+
+class _Resync(Exception):
+    """The database's positions are not the ones this loop expected."""
+
+
+class ProjectionConsumer:
+    def __init__(self, config: ConsumerConfig, stop: threading.Event) -> None:
+        self.config = config
+        self.stop = stop
+        # partition → next offset last stored (None: nothing stored, read from start).
+        self.expected: dict[int, int | None] = {}
+        self.log = log.bind(projection=config.projection, topic=config.topic)
+        self.applied = 0  # events applied by this process (for tests and logs)
+
+    def run(self) -> None:
+        """Consume until `stop` is set; outages are retried with capped backoff."""
+        backoff = Backoff()
+        while not self.stop.is_set():
+            try:
+                self._session(backoff)
+            except Exception:
+                self.log.exception("consumer.failed_retrying")
+                backoff.wait(self.stop)
+        self.log.info("consumer.stopped", applied=self.applied)
+
+    def _session(self, backoff: Backoff) -> None:
+        self.expected.clear()
+        with psycopg.connect(self.config.database_url, autocommit=True) as conn:
+            consumer = KafkaConsumer(
+                bootstrap_servers=self.config.bootstrap.split(","),
+                group_id=self.config.group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.config.max_records,
+            )
+            try:
+                consumer.subscribe([self.config.topic], listener=_Seeker(self, consumer, conn))
+                while not self.stop.is_set():
+                    records = consumer.poll(
+                        timeout_ms=self.config.poll_timeout_ms,
+                        max_records=self.config.max_records,
+                    )
+                    if records:
+                        self._handle(consumer, conn, records)
+                    backoff.reset()
+            finally:
+                consumer.close(autocommit=False)
+
+    def _handle(
+        self,
+        consumer: KafkaConsumer,
+        conn: psycopg.Connection,
+        records: dict[TopicPartition, list],
+    ) -> None:
+        events: list[Event] = []
+        next_offsets: dict[int, int] = {}
+        for tp, batch in records.items():
+            next_offsets[tp.partition] = batch[-1].offset + 1
+            for record in batch:
+                try:
+                    events.append(parse_event(record.value))
+                except BadEvent as exc:
+                    self.log.warning(
+                        "consumer.bad_event_skipped",
+                        partition=tp.partition,
+                        offset=record.offset,
+                        reason=str(exc),
+                    )
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                stored = load_positions(cur, self.config.projection, self.config.topic, lock=True)
+                if any(
+                    p not in self.expected or stored.get(p) != self.expected[p]
+                    for p in next_offsets
+                ):
+                    raise _Resync
+                self.config.apply(cur, events)
+                save_positions(cur, self.config.projection, self.config.topic, next_offsets)
+        except _Resync:
+            self.log.info("consumer.resync", stored=stored, expected=self.expected)
+            self.seek_to_stored(consumer, conn, consumer.assignment())
+            return
+        self.expected.update(next_offsets)
+        self.applied += len(events)
+        self.log.debug("consumer.batch", events=len(events), offsets=next_offsets)
+        try:
+            consumer.commit(
+                {
+                    TopicPartition(self.config.topic, p): OffsetAndMetadata(o, "", -1)
+                    for p, o in next_offsets.items()
+                }
+            )
+        except KafkaError as exc:  # the database holds the truth; this is a courtesy
+            self.log.warning("consumer.kafka_commit_failed", error=str(exc))
+
+    def seek_to_stored(
+        self, consumer: KafkaConsumer, conn: psycopg.Connection, partitions: set[TopicPartition]
+    ) -> None:
+        with conn.transaction(), conn.cursor() as cur:
+            stored = load_positions(cur, self.config.projection, self.config.topic)
+        for tp in partitions:
+            offset = stored.get(tp.partition)
+            if offset is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+            self.expected[tp.partition] = offset
+        self.log.info(
+            "consumer.sought",
+            positions={tp.partition: stored.get(tp.partition) for tp in partitions},
+        )
+
+
+class _Seeker(ConsumerRebalanceListener):
+    """On assignment, start every partition where the database says."""
+
+    def __init__(
+        self, loop: ProjectionConsumer, consumer: KafkaConsumer, conn: psycopg.Connection
+    ) -> None:
+        self.loop = loop
+        self.consumer = consumer
+        self.conn = conn
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self.loop.expected.pop(tp.partition, None)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        # If this fails, the partitions stay unknown and the first batch resyncs.
+        self.loop.seek_to_stored(self.consumer, self.conn, assigned)

@@ -1,0 +1,56 @@
+"""Run one or all projection consumers in this process until SIGTERM/SIGINT.
+
+`all` runs one thread per projection, each with its own consumer group
+(`<prefix>-projection-<name>`) and connection: the projections stay independent
+(a replay of one hands new positions to that one only) and a slow one (audit)
+does not hold back the others. Signals only set the stop flag; each loop finishes
+its batch, commits and returns, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Sequence
+
+import structlog
+
+from consumers.loop import ConsumerConfig, ProjectionConsumer
+from payments.settings import Settings
+from projections.catalog import APPLIERS
+
+log = structlog.get_logger(__name__)
+
+
+def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
+    return ConsumerConfig(
+        projection=projection,
+        apply=APPLIERS[projection],
+        database_url=settings.require_database_url(),
+        bootstrap=settings.require_kafka_bootstrap(),
+        topic=settings.topics.events,
+        group=f"{settings.topic_prefix}-projection-{projection}",
+    )
+
+
+def run_consumers(settings: Settings, projections: Sequence[str]) -> None:
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("consumer.stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    loops = [ProjectionConsumer(consumer_config(settings, p), stop) for p in projections]
+    threads = [
+        threading.Thread(target=loop.run, name=f"consume-{loop.config.projection}")
+        for loop in loops
+    ]
+    for thread in threads:
+        thread.start()
+    log.info("consumer.started", projections=list(projections))
+    # join with a timeout so the main thread stays responsive to signals
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)

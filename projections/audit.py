@@ -1,0 +1,66 @@
+"""The audit log's rows and its SHA-256 hash chain: the pure rules, no I/O.
+
+One row per stored event, in event-store order (`position`). Each row's
+`hash = sha256(prev_hash || canonical JSON of its content)`, with `prev_hash` the
+previous row's hash (64 zeros for the first row). Changing, inserting or deleting a
+row breaks the chain from there on; comparing rows with the event store catches a
+rewrite of the whole chain.
+
+Canonical JSON: keys sorted, no spaces, UTF-8, the time as `format_time` writes it,
+so the hash can be recomputed from a table row (jsonb keeps values, not key order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+from uuid import UUID
+
+from projections.events import Event, format_time
+
+Row = dict[str, Any]
+
+GENESIS_HASH = "0" * 64
+CONTENT_COLUMNS = (
+    "position",
+    "event_id",
+    "event_type",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "command_id",
+    "actor",
+    "recorded_at",
+    "payload",
+)
+AUDIT_COLUMNS = (*CONTENT_COLUMNS, "prev_hash", "hash")
+
+
+def audit_content(event: Event) -> Row:
+    """The audited content of an event (also what a table row is compared with)."""
+    return {name: event.get(name) for name in CONTENT_COLUMNS}
+
+
+def canonical_json(content: Row) -> str:
+    document = {
+        **content,
+        # uuid columns come back as UUID objects: one spelling for both sides.
+        "event_id": str(UUID(str(content["event_id"]))),
+        "aggregate_id": str(UUID(str(content["aggregate_id"]))),
+        "recorded_at": format_time(content["recorded_at"]),
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(prev_hash: str, content: Row) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(content)).encode()).hexdigest()
+
+
+def chain(prev_hash: str, contents: Iterable[Row]) -> Iterator[Row]:
+    """Extend the chain from `prev_hash` over `contents` (already in position order)."""
+    for content in contents:
+        digest = row_hash(prev_hash, content)
+        yield {**content, "prev_hash": prev_hash, "hash": digest}
+        prev_hash = digest

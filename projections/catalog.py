@@ -1,0 +1,13 @@
+"""The projections by name, each with the function that applies a batch of events."""
+
+from __future__ import annotations
+
+from projections.apply_audit import apply_audit
+from projections.apply_balances import apply_balances
+from projections.apply_settlements import apply_settlements
+
+APPLIERS = {
+    "balances": apply_balances,  # balances and payments tables
+    "settlements": apply_settlements,  # settlement_batches, settlement_items
+    "audit": apply_audit,  # audit_log (hash chain)
+}

@@ -1,0 +1,198 @@
+"""Projection tables: DDL owned by the payments_app role, installed idempotently.
+
+Tables are grouped by projection (`PROJECTION_TABLES`): replay builds a group under
+the suffix `__new` (same DDL, `suffix="__new"`) and swaps it in by renaming. Index
+and constraint names carry the suffix too, and `swap_in` renames them back, so the
+next replay can build its `__new` tables again. Amounts are bigint minor units.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+NEW_SUFFIX = "__new"
+
+_BALANCES = """
+CREATE TABLE IF NOT EXISTS balances{s} (
+    account_id text CONSTRAINT balances{s}_pkey PRIMARY KEY,
+    aggregate_id uuid NOT NULL,
+    kind text NOT NULL,
+    currency text NOT NULL,
+    posted bigint NOT NULL,
+    held bigint NOT NULL,
+    available bigint NOT NULL,
+    overdraft_limit bigint NOT NULL,
+    status text NOT NULL,
+    opened_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    last_version bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payments{s} (
+    payment_id text CONSTRAINT payments{s}_pkey PRIMARY KEY,
+    aggregate_id uuid NOT NULL,
+    payer_account text NOT NULL,
+    merchant_account text NOT NULL,
+    currency text NOT NULL,
+    authorized bigint NOT NULL,
+    captured bigint NOT NULL,
+    voided bigint NOT NULL,
+    refunded bigint NOT NULL,
+    charged_back bigint NOT NULL,
+    status text NOT NULL,
+    authorized_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    last_version bigint NOT NULL
+);
+"""
+
+_SETTLEMENTS = """
+CREATE TABLE IF NOT EXISTS settlement_batches{s} (
+    batch_id text CONSTRAINT settlement_batches{s}_pkey PRIMARY KEY,
+    aggregate_id uuid NOT NULL,
+    merchant_account text NOT NULL,
+    payout_account text NOT NULL,
+    fees_account text NOT NULL,
+    currency text NOT NULL,
+    fee_bps integer NOT NULL,
+    gross bigint NOT NULL,
+    refunds bigint NOT NULL,
+    chargebacks bigint NOT NULL,
+    fees bigint NOT NULL,
+    net bigint NOT NULL,
+    item_count integer NOT NULL,
+    settled_at timestamptz NOT NULL,
+    last_version bigint NOT NULL
+);
+-- One item per merchant account event (its position), settled into one batch.
+CREATE TABLE IF NOT EXISTS settlement_items{s} (
+    position bigint CONSTRAINT settlement_items{s}_pkey PRIMARY KEY,
+    batch_id text NOT NULL,
+    account_id text NOT NULL,
+    payment_id text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('capture', 'refund', 'chargeback')),
+    amount bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS settlement_items{s}_batch ON settlement_items{s} (batch_id);
+-- Working table: the merchant's items since its last Account.Settled.
+CREATE TABLE IF NOT EXISTS merchant_unsettled{s} (
+    position bigint CONSTRAINT merchant_unsettled{s}_pkey PRIMARY KEY,
+    account_id text NOT NULL,
+    payment_id text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('capture', 'refund', 'chargeback')),
+    amount bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS merchant_unsettled{s}_account
+    ON merchant_unsettled{s} (account_id);
+-- Last version of each merchant account applied by the settlement projection.
+CREATE TABLE IF NOT EXISTS settlement_merchants{s} (
+    account_id text CONSTRAINT settlement_merchants{s}_pkey PRIMARY KEY,
+    aggregate_id uuid NOT NULL,
+    last_version bigint NOT NULL
+);
+"""
+
+_AUDIT = """
+CREATE TABLE IF NOT EXISTS audit_log{s} (
+    position bigint CONSTRAINT audit_log{s}_pkey PRIMARY KEY,
+    event_id uuid NOT NULL,
+    event_type text NOT NULL,
+    aggregate_type text NOT NULL,
+    aggregate_id uuid NOT NULL,
+    aggregate_version bigint NOT NULL,
+    command_id text,
+    actor text,
+    recorded_at timestamptz NOT NULL,
+    payload jsonb NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL
+);
+-- Received but not yet chained (an earlier position is still on its way).
+CREATE TABLE IF NOT EXISTS audit_staging{s} (
+    position bigint CONSTRAINT audit_staging{s}_pkey PRIMARY KEY,
+    event_id uuid NOT NULL,
+    event_type text NOT NULL,
+    aggregate_type text NOT NULL,
+    aggregate_id uuid NOT NULL,
+    aggregate_version bigint NOT NULL,
+    command_id text,
+    actor text,
+    recorded_at timestamptz NOT NULL,
+    payload jsonb NOT NULL
+);
+-- The chain's end, one row: locked to extend the chain one transaction at a time.
+CREATE TABLE IF NOT EXISTS audit_chain_head{s} (
+    id integer CONSTRAINT audit_chain_head{s}_pkey PRIMARY KEY CHECK (id = 1),
+    position bigint NOT NULL,
+    hash text NOT NULL
+);
+INSERT INTO audit_chain_head{s} (id, position, hash)
+    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000')
+    ON CONFLICT (id) DO NOTHING;
+"""
+
+_POSITIONS = """
+CREATE TABLE IF NOT EXISTS projection_positions (
+    projection text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    next_offset bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (projection, topic, partition)
+);
+"""
+
+PROJECTION_DDL = {"balances": _BALANCES, "settlements": _SETTLEMENTS, "audit": _AUDIT}
+PROJECTION_TABLES = {
+    "balances": ("balances", "payments"),
+    "settlements": (
+        "settlement_batches",
+        "settlement_items",
+        "merchant_unsettled",
+        "settlement_merchants",
+    ),
+    "audit": ("audit_log", "audit_staging", "audit_chain_head"),
+}
+PROJECTIONS = tuple(PROJECTION_DDL)
+_INSTALL_LOCK = 7_241_503_001  # advisory lock key: concurrent installs take turns
+
+
+def install(app_url: str) -> None:
+    """Create every projection table that is missing (safe to run again)."""
+    with psycopg.connect(app_url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
+        conn.execute(_POSITIONS)
+        for projection in PROJECTIONS:
+            create_tables(conn, projection)
+
+
+def create_tables(conn: psycopg.Connection, projection: str, suffix: str = "") -> None:
+    conn.execute(PROJECTION_DDL[projection].format(s=suffix).encode())
+
+
+def drop_new_tables(conn: psycopg.Connection, projection: str) -> None:
+    for table in PROJECTION_TABLES[projection]:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table + NEW_SUFFIX)))
+
+
+def swap_in(conn: psycopg.Connection, projection: str) -> None:
+    """Replace the projection's tables by their `__new` versions (inside a transaction)."""
+    for table in PROJECTION_TABLES[projection]:
+        new = table + NEW_SUFFIX
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(new), sql.Identifier(table)
+            )
+        )
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes"
+            " WHERE schemaname = current_schema() AND tablename = %s AND indexname LIKE %s",
+            (table, f"%{NEW_SUFFIX}%"),
+        ).fetchall()
+        for (index,) in indexes:
+            conn.execute(
+                sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.Identifier(index), sql.Identifier(index.replace(NEW_SUFFIX, ""))
+                )
+            )

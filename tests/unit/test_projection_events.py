@@ -1,0 +1,48 @@
+"""Parsing records of the events topic: bad ones are refused with a reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from projections.events import BadEvent, parse_event
+from projections.testing import EventFactory, to_wire
+
+
+def good_event() -> dict:
+    f = EventFactory()
+    f.open_account("A1")
+    f.open_account("B1")
+    f.transfer("t-1", "A1", "B1", 5)
+    return json.loads(to_wire(f.events[-1]))
+
+
+def test_a_relayed_event_parses():
+    event = parse_event(json.dumps(good_event()).encode())
+    assert event["event_type"] == "Account.Credited"
+    assert event["recorded_at"].tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda e: e.pop("position"), "position is missing"),
+        (lambda e: e.update(aggregate_version="3"), "aggregate_version must be int"),
+        (lambda e: e["payload"].update(amount=5.0), "amount must be int"),
+        (lambda e: e["payload"].update(amount=True), "amount must be int"),
+        (lambda e: e.update(recorded_at="yesterday"), "not an ISO-8601"),
+        (lambda e: e.update(payload=[]), "payload must be an object"),
+    ],
+)
+def test_bad_events_are_refused(mutate, reason):
+    event = good_event()
+    mutate(event)
+    with pytest.raises(BadEvent, match=reason):
+        parse_event(json.dumps(event))
+
+
+@pytest.mark.parametrize("raw", [None, b"\xff\xfe", b"not json", b"[1,2]"])
+def test_unreadable_records_are_refused(raw):
+    with pytest.raises(BadEvent):
+        parse_event(raw)
