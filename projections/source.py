@@ -81,9 +81,9 @@ class StoreEventSource:
     def account_events(self, account_id: str) -> list[Event]:
         from eventsourcing.persistence import Notification
 
-        from payments.domain.ids import account_uuid
+        from payments.domain.ids import account_id_to_uuid
 
-        originator_id = account_uuid(account_id)
+        originator_id = account_id_to_uuid(account_id)
         rows = self.app.recorder.datastore.get_connection()
         with rows as conn, conn.cursor() as cur:
             cur.execute(
