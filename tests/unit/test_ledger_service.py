@@ -1,0 +1,273 @@
+"""The ledger as a service: idempotency, batches, intake positions, conflicts, crashes."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from payments.domain import handlers
+from payments.domain.account import Account
+from payments.domain.ids import account_id_to_uuid
+from payments.ledger import IncomingCommand, Ledger, LedgerConflictError
+from payments.store import PaymentsApplication, ReadConflict, in_memory_application
+
+ACTOR = "ops@example"
+
+
+def command(command_id: str, type_: str, **payload: Any) -> dict[str, Any]:
+    return {"command_id": command_id, "type": type_, "actor": ACTOR, "payload": payload}
+
+
+def open_account(command_id: str, account_id: str, kind: str = "customer") -> dict[str, Any]:
+    return command(command_id, "open_account", account_id=account_id, currency="EUR", kind=kind)
+
+
+def transfer(command_id: str, source: str, target: str, amount: int) -> dict[str, Any]:
+    return command(command_id, "transfer", transfer_id=command_id, from_account=source,
+                   to_account=target, amount=amount, currency="EUR")  # fmt: skip
+
+
+def posted(app: PaymentsApplication, account_id: str) -> int:
+    account = app.repository.get(account_id_to_uuid(account_id))
+    assert isinstance(account, Account)
+    return account.posted
+
+
+def stored_event_count(app: PaymentsApplication) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+@pytest.fixture
+def app() -> PaymentsApplication:
+    app = in_memory_application()
+    ledger = Ledger(app)
+    for raw in [open_account("o1", "bank", "external"), open_account("o2", "alice"),
+                transfer("fund", "bank", "alice", 1_000)]:  # fmt: skip
+        assert ledger.decide(raw).status == "accepted"
+    return app
+
+
+# --- idempotency -------------------------------------------------------------------------
+
+
+def test_a_resent_command_is_replayed_with_its_original_outcome(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    first = ledger.decide(transfer("t1", "alice", "bank", 100))
+    before = stored_event_count(app)
+    again = ledger.decide(transfer("t1", "alice", "bank", 100))
+    assert again.replayed and not first.replayed
+    assert (again.status, again.code, again.processed_at) == ("accepted", None, first.processed_at)
+    assert stored_event_count(app) == before
+    assert posted(app, "alice") == 900
+
+
+def test_a_rejected_command_is_replayed_as_rejected(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    first = ledger.decide(transfer("t1", "alice", "bank", 5_000))
+    assert first.code == "insufficient_funds"
+    ledger.decide(transfer("t-more", "bank", "alice", 10_000))
+    again = ledger.decide(transfer("t1", "alice", "bank", 5_000))
+    assert (again.status, again.code, again.replayed) == ("rejected", "insufficient_funds", True)
+    assert again.message == first.message
+    assert posted(app, "alice") == 11_000
+
+
+def test_an_invalid_command_resent_is_replayed(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    bad = transfer("t1", "alice", "bank", 10)
+    bad["payload"]["amount"] = 1.5
+    assert ledger.decide(bad).code == "invalid_amount"
+    again = ledger.decide(bad)
+    assert (again.code, again.replayed) == ("invalid_amount", True)
+
+
+def test_the_same_command_id_for_another_command_is_a_conflict(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    ledger.decide(transfer("t1", "alice", "bank", 100))
+    before = stored_event_count(app)
+    other = ledger.decide(transfer("t1", "alice", "bank", 999))
+    assert (other.status, other.code, other.replayed) == ("rejected", "idempotency_conflict", False)
+    assert stored_event_count(app) == before  # not recorded: the original stays
+    assert ledger.decide(transfer("t1", "alice", "bank", 100)).replayed
+    assert posted(app, "alice") == 900
+
+
+def test_a_bad_command_id_is_rejected_and_not_remembered(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    before = stored_event_count(app)
+    for bad_id in ["", "x" * 129, "new\nline", 17]:
+        raw = transfer("t", "alice", "bank", 1) | {"command_id": bad_id}
+        outcome = ledger.decide(raw)
+        assert (outcome.status, outcome.code) == ("rejected", "invalid_command")
+    assert stored_event_count(app) == before
+
+
+def test_outcome_json_is_the_contract_message(app: PaymentsApplication) -> None:
+    message = Ledger(app).decide(transfer("t1", "alice", "bank", 1)).to_json()
+    assert set(message) == {
+        "command_id", "type", "status", "code", "message", "replayed", "processed_at"
+    }  # fmt: skip
+    assert message["processed_at"].endswith("Z")
+    assert (message["type"], message["status"], message["code"]) == ("transfer", "accepted", None)
+
+
+# --- batches -----------------------------------------------------------------------------
+
+
+def test_a_batch_sees_its_own_earlier_commands(app: PaymentsApplication) -> None:
+    outcomes = Ledger(app).decide_batch(
+        [
+            IncomingCommand(open_account("b1", "bob")),
+            IncomingCommand(transfer("b2", "alice", "bob", 600)),
+            IncomingCommand(transfer("b3", "alice", "bob", 600)),  # only 400 left
+            IncomingCommand(transfer("b2", "alice", "bob", 600)),  # duplicate in the batch
+            IncomingCommand(transfer("b2", "alice", "bob", 1)),  # conflict in the batch
+        ]
+    )
+    assert [(o.status, o.code, o.replayed) for o in outcomes] == [
+        ("accepted", None, False),
+        ("accepted", None, False),
+        ("rejected", "insufficient_funds", False),
+        ("accepted", None, True),
+        ("rejected", "idempotency_conflict", False),
+    ]
+    assert (posted(app, "alice"), posted(app, "bob")) == (400, 600)
+
+
+def test_a_batch_is_stored_in_decision_order_with_command_and_actor(
+    app: PaymentsApplication,
+) -> None:
+    start = stored_event_count(app)
+    Ledger(app).decide_batch(
+        [
+            IncomingCommand(open_account("b1", "bob")),
+            IncomingCommand(transfer("b2", "alice", "bob", 5)),
+        ]
+    )
+    new = app.recorder.select_notifications(start + 1, 100)
+    events = [app.mapper.to_domain_event(n) for n in new]
+    assert [type(e).__qualname__ for e in events] == [
+        "Account.Opened",
+        "CommandRecord.Decided",
+        "Transfer.Recorded",
+        "Account.Debited",
+        "Account.Credited",
+        "CommandRecord.Decided",
+    ]
+    assert all(e.actor == ACTOR for e in events)  # type: ignore[attr-defined]
+    assert [e.command_id for e in events] == ["b1"] * 2 + ["b2"] * 4  # type: ignore[attr-defined]
+
+
+def test_intake_positions_are_stored_with_the_batch(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    ledger.decide_batch(
+        [
+            IncomingCommand(transfer("k1", "alice", "bank", 1), ("cmds", 0, 10)),
+            IncomingCommand(transfer("k2", "alice", "bank", 1), ("cmds", 1, 7)),
+            IncomingCommand({"command_id": 5}, ("cmds", 0, 11)),  # rejected, still consumed
+        ],
+        consumer_group="engines",
+    )
+    assert app.intake_positions("engines") == {("cmds", 0): 12, ("cmds", 1): 8}
+    ledger.decide_batch([IncomingCommand({"no": "id"}, ("cmds", 0, 3))], consumer_group="engines")
+    assert app.intake_positions("engines")[("cmds", 0)] == 12  # never moves back
+    assert app.intake_positions("others") == {}
+
+
+# --- failures ----------------------------------------------------------------------------
+
+
+def test_a_command_that_crashes_is_rejected_alone(
+    app: PaymentsApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_: Any) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setitem(handlers.HANDLERS, "close_account", crash)
+    start = stored_event_count(app)
+    outcomes = Ledger(app).decide_batch(
+        [
+            IncomingCommand(transfer("x1", "alice", "bank", 10)),
+            IncomingCommand(command("x2", "close_account", account_id="alice")),
+            IncomingCommand(transfer("x3", "alice", "bank", 10)),
+        ]
+    )
+    assert [(o.status, o.code) for o in outcomes] == [
+        ("accepted", None),
+        ("rejected", "internal_error"),
+        ("accepted", None),
+    ]
+    assert posted(app, "alice") == 980
+    commands = {app.mapper.to_domain_event(n).command_id  # type: ignore[attr-defined]
+                for n in app.recorder.select_notifications(start + 1, 100)}  # fmt: skip
+    assert commands == {"x1", "x3"}  # the crashed one is not remembered: it may be retried
+
+
+def test_a_rule_broken_after_an_event_counts_as_a_crash(
+    app: PaymentsApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments.errors import InsufficientFunds
+
+    original = handlers.HANDLERS["transfer"]
+
+    def half_then_refuse(cmd: Any, uow: Any) -> None:
+        original(cmd, uow)
+        raise InsufficientFunds("too late")
+
+    monkeypatch.setitem(handlers.HANDLERS, "transfer", half_then_refuse)
+    outcome = Ledger(app).decide(transfer("y1", "alice", "bank", 10))
+    assert outcome.code == "internal_error"
+    assert posted(app, "alice") == 1_000
+
+
+def test_a_stale_cache_is_detected_and_the_batch_decided_again(app: PaymentsApplication) -> None:
+    engine_a, engine_b = Ledger(app), Ledger(app)  # one store, two caches
+    assert engine_a.decide(transfer("a1", "alice", "bank", 100)).status == "accepted"
+    # Engine B drains alice; engine A's cache still says 900.
+    assert engine_b.decide(transfer("b1", "alice", "bank", 900)).status == "accepted"
+    # Written aggregate (alice): the primary key catches the stale version.
+    assert engine_a.decide(transfer("a2", "alice", "bank", 1)).code == "insufficient_funds"
+    # Read-only aggregate: B funds alice; A's cache says 0, so A would refuse, writing
+    # only its CommandRecord — the read check catches it and A decides again.
+    assert engine_b.decide(transfer("b2", "bank", "alice", 50)).status == "accepted"
+    assert engine_a.decide(transfer("a3", "alice", "bank", 50)).status == "accepted"
+    assert posted(app, "alice") == 0
+
+
+def test_the_read_check_refuses_a_changed_aggregate(app: PaymentsApplication) -> None:
+    alice = account_id_to_uuid("alice")
+    version = app.repository.get(alice).version
+    with pytest.raises(ReadConflict):
+        app.save(expected_versions={alice: version - 1})
+    with pytest.raises(ReadConflict):
+        app.save(expected_versions={account_id_to_uuid("nobody"): 1})
+    with pytest.raises(ReadConflict):
+        app.save(expected_versions={alice: None})
+    app.save(expected_versions={alice: version, account_id_to_uuid("nobody"): None})
+
+
+def test_endless_conflicts_give_up(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    with (
+        mock.patch.object(app, "save", side_effect=IntegrityError("always")),
+        mock.patch("payments.ledger.time.sleep"),
+        pytest.raises(LedgerConflictError),
+    ):
+        ledger.decide(transfer("z1", "alice", "bank", 1))
+    assert posted(app, "alice") == 1_000
+    assert ledger.decide(transfer("z1", "alice", "bank", 1)).status == "accepted"
+
+
+def test_a_failed_save_leaves_no_trace_in_the_cache(app: PaymentsApplication) -> None:
+    ledger = Ledger(app)
+    ledger.decide(transfer("w0", "alice", "bank", 1))  # alice now cached at 999
+    with (
+        mock.patch.object(app, "save", side_effect=RuntimeError("disk on fire")),
+        pytest.raises(RuntimeError),
+    ):
+        ledger.decide(transfer("w1", "alice", "bank", 999))
+    assert ledger.decide(transfer("w2", "alice", "bank", 999)).status == "accepted"
+    assert posted(app, "alice") == 0
