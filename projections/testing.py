@@ -245,3 +245,11 @@ def from_wire(event: Event) -> Event:
     from projections.events import parse_event
 
     return parse_event(to_wire(event))
+
+
+def url_with_search_path(database_url: str, *schemas: str) -> str:
+    """The same database URL, with its sessions' search_path set to `schemas`."""
+    from urllib.parse import quote
+
+    separator = "&" if "?" in database_url else "?"
+    return f"{database_url}{separator}options={quote('-csearch_path=' + ','.join(schemas))}"

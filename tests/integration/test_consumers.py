@@ -1,0 +1,288 @@
+"""Projection consumers against the real Kafka broker and PostgreSQL.
+
+Hand-made events (EventFactory) are published to a unique topic prefix, as the
+relay would publish them; the projection tables live in a unique PostgreSQL schema
+with its own stand-in `payments_events` (positions only: the audit chain's oracle).
+The expected tables are recomputed with `verify` from the same event list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from consumers.loop import ConsumerConfig, ProjectionConsumer
+from projections.catalog import APPLIERS
+from projections.schema import PROJECTIONS, install
+from projections.source import ListEventSource
+from projections.testing import EventFactory, to_wire, url_with_search_path
+from projections.verify import verify
+from tests.support.kafka import create_topics, publish, unique_prefix
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Sandbox:
+    schema: str
+    url: str
+    prefix: str
+    topic: str
+    bootstrap: str
+
+    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cursor = conn.execute(query.encode(), params)
+            return cursor.fetchall() if cursor.description else []
+
+    def publish(self, events: list[dict], *, store: bool = True) -> None:
+        """Publish as the relay does (key = aggregate id); `store` records positions."""
+        if store:
+            with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO payments_events (notification_id) VALUES (%s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(e["position"],) for e in events],
+                )
+        publish(
+            self.bootstrap, self.topic, [(e["aggregate_id"].encode(), to_wire(e)) for e in events]
+        )
+
+    def tables(self) -> dict[str, list[tuple]]:
+        names = ["balances", "payments", "settlement_batches", "settlement_items",
+                 "merchant_unsettled", "audit_log"]  # fmt: skip
+        return {n: self.sql(f"SELECT * FROM {n} ORDER BY 1") for n in names}
+
+    def applied_positions(self) -> int:
+        return self.sql("SELECT position FROM audit_chain_head")[0][0]
+
+
+@pytest.fixture
+def sandbox(settings, superuser_database_url) -> Iterator[Sandbox]:
+    schema = f"t_consumers_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(superuser_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema} AUTHORIZATION payments_app".encode())
+    url = url_with_search_path(settings.require_database_url(), schema)
+    install(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE payments_events (notification_id bigint PRIMARY KEY)")
+    prefix = unique_prefix("proj")
+    bootstrap = settings.require_kafka_bootstrap()
+    topics = create_topics(bootstrap, prefix)
+    yield Sandbox(schema, url, prefix, topics.events, bootstrap)
+    with psycopg.connect(superuser_database_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+def run_consumers_until(
+    box: Sandbox, done: Callable[[], bool], timeout: float = 60.0, group: str | None = None
+) -> list[ProjectionConsumer]:
+    """Run the three projections in threads (as `consume all` does) until `done()`."""
+    stop = threading.Event()
+    loops = [
+        ProjectionConsumer(
+            ConsumerConfig(
+                projection=name,
+                apply=APPLIERS[name],
+                database_url=box.url,
+                bootstrap=box.bootstrap,
+                topic=box.topic,
+                group=group or f"{box.prefix}-projection-{name}",
+                max_records=50,  # many small batches: more interleaving to get wrong
+            ),
+            stop,
+        )
+        for name in PROJECTIONS
+    ]
+    threads = [threading.Thread(target=loop.run) for loop in loops]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, "consumers did not catch up in time"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    return loops
+
+
+def caught_up(box: Sandbox, events: list[dict]) -> Callable[[], bool]:
+    """All projections have applied every event (audit chained, others positioned)."""
+    last = max(e["position"] for e in events)
+
+    def done() -> bool:
+        if box.applied_positions() < last:
+            return False
+        offsets = box.sql(
+            "SELECT projection, sum(next_offset) FROM projection_positions GROUP BY 1"
+        )
+        ends = _end_offsets_sum(box)
+        return len(offsets) == 3 and all(total == ends for _, total in offsets)
+
+    return done
+
+
+def _end_offsets_sum(box: Sandbox) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=box.bootstrap)
+    try:
+        parts = [TopicPartition(box.topic, p) for p in consumer.partitions_for_topic(box.topic)]
+        return sum(consumer.end_offsets(parts).values())
+    finally:
+        consumer.close()
+
+
+def business_day(namespace: str, payments: int = 6, position_step: int = 3) -> EventFactory:
+    """Transfers, payments with partial captures, refunds, chargebacks, settlements."""
+    f = EventFactory(namespace=namespace, position_step=position_step)  # gaps, as on PostgreSQL
+    f.open_account("BANK", kind="external")
+    f.open_account("A1", overdraft=1_000)
+    f.open_account("B1")
+    f.open_account("SHOP", kind="merchant")
+    f.open_account("FEES", kind="fees")
+    f.open_account("OUT", kind="external")
+    f.transfer("top-up", "BANK", "A1", 100_000)
+    f.transfer("t-1", "A1", "B1", 2_500)
+    for i in range(payments):
+        pay = f"pay-{i}"
+        f.authorize(pay, "A1", "SHOP", 1_000 + i)
+        f.capture(pay, 600 + i)
+        if i % 2:
+            f.refund(pay, 100)
+        if i % 3 == 0:
+            f.chargeback(pay, 50)
+        if i == payments // 2:
+            f.settle("batch-1", "SHOP", "OUT", "FEES", fee_bps=250)
+    f.authorize("pay-void", "A1", "SHOP", 300)
+    f.void("pay-void", 300)
+    f.settle("batch-2", "SHOP", "OUT", "FEES", fee_bps=125)
+    f.authorize("pay-open", "A1", "SHOP", 700)
+    f.capture("pay-open", 700)  # stays unsettled
+    return f
+
+
+def assert_tables_match(box: Sandbox, events: list[dict]) -> None:
+    report = verify(box.url, ListEventSource([dict(e) for e in events]))
+    assert report.differences == []
+    assert report.audit_rows == len(events)
+
+
+def test_tables_equal_the_recomputed_ones_after_a_scripted_stream(sandbox):
+    f = business_day("s1")
+    sandbox.publish(f.events)
+
+    run_consumers_until(sandbox, caught_up(sandbox, f.events))
+
+    assert_tables_match(sandbox, f.events)
+    (posted, held, available), = sandbox.sql(
+        "SELECT posted, held, available FROM balances WHERE account_id = 'B1'"
+    )  # fmt: skip
+    assert (posted, held, available) == (2_500, 0, 2_500)
+    batch = sandbox.sql("SELECT gross, fees, item_count FROM settlement_batches ORDER BY 1")
+    assert len(batch) == 2
+    assert sandbox.sql("SELECT count(*) FROM merchant_unsettled") == [(1,)]
+    assert sandbox.sql("SELECT sum(posted) FROM balances") == [(0,)]
+
+
+def test_duplicates_rewinds_and_bad_records_change_nothing(sandbox):
+    f = business_day("s2")
+    sandbox.publish(f.events)
+    run_consumers_until(sandbox, caught_up(sandbox, f.events))
+    before = sandbox.tables()
+
+    # The relay re-sends a random tail and then everything (a relay restarted twice),
+    # and someone writes garbage on the topic.
+    tail = f.events[random.Random(3).randrange(len(f.events)) :]
+    sandbox.publish(tail + f.events, store=False)
+    publish(sandbox.bootstrap, sandbox.topic, [(b"x", b"{not json"), (b"y", b'{"position": 1}')])
+    run_consumers_until(sandbox, caught_up(sandbox, f.events))
+    assert sandbox.tables() == before
+
+    # A rewound consumer: stored positions go back to the beginning.
+    sandbox.sql("UPDATE projection_positions SET next_offset = 0")
+    loops = run_consumers_until(
+        sandbox, caught_up(sandbox, f.events), group=f"{sandbox.prefix}-other"
+    )
+    assert sandbox.tables() == before
+    assert sum(loop.applied for loop in loops) > 0  # it did read everything again
+    assert_tables_match(sandbox, f.events)
+
+
+def test_events_out_of_position_order_across_partitions_chain_in_order(sandbox):
+    f = business_day("s3")
+    # Publish aggregates in reverse order of first appearance: per-aggregate order is
+    # kept (as Kafka does per key), global order is not.
+    by_aggregate: dict[str, list[dict]] = {}
+    for event in f.events:
+        by_aggregate.setdefault(event["aggregate_id"], []).append(event)
+    shuffled = [e for group in reversed(list(by_aggregate.values())) for e in group]
+    sandbox.publish(shuffled)
+
+    run_consumers_until(sandbox, caught_up(sandbox, f.events))
+
+    positions = [p for (p,) in sandbox.sql("SELECT position FROM audit_log ORDER BY position")]
+    assert positions == [e["position"] for e in f.events]
+    assert sandbox.sql("SELECT count(*) FROM audit_staging") == [(0,)]
+    assert_tables_match(sandbox, f.events)
+
+
+def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(sandbox, tmp_path: Path):
+    f = business_day("s4", payments=400)
+    sandbox.publish(f.events)
+    env = dict(os.environ)
+    env.update(
+        PAYMENTS_DATABASE_URL=sandbox.url,
+        PAYMENTS_TOPIC_PREFIX=sandbox.prefix,
+        PAYMENTS_LOG_FORMAT="json",
+        PAYMENTS_LOG_LEVEL="info",
+    )
+    log_path = tmp_path / "consume.log"
+
+    def start() -> subprocess.Popen:
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "consumers", "all"], env=env, stdout=log, stderr=log
+            )
+
+    first = start()
+    try:
+        deadline = time.monotonic() + 60
+        while sandbox.sql("SELECT count(*) FROM projection_positions") == [(0,)]:
+            assert time.monotonic() < deadline, log_path.read_text()[-2000:]
+            time.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    assert sandbox.applied_positions() < f.events[-1]["position"], "killed too late to test"
+
+    second = start()
+    try:
+        done = caught_up(sandbox, f.events)
+        deadline = time.monotonic() + 120
+        while not done():
+            assert second.poll() is None, log_path.read_text()[-2000:]
+            assert time.monotonic() < deadline, "restarted consumers did not catch up"
+            time.sleep(0.2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0  # SIGTERM: finish the batch, exit 0
+    assert_tables_match(sandbox, f.events)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("event") == "consumer.stopped" for line in lines)
