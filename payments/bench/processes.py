@@ -13,6 +13,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Where each subcommand lives, for as long as `payments.cli` does not register it yet.
+FALLBACKS = {
+    "engine": "payments.engine.cli:engine_command",
+    "consume": "projections.cli:consume",
+    "replay": "projections.cli:replay",
+    "verify": "projections.cli:verify",
+}
+
+
+def command_line(name: str, *args: str) -> list[str]:
+    """`python -m payments.cli NAME ARGS`, or the subcommand's own module if unregistered."""
+    from payments.cli import main
+
+    if name in main.commands:
+        return [sys.executable, "-m", "payments.cli", name, *args]
+    module, attr = FALLBACKS[name].split(":")
+    code = f"from {module} import {attr} as command; command(prog_name='payments {name}')"
+    return [sys.executable, "-c", code, *args]
+
 
 class ChildProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
@@ -21,7 +40,7 @@ class ChildProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "payments.cli", *args],
+                command_line(*args),
                 env={**os.environ, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,

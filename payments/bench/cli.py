@@ -1,0 +1,62 @@
+"""`payments bench`: measure the engine end to end, beside pgbench and a naive baseline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from payments.bench import report, runner
+from payments.bench.workload import SIZES
+
+
+@click.command("bench")
+@click.option("--quick", "size", flag_value="quick", help="Seconds; ~2,000 commands (CI).")
+@click.option("--large", "size", flag_value="large", help="Millions of events (long).")
+@click.option("--seed", default=1, show_default=True, help="Seed of the workload.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("bench-results/latest.json"),
+    show_default=True,
+    help="Where to write the figures as JSON.",
+)
+@click.option(
+    "--no-references", is_flag=True, help="Skip pgbench and the naive event-sourced baseline."
+)
+@click.option("--keep", is_flag=True, help="Keep the run's database and topics afterwards.")
+def bench(size: str | None, seed: int, output: Path, no_references: bool, keep: bool) -> None:
+    """Run the benchmark on the services of `payments services up`.
+
+    Starts a fresh engine and consumers on a database and topics of the run's own,
+    publishes a seeded workload through Kafka, and reports throughput, latency at
+    25 % and 50 % of it, read-model lag, replay and verify speed and peak memory,
+    each beside pgbench TPC-B and a naive event-sourced ledger run on the same
+    PostgreSQL. Exits 1 if the run was not correct (then no throughput is reported).
+
+    \b
+    Example:
+      eval "$(payments services env)" && payments bench --quick
+    """
+    size_name = size or "default"
+    console = Console()
+    err = Console(stderr=True, highlight=False)
+    options = runner.Options(
+        size_name=size_name,
+        size=SIZES[size_name],
+        seed=seed,
+        work_dir=output.parent / "logs",
+        references=not no_references,
+        keep=keep,
+    )
+    try:
+        environment = runner.Environment.from_os()
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    result = runner.run(options, environment, say=lambda m: err.print(f"[dim]bench:[/dim] {m}"))
+    report.write_json(result, output)
+    report.render(result, console)
+    err.print(f"figures written to {output}")
+    sys.exit(0 if result.correctness.passed else 1)
