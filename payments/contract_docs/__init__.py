@@ -1,0 +1,1 @@
+"""The contract as documents: JSON Schemas generated from the models, and their command."""
