@@ -27,7 +27,14 @@ from payments.bench.workload import SIZES
     "--no-references", is_flag=True, help="Skip pgbench and the naive event-sourced baseline."
 )
 @click.option("--keep", is_flag=True, help="Keep the run's database and topics afterwards.")
-def bench(size: str | None, seed: int, output: Path, no_references: bool, keep: bool) -> None:
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="Sample engine and consumers with py-spy during the throughput phase (logs folder).",
+)
+def bench(
+    size: str | None, seed: int, output: Path, no_references: bool, keep: bool, profile: bool
+) -> None:
     """Run the benchmark on the services of `payments services up`.
 
     Starts a fresh engine and consumers on a database and topics of the run's own,
@@ -50,6 +57,7 @@ def bench(size: str | None, seed: int, output: Path, no_references: bool, keep: 
         work_dir=output.parent / "logs",
         references=not no_references,
         keep=keep,
+        profile=profile,
     )
     try:
         environment = runner.Environment.from_os()

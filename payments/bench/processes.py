@@ -98,3 +98,28 @@ def descendants(pid: int) -> list[int]:
         for child in children:
             found += [child, *descendants(child)]
     return found
+
+
+class Profiler:
+    """py-spy sampling a running child (collapsed stacks), e.g. over the throughput phase."""
+
+    def __init__(self, pid: int, output: Path) -> None:
+        import shutil
+
+        tool = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self.output = output
+        self.process = subprocess.Popen(
+            [tool, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+             "--subprocesses", "--output", str(output)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        # py-spy writes its file when interrupted.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

@@ -8,7 +8,7 @@
 4. read-model lag: from that last outcome until relay and projections caught up;
 5. latency at 25 % and 50 % of the measured throughput, publish → outcome;
 6. peak RSS of engine and consumers, then both stopped;
-7. `payments verify` and `payments replay`, timed over the run's events;
+7. `payments verify` and `payments replay` (all projections), timed in-process;
 8. correctness; then the references (pgbench, naive event sourcing).
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -26,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from payments.bench import catchup, database, references
+from payments.bench import catchup, database, readside, references
 from payments.bench.checks import Correctness, check_outcomes
 from payments.bench.kafka_io import (
     Encoded,
@@ -36,9 +35,9 @@ from payments.bench.kafka_io import (
     delete_topics,
     encode,
 )
-from payments.bench.processes import ChildProcess, command_line
+from payments.bench.processes import ChildProcess, Profiler
 from payments.bench.workload import Command, Size, Workload, generate
-from payments.settings import Topics
+from payments.settings import Settings, Topics
 
 LATENCY_FRACTIONS = (0.25, 0.50)
 Say = Callable[[str], None]
@@ -52,6 +51,7 @@ class Options:
     work_dir: Path
     references: bool = True
     keep: bool = False
+    profile: bool = False  # py-spy over the engine and consumers during the throughput phase
 
 
 @dataclass
@@ -99,6 +99,7 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
             "postgresql": database.server_version(env.app_url),
+            "load_average_at_start": os.getloadavg(),
         },
         workload=describe(workload),
     )
@@ -120,6 +121,7 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
             database.drop(db)
             if topics is not None:
                 delete_topics(env.bootstrap, topics)
+    result.meta["load_average_at_end"] = os.getloadavg()
     if not result.correctness.passed:
         result.figures.pop("throughput", None)
     return result
@@ -167,7 +169,14 @@ def _measure(
             _send_and_wait(fast.send_all, wave, collector, [engine], published)
 
         say(f"throughput: {len(workload.throughput)} commands, as fast as possible")
+        profilers = (
+            [Profiler(c.pid, logs / f"{c.name}.pyspy.txt") for c in (engine, consumers)]
+            if options.profile
+            else []
+        )
         sent = _send_and_wait(fast.send_all, workload.throughput, collector, [engine], published)
+        for profiler in profilers:
+            profiler.stop()
         first = min(sent.values())
         last = max(collector.arrived[c] for c in sent)
         throughput = len(sent) / (last - first)
@@ -210,18 +219,24 @@ def _measure(
         collector.close()
 
     result.correctness = check_outcomes(published, collector.outcomes, collector.duplicates)
-    events = catchup.count_events(db.app_url)
-    result.figures["events"] = events
-    verify = _timed_cli(["verify"], child_env, logs / "verify.log")
-    result.correctness.verify_passed = verify.returncode == 0
-    result.correctness.verify_output = verify.output
-    result.figures["verify"] = {"seconds": verify.seconds, "events_per_s": events / verify.seconds}
-    say(f"verify: {'passed' if verify.returncode == 0 else 'FAILED'} in {verify.seconds:.1f} s")
-    replay = _timed_cli(["replay"], child_env, logs / "replay.log")
-    if replay.returncode != 0:
-        result.correctness.errors.append(f"payments replay failed: {replay.output[-500:]}")
-    result.figures["replay"] = {"seconds": replay.seconds, "events_per_s": events / replay.seconds}
-    say(f"replay: {events} events in {replay.seconds:.1f} s")
+    result.figures["events"] = catchup.count_events(db.app_url)
+    settings = Settings(
+        database_url=db.app_url,
+        kafka_bootstrap=env.bootstrap,
+        topic_prefix=child_env["PAYMENTS_TOPIC_PREFIX"],
+    )
+    checked = readside.verify(settings)
+    result.correctness.verify_passed = checked.ok
+    result.correctness.verify_output = checked.summary
+    result.figures["verify"] = _read_side_figures(checked)
+    say(f"verify: {'passed' if checked.ok else 'FAILED'}: {checked.summary[:200]}")
+    replayed = readside.replay(settings)
+    result.figures["replay"] = _read_side_figures(replayed)
+    say(f"replay: {replayed.summary} in {replayed.seconds:.1f} s")
+
+
+def _read_side_figures(run: readside.ReadSideRun) -> dict[str, Any]:
+    return {"events": run.events, "seconds": run.seconds, "events_per_s": run.events_per_s}
 
 
 def _send_and_wait(
@@ -271,29 +286,6 @@ def percentile(ordered: Sequence[float], q: float) -> float:
 
 def _mb(value: int | None) -> float | None:
     return None if value is None else value / (1024 * 1024)
-
-
-@dataclass(frozen=True)
-class Timed:
-    returncode: int
-    seconds: float
-    output: str
-
-
-def _timed_cli(args: list[str], env: dict[str, str], log_path: Path) -> Timed:
-    started = time.perf_counter()
-    done = subprocess.run(
-        command_line(*args),
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    seconds = time.perf_counter() - started
-    output = done.stdout + done.stderr
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text(output)
-    return Timed(done.returncode, seconds, output)
 
 
 def _references(
