@@ -36,7 +36,7 @@ class Message(BaseModel):
 class Outcome(Message):
     """The answer to one command, on `payments.command-results` (key: command_id)."""
 
-    command_id: str = Field(description="as sent ('' when the sent one was not valid)")
+    command_id: str = Field(description="as sent (even one that breaks the command_id rule)")
     type: str | None = Field(description="the raw type string, or null when there was none")
     status: Literal["accepted", "rejected"]
     code: RejectionCode | None = Field(description="null when accepted")
