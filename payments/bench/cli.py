@@ -10,6 +10,8 @@ from rich.console import Console
 
 from payments.bench import report, runner
 from payments.bench.workload import SIZES
+from payments.logging import configure_logging
+from payments.settings import Settings
 
 
 @click.command("bench")
@@ -48,7 +50,10 @@ def bench(
       eval "$(payments services env)" && payments bench --quick
     """
     size_name = size or "default"
-    console = Console()
+    # The bench's own figures are the output; the library's info lines would drown them.
+    configure_logging(Settings(log_level="warning"))
+    # Not a terminal (CI, a pipe): wide enough that the table's rows stay on one line.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     err = Console(stderr=True, highlight=False)
     options = runner.Options(
         size_name=size_name,

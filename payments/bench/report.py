@@ -169,9 +169,9 @@ def render(result: RunResult, console: Console) -> None:
     for row in figures.get("latency") or []:
         label = f"{round(row['fraction_of_max'] * 100)}pct"
         table.add_row(
-            f"latency @ {label} of max ({_num(row['offered_per_s'])}/s) p50 / p95 / p99",
-            f"{_num(row['p50_ms'], 1)} / {_num(row['p95_ms'], 1)} / {_num(row['p99_ms'], 1)} ms",
-            _x(_get(rat, f"latency_{label}_p99_ms", "x_pgbench_latency")) + " (p99/avg)",
+            f"latency p50/p95/p99 at {label[:-3]}% ({_num(row['offered_per_s'])}/s)",
+            f"{_num(row['p50_ms'], 1)}/{_num(row['p95_ms'], 1)}/{_num(row['p99_ms'], 1)} ms",
+            _x(_get(rat, f"latency_{label}_p99_ms", "x_pgbench_latency")),
             "",
         )
     table.add_row("read-model lag", _num(figures.get("read_model_lag_s"), 2, " s"), "", "")

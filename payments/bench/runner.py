@@ -36,10 +36,13 @@ from payments.bench.kafka_io import (
     encode,
 )
 from payments.bench.processes import ChildProcess, Profiler
+from payments.bench.profile import write_summary
 from payments.bench.workload import Command, Size, Workload, generate
 from payments.settings import Settings, Topics
 
 LATENCY_FRACTIONS = (0.25, 0.50)
+# The loops whose time matters, in the engine's and the consumers' profiles.
+PROFILE_FOCUS = ("CommandIntake.run", "ProjectionConsumer.run")
 Say = Callable[[str], None]
 
 
@@ -175,8 +178,9 @@ def _measure(
             else []
         )
         sent = _send_and_wait(fast.send_all, workload.throughput, collector, [engine], published)
-        for profiler in profilers:
+        for profiler, focus in zip(profilers, PROFILE_FOCUS, strict=False):
             profiler.stop()
+            write_summary(profiler.output, focus)
         first = min(sent.values())
         last = max(collector.arrived[c] for c in sent)
         throughput = len(sent) / (last - first)
