@@ -17,7 +17,14 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 from payments.commands import COMMAND_TYPES
 from payments.errors import REJECTION_CODES, InternalError
@@ -208,6 +215,10 @@ class Metrics:
             else:
                 self.consumer_lag.labels(name).set(lag)
 
+
+# `*_created` series double the output and nothing here reads them (Prometheus only
+# uses them with an opt-in feature); this switch is process-wide in prometheus_client.
+disable_created_metrics()
 
 # The process-wide instance, in prometheus_client's default registry so the
 # process collectors (CPU, memory, file descriptors) are served beside ours.
