@@ -26,10 +26,9 @@ from kafka import KafkaConsumer
 from psycopg import sql
 
 from payments.observability.metrics import Metrics
+from payments.store import EVENTS_TABLE
 
 log = structlog.get_logger("payments.health")
-
-EVENTS_TABLE = "payments_events"  # docs/architecture.md
 
 
 def check_postgres(url: str | None, timeout: float, events_table: str) -> tuple[bool, int | None]:

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from payments.observability.health import EVENTS_TABLE, HealthMonitor
+from payments.observability.health import HealthMonitor
 from payments.observability.metrics import DEFAULT, Metrics
 from payments.settings import Settings
 
@@ -111,7 +111,6 @@ def start_observability(
         metrics,
         settings.database_url.get_secret_value() if settings.database_url else None,
         settings.kafka_bootstrap,
-        events_table=EVENTS_TABLE,
         max_lag=env_int("PAYMENTS_HEALTH_MAX_LAG", 1000),
     )
     try:
