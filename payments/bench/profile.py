@@ -25,7 +25,10 @@ def summarize(raw: Path, focus: str = "", top: int = 30) -> list[tuple[float, st
             inclusive[frame] += samples
     if not total:
         return []
-    return [(n / total, frame) for frame, n in inclusive.most_common(top)]
+    # Frames on every sampled stack (interpreter start, click, the loop's callers) say
+    # nothing about where the time goes.
+    rows = [(n / total, f) for f, n in inclusive.most_common() if n < total or focus in f]
+    return rows[:top]
 
 
 def write_summary(raw: Path, focus: str, top: int = 40) -> Path:
