@@ -116,11 +116,20 @@ def test_a_projection_position_never_goes_back(metrics: Metrics) -> None:
     assert metrics.lags()["balances"] == 20
 
 
-def test_no_lag_is_reported_before_the_store_is_known(metrics: Metrics) -> None:
+def test_no_lag_is_known_before_any_position(metrics: Metrics) -> None:
+    assert metrics.lags() == {}
+    metrics.record_store_position(9)
+    assert metrics.lags() == {}  # this process feeds nothing yet
     metrics.record_projection("balances", 5)
+    assert metrics.lags() == {"balances": 4}
+
+
+def test_errors_are_counted_by_kind(metrics: Metrics) -> None:
     metrics.record_error("database_unavailable")
-    assert metrics.lags() == {"balances": 0}
-    assert sample(metrics, "payments_errors_total", kind="database_unavailable") == 1
+    metrics.record_error("database_unavailable")
+    metrics.record_error("publish_failed")
+    assert sample(metrics, "payments_errors_total", kind="database_unavailable") == 2
+    assert sample(metrics, "payments_errors_total", kind="publish_failed") == 1
 
 
 def test_lag_within_the_threshold_or_shrinking_is_keeping_up() -> None:
