@@ -88,7 +88,7 @@ def sandbox(settings, superuser_database_url) -> Iterator[Sandbox]:
 
 
 def run_consumers_until(
-    box: Sandbox, done: Callable[[], bool], timeout: float = 60.0, group: str | None = None
+    box: Sandbox, done: Callable[[], bool], timeout: float = 60.0, group: str = "projection"
 ) -> list[ProjectionConsumer]:
     """Run the three projections in threads (as `consume all` does) until `done()`."""
     stop = threading.Event()
@@ -100,7 +100,7 @@ def run_consumers_until(
                 database_url=box.url,
                 bootstrap=box.bootstrap,
                 topic=box.topic,
-                group=group or f"{box.prefix}-projection-{name}",
+                group=f"{box.prefix}-{group}-{name}",
                 max_records=50,  # many small batches: more interleaving to get wrong
             ),
             stop,
@@ -113,7 +113,12 @@ def run_consumers_until(
     try:
         deadline = time.monotonic() + timeout
         while not done():
-            assert time.monotonic() < deadline, "consumers did not catch up in time"
+            assert time.monotonic() < deadline, (
+                "consumers did not catch up in time",
+                box.sql("SELECT * FROM projection_positions ORDER BY 1, 3"),
+                box.sql("SELECT * FROM audit_chain_head"),
+                _end_offsets(box),
+            )
             time.sleep(0.2)
     finally:
         stop.set()
@@ -132,19 +137,19 @@ def caught_up(box: Sandbox, events: list[dict]) -> Callable[[], bool]:
         offsets = box.sql(
             "SELECT projection, sum(next_offset) FROM projection_positions GROUP BY 1"
         )
-        ends = _end_offsets_sum(box)
+        ends = sum(_end_offsets(box).values())
         return len(offsets) == 3 and all(total == ends for _, total in offsets)
 
     return done
 
 
-def _end_offsets_sum(box: Sandbox) -> int:
+def _end_offsets(box: Sandbox) -> dict[int, int]:
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=box.bootstrap)
     try:
         parts = [TopicPartition(box.topic, p) for p in consumer.partitions_for_topic(box.topic)]
-        return sum(consumer.end_offsets(parts).values())
+        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()}
     finally:
         consumer.close()
 
@@ -217,9 +222,7 @@ def test_duplicates_rewinds_and_bad_records_change_nothing(sandbox):
 
     # A rewound consumer: stored positions go back to the beginning.
     sandbox.sql("UPDATE projection_positions SET next_offset = 0")
-    loops = run_consumers_until(
-        sandbox, caught_up(sandbox, f.events), group=f"{sandbox.prefix}-other"
-    )
+    loops = run_consumers_until(sandbox, caught_up(sandbox, f.events), group="rewound")
     assert sandbox.tables() == before
     assert sum(loop.applied for loop in loops) > 0  # it did read everything again
     assert_tables_match(sandbox, f.events)
