@@ -43,9 +43,10 @@ def publish(
 ) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
     try:
-        for key, value in records:
-            producer.send(topic, key=key, value=value)
+        futures = [producer.send(topic, key=key, value=value) for key, value in records]
         producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=0)  # a record the broker refused fails the test here
     finally:
         producer.close(timeout=5)
 
