@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from payments.contract_docs.cli import schemas_command
 from payments.demo.cli import demo_command
 from payments.engine.cli import engine_command, send_command
 from payments.services.cli import services
@@ -18,6 +19,7 @@ main.add_command(services)
 main.add_command(demo_command)
 main.add_command(engine_command)
 main.add_command(send_command)
+main.add_command(schemas_command)
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata
 from payments.engine.backoff import Backoff
 from payments.engine.records import DeadLetter, read_command
 from payments.ledger import IncomingCommand, Ledger, Outcome
+from payments.observability.metrics import record_error
 from payments.settings import Settings
 from payments.wire import dead_letter
 
@@ -79,6 +80,7 @@ class CommandIntake:
                 backoff.reset()
             except KafkaError as error:
                 log.warning("kafka_unavailable", error=repr(error))
+                record_error("kafka_unavailable")
                 backoff.wait(stop)
 
     def handle(
@@ -144,6 +146,7 @@ class CommandIntake:
             except (OperationalError, InterfaceError) as error:
                 # The database is away: keep the batch in hand and try again later.
                 log.warning("database_unavailable", error=str(error), batch=len(commands))
+                record_error("database_unavailable")
             if stop.is_set():
                 return None
             backoff.wait(stop)
@@ -186,6 +189,7 @@ class CommandIntake:
             except KafkaError as error:
                 # Re-sending is safe: outcomes are answers, clients match them by command_id.
                 log.warning("publish_failed", error=repr(error))
+                record_error("publish_failed")
             if stop.is_set():
                 return False
             backoff.wait(stop)
@@ -199,3 +203,4 @@ class CommandIntake:
             # A rebalance took the partitions: their new owner re-reads the batch and
             # answers it from the stored CommandRecords, so nothing is applied twice.
             log.warning("offset_commit_failed", error=repr(error))
+            record_error("offset_commit_failed")

@@ -16,6 +16,8 @@ from payments.engine.intake import CommandIntake
 from payments.engine.kafka_clients import command_consumer, reliable_producer
 from payments.engine.relay import EventRelay
 from payments.ledger import Ledger
+from payments.observability import metrics
+from payments.observability.server import ENGINE_PORT, start_observability
 from payments.settings import Settings
 from payments.store import open_application
 
@@ -32,18 +34,24 @@ def install_stop_signals(stop: threading.Event) -> None:
 
 
 def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True) -> None:
+    observability = start_observability(settings, ENGINE_PORT)  # None: disabled or port taken
     app = open_application(settings)
     ledger = Ledger(app)
     relay_thread: threading.Thread | None = None
     if relay:
-        event_relay = EventRelay(settings, app, reliable_producer(settings, "payments-relay"))
+        event_relay = EventRelay(
+            settings,
+            app,
+            reliable_producer(settings, "payments-relay"),
+            on_page=metrics.record_relay,
+        )
         relay_thread = threading.Thread(target=event_relay.run, args=(stop,), name="relay")
         relay_thread.start()
     consumer = command_consumer(settings)
     producer = reliable_producer(settings, "payments-intake")
     log.info("engine_started", group=settings.engine_group, relay=relay)
     try:
-        CommandIntake(settings, ledger, consumer, producer).run(stop)
+        CommandIntake(settings, ledger, consumer, producer, on_batch=metrics.record_batch).run(stop)
     finally:
         stop.set()
         consumer.close(autocommit=False)
@@ -51,4 +59,6 @@ def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True)
         if relay_thread is not None:
             relay_thread.join(timeout=30)
         app.close()
+        if observability is not None:
+            observability.stop()
         log.info("engine_stopped")

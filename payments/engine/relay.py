@@ -28,6 +28,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from payments.engine.backoff import Backoff
+from payments.observability.metrics import record_error
 from payments.settings import Settings
 from payments.store import PaymentsApplication
 from payments.wire import event_message
@@ -64,6 +65,7 @@ class EventRelay:
                     self._relay_while_leader(conn, stop)
             except (psycopg.OperationalError, KafkaError) as error:
                 log.warning("relay_interrupted", error=str(error))
+                record_error("relay_interrupted")
                 backoff.wait(stop)
 
     def _acquire_lock(self, conn: psycopg.Connection, stop: threading.Event) -> bool:
