@@ -147,6 +147,11 @@ class CommandIntake:
                 # The database is away: keep the batch in hand and try again later.
                 log.warning("database_unavailable", error=str(error), batch=len(commands))
                 record_error("database_unavailable")
+            except Exception:
+                # Nothing of the batch was stored (one transaction): keep it and retry
+                # later rather than die; a person reads the log if it persists.
+                log.exception("batch_failed", batch=len(commands))
+                record_error("batch_failed")
             if stop.is_set():
                 return None
             backoff.wait(stop)
