@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def bench(
     size_name = size or "default"
     # The bench's own figures are the output; the library's info lines would drown them.
     configure_logging(Settings(log_level="warning"))
+    # kafka-python warns when a poll ran long: expected while the publisher holds the GIL.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     # Not a terminal (CI, a pipe): wide enough that the table's rows stay on one line.
     console = Console() if sys.stdout.isatty() else Console(width=120)
     err = Console(stderr=True, highlight=False)

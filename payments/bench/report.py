@@ -151,7 +151,7 @@ def render(result: RunResult, console: Console) -> None:
     table = Table(
         title=f"payments bench — {result.meta.get('size')} (run {result.meta.get('run_id')})"
     )
-    for column in ("figure", "value", "× pgbench", "× naive ES"):
+    for column in ("figure", "value", "÷ pgbench", "÷ naive ES"):
         table.add_column(column, justify="left" if column == "figure" else "right")
 
     def rate_row(label: str, key: str, value: float | None, unit: str) -> None:
