@@ -1,0 +1,1 @@
+"""Fault-injection suite: a Jepsen-style bank workload under crashes and restarts."""
