@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+from psycopg import sql
+
 from payments.settings import Settings
 from projections.events import Event, check_event
 
@@ -55,10 +57,10 @@ class ListEventSource:
 class StoreEventSource:
     """The PostgreSQL event store, through the write side's application."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Any = None) -> None:
         from payments.store import open_application  # the write side, imported late
 
-        self.app: Any = open_application(settings)
+        self.app: Any = app if app is not None else open_application(settings)
 
     def close(self) -> None:
         close = getattr(self.app, "close", None)
@@ -83,14 +85,16 @@ class StoreEventSource:
 
         from payments.domain.ids import account_id_to_uuid
 
-        originator_id = account_id_to_uuid(account_id)
-        rows = self.app.recorder.datastore.get_connection()
-        with rows as conn, conn.cursor() as cur:
+        recorder = self.app.recorder
+        names = [recorder.datastore.schema, recorder.events_table_name]
+        table = sql.Identifier(*[name for name in names if name])
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT originator_id, originator_version, topic, state, notification_id"
-                f" FROM {self.app.recorder.events_table_name}"
-                " WHERE originator_id = %s ORDER BY originator_version",
-                (originator_id,),
+                sql.SQL(
+                    "SELECT originator_id, originator_version, topic, state, notification_id"
+                    " FROM {} WHERE originator_id = %s ORDER BY originator_version"
+                ).format(table),
+                (account_id_to_uuid(account_id),),
             )
             return [
                 self._event(

@@ -3,10 +3,11 @@
 Recomputes every balance, payment and settlement batch (with its items) from the
 store with the consumers' own rules and compares them column by column with the
 tables; checks that posted sums to 0 per currency, that each batch's totals equal
-its items, and walks the audit log: every row's hash recomputed, every link to the
-previous row, every row equal to the stored event at its position, no stored event
-missing up to the chain's head. Run it when the consumers have caught up: a lagging
-projection shows up as differences.
+its items and follow the contract's fee and net rules; and walks the audit log:
+every row's hash recomputed, every link to the previous row, every row equal to the
+stored event at its position, no stored event missing up to the chain's head.
+Run it when the consumers have caught up: a lagging projection shows up as
+differences.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from uuid import UUID
 
 import psycopg
 
+from payments.money import fee_half_up
 from projections.audit import (
     AUDIT_COLUMNS,
     CONTENT_COLUMNS,
@@ -174,6 +176,11 @@ def _check_batch_totals(report: VerifyReport, batches: dict[str, Row], items: li
         per_kind["count"] = per_kind.get("count", 0) + 1
     for batch_id, batch in batches.items():
         got = sums.get(batch_id, {})
+        fees = fee_half_up(batch["gross"], batch["fee_bps"])
+        net = batch["gross"] - batch["refunds"] - batch["chargebacks"] - fees
+        for column, want in (("fees", fees), ("net", net)):  # the contract's arithmetic
+            if batch[column] != want:
+                report.add("settlement_batches", batch_id, f"{column} (rule)", want, batch[column])
         for column, kind in (
             ("gross", "capture"),
             ("refunds", "refund"),

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 @dataclass
 class Sandbox:
     schema: str
-    url: str
+    url: str = field(repr=False)  # carries a password
     prefix: str
     topic: str
     bootstrap: str
