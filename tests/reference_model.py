@@ -1,0 +1,312 @@
+"""An independent reference model of the contract: plain dicts, no eventsourcing.
+
+Written from /work/shared/contract.md (and the order of checks documented in
+payments/domain/handlers.py) without reusing the engine's code, so the property test
+can hold the engine against it. Deliberately naive: no batching, no persistence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from payments.currencies import ISO_4217
+
+ID = re.compile(r"[A-Za-z0-9:_.\-]{1,64}")
+KINDS = {"customer", "merchant", "external", "fees"}
+MAX = 10**12
+
+# type -> {field: (rule, required)}
+SPEC: dict[str, dict[str, tuple[str, bool]]] = {
+    "open_account": {
+        "account_id": ("id", True),
+        "currency": ("currency", True),
+        "kind": ("kind", True),
+        "overdraft_limit": ("limit", False),
+    },
+    "close_account": {"account_id": ("id", True)},
+    "transfer": {
+        "transfer_id": ("id", True),
+        "from_account": ("id", True),
+        "to_account": ("id", True),
+        "amount": ("amount", True),
+        "currency": ("currency", True),
+    },
+    "authorize_payment": {
+        "payment_id": ("id", True),
+        "payer_account": ("id", True),
+        "merchant_account": ("id", True),
+        "amount": ("amount", True),
+        "currency": ("currency", True),
+    },
+    "capture_payment": {"payment_id": ("id", True), "amount": ("amount", False)},
+    "void_payment": {"payment_id": ("id", True)},
+    "refund_payment": {"payment_id": ("id", True), "amount": ("amount", True)},
+    "chargeback_payment": {
+        "payment_id": ("id", True),
+        "amount": ("amount", True),
+        "reason": ("reason", True),
+    },
+    "settle_merchant": {
+        "batch_id": ("id", True),
+        "merchant_account": ("id", True),
+        "payout_account": ("id", True),
+        "fees_account": ("id", True),
+        "fee_bps": ("bps", True),
+    },
+}
+
+
+class Refused(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _field_code(rule: str, value: Any) -> str | None:
+    """The rejection code for one field's value, or None when it is fine."""
+    if rule == "id":
+        return None if isinstance(value, str) and ID.fullmatch(value) else "invalid_command"
+    if rule == "amount":
+        return None if _is_int(value) and 1 <= value <= MAX else "invalid_amount"
+    if rule == "currency":
+        return None if isinstance(value, str) and value in ISO_4217 else "invalid_currency"
+    if rule == "kind":
+        return None if value in KINDS else "invalid_command"
+    if rule == "limit":
+        return None if _is_int(value) and 0 <= value <= MAX else "invalid_command"
+    if rule == "bps":
+        return None if _is_int(value) and 0 <= value <= 10_000 else "invalid_command"
+    if rule == "reason":
+        return None if isinstance(value, str) and 1 <= len(value) <= 256 else "invalid_command"
+    raise AssertionError(rule)
+
+
+def _valid_command_id(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 128 and all(" " <= c <= "~" for c in value)
+
+
+def validate(raw: dict[str, Any]) -> None:
+    """Envelope and payload rules."""
+    allowed = {"command_id", "type", "actor", "issued_at", "payload"}
+    if set(raw) - allowed or not {"command_id", "type", "actor", "payload"} <= set(raw):
+        raise Refused("invalid_command")
+    if not isinstance(raw["actor"], str) or not 1 <= len(raw["actor"]) <= 256:
+        raise Refused("invalid_command")
+    if not isinstance(raw["type"], str) or not isinstance(raw["payload"], dict):
+        raise Refused("invalid_command")
+    spec = SPEC.get(raw["type"])
+    if spec is None:
+        raise Refused("unknown_command_type")
+    payload = raw["payload"]
+    # The first broken field in declared order decides; unknown fields come after.
+    for field, (rule, required) in spec.items():
+        if field not in payload:
+            if required:
+                raise Refused("invalid_command")
+            continue
+        if rule == "amount" and not required and payload[field] is None:
+            continue  # capture's optional amount may be given as null
+        code = _field_code(rule, payload[field])
+        if code:
+            raise Refused(code)
+    if set(payload) - set(spec):
+        raise Refused("invalid_command")
+
+
+class ReferenceBooks:
+    def __init__(self) -> None:
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.transfers: set[str] = set()
+        self.batches: set[str] = set()
+        self.decided: dict[str, tuple[str, str, str | None]] = {}  # id -> (print, status, code)
+
+    # --- the service -------------------------------------------------------------------
+
+    def decide(self, raw: dict[str, Any]) -> tuple[str, str | None, bool]:
+        """(status, code, replayed)"""
+        command_id = raw.get("command_id")
+        if not _valid_command_id(command_id):
+            return "rejected", "invalid_command", False
+        print_ = json.dumps(
+            {"type": raw.get("type"), "payload": raw.get("payload")}, sort_keys=True
+        )
+        if command_id in self.decided:
+            earlier, status, code = self.decided[command_id]
+            if earlier == print_:
+                return status, code, True
+            return "rejected", "idempotency_conflict", False
+        try:
+            validate(raw)
+            getattr(self, raw["type"])(raw["payload"])
+            result: tuple[str, str | None] = ("accepted", None)
+        except Refused as refused:
+            result = ("rejected", refused.code)
+        self.decided[command_id] = (print_, *result)
+        return (*result, False)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _account(self, account_id: str) -> dict[str, Any]:
+        if account_id not in self.accounts:
+            raise Refused("account_not_found")
+        account = self.accounts[account_id]
+        if account["closed"]:
+            raise Refused("account_closed")
+        return account
+
+    def _payment(self, payment_id: str) -> dict[str, Any]:
+        if payment_id not in self.payments:
+            raise Refused("payment_not_found")
+        return self.payments[payment_id]
+
+    @staticmethod
+    def _can_pay(account: dict[str, Any], amount: int) -> None:
+        if account["kind"] == "external":
+            return
+        if account["posted"] - account["held"] - amount < -account["limit"]:
+            raise Refused("insufficient_funds")
+
+    def _move(self, debit: dict[str, Any], credit: dict[str, Any], amount: int) -> None:
+        debit["posted"] -= amount
+        credit["posted"] += amount
+
+    # --- commands ----------------------------------------------------------------------
+
+    def open_account(self, p: dict[str, Any]) -> None:
+        if p["account_id"] in self.accounts:
+            raise Refused("account_exists")
+        self.accounts[p["account_id"]] = {
+            "currency": p["currency"],
+            "kind": p["kind"],
+            "limit": p.get("overdraft_limit", 0),
+            "posted": 0,
+            "held": 0,
+            "closed": False,
+            "gross": 0,
+            "refunds": 0,
+            "chargebacks": 0,
+            "items": 0,
+        }
+
+    def close_account(self, p: dict[str, Any]) -> None:
+        account = self._account(p["account_id"])
+        if account["posted"] or account["held"]:
+            raise Refused("account_not_empty")
+        account["closed"] = True
+
+    def transfer(self, p: dict[str, Any]) -> None:
+        if p["transfer_id"] in self.transfers:
+            raise Refused("transfer_exists")
+        if p["from_account"] == p["to_account"]:
+            raise Refused("same_account")
+        source, target = self._account(p["from_account"]), self._account(p["to_account"])
+        if source["currency"] != p["currency"] or target["currency"] != p["currency"]:
+            raise Refused("currency_mismatch")
+        self._can_pay(source, p["amount"])
+        self.transfers.add(p["transfer_id"])
+        self._move(source, target, p["amount"])
+
+    def authorize_payment(self, p: dict[str, Any]) -> None:
+        if p["payment_id"] in self.payments:
+            raise Refused("payment_exists")
+        if p["payer_account"] == p["merchant_account"]:
+            raise Refused("same_account")
+        payer, merchant = self._account(p["payer_account"]), self._account(p["merchant_account"])
+        if payer["currency"] != p["currency"] or merchant["currency"] != p["currency"]:
+            raise Refused("currency_mismatch")
+        if payer["kind"] not in ("customer", "external") or merchant["kind"] != "merchant":
+            raise Refused("invalid_account_kind")
+        self._can_pay(payer, p["amount"])
+        payer["held"] += p["amount"]
+        self.payments[p["payment_id"]] = {
+            "payer": p["payer_account"],
+            "merchant": p["merchant_account"],
+            "authorized": p["amount"],
+            "captured": 0,
+            "voided": 0,
+            "refunded": 0,
+            "charged_back": 0,
+        }
+
+    def capture_payment(self, p: dict[str, Any]) -> None:
+        payment = self._payment(p["payment_id"])
+        remaining = payment["authorized"] - payment["captured"] - payment["voided"]
+        if payment["voided"]:
+            raise Refused("invalid_payment_state")
+        amount = p.get("amount")
+        if amount is None:
+            if remaining == 0:
+                raise Refused("invalid_payment_state")
+            amount = remaining
+        elif amount > remaining:
+            raise Refused("amount_exceeds_authorized")
+        payer, merchant = self._account(payment["payer"]), self._account(payment["merchant"])
+        payment["captured"] += amount
+        payer["held"] -= amount
+        self._move(payer, merchant, amount)
+        merchant["gross"] += amount
+        merchant["items"] += 1
+
+    def void_payment(self, p: dict[str, Any]) -> None:
+        payment = self._payment(p["payment_id"])
+        remaining = payment["authorized"] - payment["captured"] - payment["voided"]
+        if payment["voided"] or remaining == 0:
+            raise Refused("invalid_payment_state")
+        payer = self._account(payment["payer"])
+        payment["voided"] = remaining
+        payer["held"] -= remaining
+
+    def _reverse(self, p: dict[str, Any], kind: str) -> None:
+        payment = self._payment(p["payment_id"])
+        if p["amount"] > payment["captured"] - payment["refunded"] - payment["charged_back"]:
+            raise Refused("amount_exceeds_captured")
+        merchant, payer = self._account(payment["merchant"]), self._account(payment["payer"])
+        if kind == "refunds":
+            self._can_pay(merchant, p["amount"])
+            payment["refunded"] += p["amount"]
+        else:  # chargebacks are forced
+            payment["charged_back"] += p["amount"]
+        self._move(merchant, payer, p["amount"])
+        merchant[kind] += p["amount"]
+        merchant["items"] += 1
+
+    def refund_payment(self, p: dict[str, Any]) -> None:
+        self._reverse(p, "refunds")
+
+    def chargeback_payment(self, p: dict[str, Any]) -> None:
+        self._reverse(p, "chargebacks")
+
+    def settle_merchant(self, p: dict[str, Any]) -> None:
+        if p["batch_id"] in self.batches:
+            raise Refused("batch_exists")
+        merchant = self._account(p["merchant_account"])
+        payout = self._account(p["payout_account"])
+        fees_account = self._account(p["fees_account"])
+        if (
+            payout["currency"] != merchant["currency"]
+            or fees_account["currency"] != merchant["currency"]
+        ):
+            raise Refused("currency_mismatch")
+        if (merchant["kind"], payout["kind"], fees_account["kind"]) != (
+            "merchant",
+            "external",
+            "fees",
+        ):
+            raise Refused("invalid_account_kind")
+        if merchant["items"] == 0:
+            raise Refused("nothing_to_settle")
+        fees = (merchant["gross"] * p["fee_bps"] + 5000) // 10000
+        net = merchant["gross"] - merchant["refunds"] - merchant["chargebacks"] - fees
+        if fees > 0:
+            self._move(merchant, fees_account, fees)
+        if net > 0:
+            self._move(merchant, payout, net)
+        merchant.update(gross=0, refunds=0, chargebacks=0, items=0)
+        self.batches.add(p["batch_id"])

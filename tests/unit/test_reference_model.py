@@ -1,0 +1,232 @@
+"""Property: the ledger agrees with an independent reference model, step by step.
+
+Random sequences of commands (accounts of several kinds and currencies, transfers,
+the payment lifecycle, settlements, re-sent duplicates, idempotency conflicts,
+invalid and unknown commands) go through the ledger one by one and through
+`tests/reference_model.py`. After every step the outcomes (status, code, replayed)
+and every balance must be equal, and Σ posted per currency must be 0. The same
+commands fed in random batches through `decide_batch` must give the same outcomes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from payments.domain.account import Account
+from payments.domain.ids import account_id_to_uuid
+from payments.ledger import IncomingCommand, Ledger
+from payments.store import PaymentsApplication, in_memory_application
+from tests.reference_model import ReferenceBooks
+
+Step = tuple[Any, ...]
+
+# Books with some history, so that short random sequences reach deep rules.
+PREAMBLE: list[tuple[str, dict[str, Any]]] = [
+    ("open_account", {"account_id": "bank", "currency": "EUR", "kind": "external"}),
+    ("open_account", {"account_id": "usd-bank", "currency": "USD", "kind": "external"}),
+    ("open_account", {"account_id": "alice", "currency": "EUR", "kind": "customer",
+                      "overdraft_limit": 200}),
+    ("open_account", {"account_id": "bob", "currency": "EUR", "kind": "customer"}),
+    ("open_account", {"account_id": "shop", "currency": "EUR", "kind": "merchant"}),
+    ("open_account", {"account_id": "usd-shop", "currency": "USD", "kind": "merchant"}),
+    ("open_account", {"account_id": "fees", "currency": "EUR", "kind": "fees"}),
+    ("transfer", {"transfer_id": "fund-a", "from_account": "bank", "to_account": "alice",
+                  "amount": 5_000, "currency": "EUR"}),
+    ("transfer", {"transfer_id": "fund-b", "from_account": "bank", "to_account": "bob",
+                  "amount": 3_000, "currency": "EUR"}),
+    ("authorize_payment", {"payment_id": "p1", "payer_account": "alice",
+                           "merchant_account": "shop", "amount": 2_000, "currency": "EUR"}),
+    ("authorize_payment", {"payment_id": "p2", "payer_account": "bob",
+                           "merchant_account": "shop", "amount": 1_500, "currency": "EUR"}),
+    ("capture_payment", {"payment_id": "p2", "amount": 1_000}),
+]  # fmt: skip
+
+accounts = st.sampled_from(
+    ["alice"] * 3
+    + ["bob"] * 3
+    + ["bank"] * 2
+    + ["shop"] * 2
+    + ["usd-bank", "usd-shop", "fees", "new1", "new2", "ghost"]
+)
+payer_accounts = st.sampled_from(["alice", "alice", "bob", "bob", "bank", "shop", "ghost"])
+merchant_accounts = st.sampled_from(["shop"] * 6 + ["usd-shop", "bob"])
+payments = st.sampled_from(["p1", "p2", "p3", "p4"])
+
+
+def weighted(*options: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
+    """Pick a strategy by weight (st.one_of would treat repeated options as one)."""
+    return st.sampled_from([s for weight, s in options for _ in range(weight)]).flatmap(
+        lambda strategy: strategy
+    )
+
+
+good_amounts = st.integers(min_value=1, max_value=3_000)
+# Mostly valid values, so that long valid histories (and their rules) get exercised.
+amounts = weighted(
+    (8, good_amounts), (1, st.sampled_from([0, -5, 1.5, "100", True, 10**12 + 1, 10**30]))
+)
+currencies = st.sampled_from(["EUR"] * 12 + ["USD", "eur", "XYZ"])
+identifiers = st.sampled_from(["t1", "t2", "t3", "t4", "t5", "t6", "bad id"])
+
+
+def command(type_: str, **fields: Any) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
+    return st.tuples(st.just(type_), st.fixed_dictionaries(fields))
+
+
+open_accounts = command(
+    "open_account",
+    account_id=st.sampled_from(["new1", "new2", "new3", "alice"]),
+    currency=currencies,
+    kind=st.sampled_from(["customer", "merchant", "external", "fees"]),
+    overdraft_limit=st.sampled_from([0, 100, 1_000]),
+)
+transfers = command(
+    "transfer",
+    transfer_id=identifiers,
+    from_account=accounts,
+    to_account=accounts,
+    amount=amounts,
+    currency=currencies,
+)
+authorizations = command(
+    "authorize_payment",
+    payment_id=payments,
+    payer_account=payer_accounts,
+    merchant_account=merchant_accounts,
+    amount=amounts,
+    currency=currencies,
+)
+captures = st.one_of(
+    command("capture_payment", payment_id=payments, amount=amounts),
+    command("capture_payment", payment_id=payments),
+)
+reversals = st.one_of(
+    command("refund_payment", payment_id=payments, amount=amounts),
+    command(
+        "chargeback_payment",
+        payment_id=payments,
+        amount=amounts,
+        reason=st.sampled_from(["fraud"] * 5 + [""]),
+    ),
+)
+settlements = command(
+    "settle_merchant",
+    batch_id=st.sampled_from(["b1", "b2", "b3", "b4"]),
+    merchant_account=st.sampled_from(["shop"] * 5 + ["usd-shop", "alice"]),
+    payout_account=st.sampled_from(["bank"] * 5 + ["usd-bank", "bob"]),
+    fees_account=st.sampled_from(["fees"] * 5 + ["bank"]),
+    fee_bps=st.sampled_from([0, 25, 150, 333, 10_000, 10_001]),
+)
+oddities = st.one_of(
+    command("close_account", account_id=accounts),
+    command("void_payment", payment_id=payments),
+    command("mint_money", account_id=accounts),
+    command(
+        "transfer",
+        transfer_id=identifiers,
+        from_account=accounts,
+        to_account=accounts,
+        amount=amounts,
+        currency=currencies,
+        memo=st.just("unexpected field"),
+    ),
+)
+commands = weighted(
+    (2, open_accounts),
+    (4, transfers),
+    (4, authorizations),
+    (4, captures),
+    (3, reversals),
+    (2, settlements),
+    (2, oddities),
+)
+
+steps: st.SearchStrategy[Step] = weighted(
+    (12, st.tuples(st.just("new"), commands)),
+    (1, st.tuples(st.just("resend"), st.integers(min_value=0))),
+    (1, st.tuples(st.just("reuse_id"), st.integers(min_value=0), commands)),
+    (1, st.tuples(st.just("bad_id"), st.sampled_from(["", "x" * 129, "tab\t"]), commands)),
+)
+
+
+def envelope(command_id: Any, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"command_id": command_id, "type": type_, "actor": "prop@test", "payload": payload}
+
+
+def build(generated: list[Step]) -> list[dict[str, Any]]:
+    raws: list[dict[str, Any]] = []
+    for n, step in enumerate(generated):
+        if step[0] == "new":
+            raws.append(envelope(f"cmd-{n}", *step[1]))
+        elif step[0] == "resend" and raws:
+            raws.append(dict(raws[step[1] % len(raws)]))
+        elif step[0] == "reuse_id" and raws:
+            raws.append(envelope(raws[step[1] % len(raws)]["command_id"], *step[2]))
+        elif step[0] == "bad_id":
+            raws.append(envelope(step[1], *step[2]))
+    return raws
+
+
+def ledger_state(
+    app: PaymentsApplication, account_ids: list[str]
+) -> dict[str, tuple[int, int, bool]]:
+    state = {}
+    for account_id in account_ids:
+        account = app.repository.get(account_id_to_uuid(account_id))
+        assert isinstance(account, Account)
+        state[account_id] = (account.posted, account.held, account.closed)
+    return state
+
+
+def reference_state(books: ReferenceBooks) -> dict[str, tuple[int, int, bool]]:
+    return {i: (a["posted"], a["held"], a["closed"]) for i, a in books.accounts.items()}
+
+
+def assert_balanced(app: PaymentsApplication, books: ReferenceBooks) -> None:
+    totals: dict[str, int] = defaultdict(int)
+    for account_id, (posted, _, _) in ledger_state(app, list(books.accounts)).items():
+        totals[books.accounts[account_id]["currency"]] += posted
+    assert all(total == 0 for total in totals.values()), dict(totals)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    generated=st.lists(steps, min_size=4, max_size=40),
+    batch_sizes=st.lists(st.integers(min_value=1, max_value=8), min_size=1, max_size=6),
+)
+def test_ledger_agrees_with_the_reference_model(
+    generated: list[Step], batch_sizes: list[int]
+) -> None:
+    preamble = [envelope(f"pre-{n}", t, p) for n, (t, p) in enumerate(PREAMBLE)]
+    raws = build(generated)
+    books = ReferenceBooks()
+    one_by_one = Ledger(in_memory_application())
+    for raw in preamble:
+        assert books.decide(raw) == ("accepted", None, False)
+        assert one_by_one.decide(raw).status == "accepted"
+
+    expected = []
+    for raw in raws:
+        want = books.decide(raw)
+        got = one_by_one.decide(raw)
+        assert (got.status, got.code, got.replayed) == want, (raw, got.message)
+        assert ledger_state(one_by_one.app, list(books.accounts)) == reference_state(books)
+        assert_balanced(one_by_one.app, books)
+        expected.append(want)
+        event(f"outcome: {want[1] or want[0]}{' (replayed)' if want[2] else ''}")
+
+    batched = Ledger(in_memory_application())
+    batched.decide_batch([IncomingCommand(raw) for raw in preamble])
+    outcomes = []
+    position, turn = 0, 0
+    while position < len(raws):
+        size = batch_sizes[turn % len(batch_sizes)]
+        chunk = raws[position : position + size]
+        outcomes += batched.decide_batch([IncomingCommand(raw) for raw in chunk])
+        position, turn = position + size, turn + 1
+    assert [(o.status, o.code, o.replayed) for o in outcomes] == expected
+    assert ledger_state(batched.app, list(books.accounts)) == reference_state(books)
