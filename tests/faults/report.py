@@ -38,3 +38,37 @@ class Report:
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {"profile": self.profile, "rounds": [asdict(r) for r in self.rounds]}
         path.write_text(json.dumps(document, indent=2))
+
+
+CHECKS = (
+    "outcomes",
+    "ledger_zero_sum",
+    "account_postings",
+    "events_topic",
+    "read_model",
+    "verify",
+    "engine_answers",
+    "engine_survived",
+    "consumers_alive",
+)
+
+
+def markdown(document: dict) -> str:
+    """One table row per round: injections, load, in-flight commands, every check."""
+    head = ["scenario", "injected", "commands (sends)", "in flight at injection",
+            "relay re-sends", *CHECKS]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in document["rounds"]:
+        injected = ", ".join(f"{k} ×{v}" for k, v in r["injections"].items()) or "none"
+        in_flight = ", ".join(map(str, r["in_flight"])) or "-"
+        cells = [r["scenario"], injected, f"{r['commands']} ({r['sends']})", in_flight,
+                 str(r["relay_duplicates"])]  # fmt: skip
+        cells += [r["checks"].get(name, "n/a") for name in CHECKS]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))
