@@ -1,0 +1,102 @@
+"""The event store is append-only: refused by grants for the app, by triggers for the owner.
+
+Every attempt runs inside a transaction that is rolled back whatever happens and,
+for row changes, only aims at this test's own event, so a broken guard could not
+damage anybody else's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from payments import schema
+from payments.domain.ids import account_id_to_uuid
+from payments.ledger import Ledger
+from payments.settings import Settings
+from payments.store import EVENTS_TABLE, open_application
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def own_event(settings: Settings) -> Iterator[str]:
+    """The aggregate id (text) of an event this module wrote through the ledger."""
+    schema.install(settings.require_admin_database_url(), settings.require_database_url())
+    app = open_application(settings)
+    try:
+        tag = uuid.uuid4().hex
+        outcome = Ledger(app).decide(
+            {"command_id": f"append-only-{tag}", "type": "open_account", "actor": "test",
+             "payload": {"account_id": f"ao-{tag}", "currency": "EUR", "kind": "fees"}}
+        )  # fmt: skip
+        assert outcome.status == "accepted"
+        yield str(account_id_to_uuid(f"ao-{tag}"))
+    finally:
+        app.close()
+
+
+STATEMENTS = {
+    "UPDATE": f"UPDATE {EVENTS_TABLE} SET topic = topic WHERE originator_id = %s",
+    "DELETE": f"DELETE FROM {EVENTS_TABLE} WHERE originator_id = %s",
+    "TRUNCATE": f"TRUNCATE {EVENTS_TABLE}",
+}
+
+
+def attempt(url: str, operation: str, aggregate_id: str) -> psycopg.Error:
+    with psycopg.connect(url) as conn:
+        try:
+            with conn.transaction(force_rollback=True):
+                conn.execute("SET LOCAL lock_timeout = '5s'")
+                params = () if operation == "TRUNCATE" else (aggregate_id,)
+                with pytest.raises(psycopg.Error) as refused:
+                    conn.execute(STATEMENTS[operation], params)
+                return refused.value
+        finally:
+            conn.rollback()
+
+
+def count(url: str, aggregate_id: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {EVENTS_TABLE} WHERE originator_id = %s", (aggregate_id,)
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+@pytest.mark.parametrize("operation", ["UPDATE", "DELETE", "TRUNCATE"])
+def test_the_app_role_has_no_right_to_change_events(
+    settings: Settings, own_event: str, operation: str
+) -> None:
+    error = attempt(settings.require_database_url(), operation, own_event)
+    assert isinstance(error, psycopg.errors.InsufficientPrivilege)
+    assert "permission denied" in str(error)
+    assert count(settings.require_database_url(), own_event) == 1  # Account.Opened, still there
+
+
+@pytest.mark.parametrize("operation", ["UPDATE", "DELETE", "TRUNCATE"])
+def test_even_the_owner_is_stopped_by_the_triggers(
+    settings: Settings, own_event: str, operation: str
+) -> None:
+    error = attempt(settings.require_admin_database_url(), operation, own_event)
+    assert "the event store is append-only" in str(error)
+    assert operation in str(error)
+    assert count(settings.require_admin_database_url(), own_event) == 1
+
+
+def test_the_app_role_cannot_drop_the_guard(settings: Settings, own_event: str) -> None:
+    with (
+        psycopg.connect(settings.require_database_url()) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(f"DROP TRIGGER {EVENTS_TABLE}_no_update_delete ON {EVENTS_TABLE}")
+
+
+def test_install_is_idempotent_and_keeps_the_guard(settings: Settings, own_event: str) -> None:
+    schema.install(settings.require_admin_database_url(), settings.require_database_url())
+    error = attempt(settings.require_admin_database_url(), "DELETE", own_event)
+    assert "append-only" in str(error)
