@@ -1,10 +1,12 @@
-"""The benchmark workload: the same seed gives the same commands, with the stated mix."""
+"""The benchmark workload: the same seed gives the same commands, with the stated mix,
+and outcomes are checked against what the workload expects."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from payments.bench.workload import ACCEPTED, SIZES, generate
+from payments.bench.checks import check_outcomes
+from payments.bench.workload import ACCEPTED, SIZES, Command, generate
 from payments.commands import parse_envelope
 from payments.errors import Rejection
 
@@ -96,3 +98,34 @@ def test_a_payment_keeps_its_key_so_its_commands_stay_in_order() -> None:
         payment_id = command.envelope["payload"].get("payment_id")
         if payment_id is not None:
             assert command.key == payment_id
+
+
+def _outcome(command: Command, result: str) -> dict[str, object]:
+    accepted = result == ACCEPTED
+    return {
+        "command_id": command.command_id,
+        "status": "accepted" if accepted else "rejected",
+        "code": None if accepted else result,
+    }
+
+
+def test_outcomes_as_the_workload_expects_pass_the_checks() -> None:
+    commands = generate(1, QUICK).throughput[:300]
+    outcomes = {c.command_id: _outcome(c, sorted(c.expected)[0]) for c in commands}
+    report = check_outcomes(commands, outcomes, duplicates=0)
+    report.verify_passed = True
+    assert report.passed, report.failures()
+    assert report.outcomes == report.published == 300
+
+
+def test_a_missing_outcome_or_a_wrong_code_fails_the_run() -> None:
+    commands = generate(1, QUICK).throughput[:300]
+    rejected = next(c for c in commands if ACCEPTED not in c.expected)
+    outcomes = {c.command_id: _outcome(c, sorted(c.expected)[0]) for c in commands[1:]}
+    outcomes[rejected.command_id] = _outcome(rejected, ACCEPTED)
+    report = check_outcomes(commands, outcomes, duplicates=0)
+    report.verify_passed = True
+    assert not report.passed
+    assert report.missing == 1
+    assert report.mismatches == 1
+    assert report.examples[0]["command_id"] == rejected.command_id
