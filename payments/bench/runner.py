@@ -215,14 +215,15 @@ def _measure(
     finally:
         fast.close()
         paced.close()
-        for child in (engine, consumers):
-            if child.stop() not in (0, None):
-                result.correctness.errors.append(
-                    f"{child.name} exited with an error: {child.log_tail(5)}"
-                )
+        stopped = {child.name: child.stop() for child in (engine, consumers)}
         collector.close()
 
     result.correctness = check_outcomes(published, collector.outcomes, collector.duplicates)
+    for child in (engine, consumers):
+        if stopped[child.name] != 0:
+            result.correctness.errors.append(
+                f"{child.name} exited with {stopped[child.name]}: {child.log_tail(5)}"
+            )
     result.figures["events"] = catchup.count_events(db.app_url)
     settings = Settings(
         database_url=db.app_url,
