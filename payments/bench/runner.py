@@ -103,6 +103,8 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
             "python": sys.version.split()[0],
             "postgresql": database.server_version(env.app_url),
             "load_average_at_start": os.getloadavg(),
+            "engine_batch_max": Settings().engine_batch_max,
+            "engine_batch_wait_ms": Settings().engine_batch_wait_ms,
         },
         workload=describe(workload),
     )
