@@ -217,9 +217,19 @@ class Ledger:
         return self.decide_batch([IncomingCommand(raw)])[0]
 
     def decide_batch(
-        self, commands: Sequence[IncomingCommand], *, consumer_group: str | None = None
+        self,
+        commands: Sequence[IncomingCommand],
+        *,
+        consumer_group: str | None = None,
+        consumed: Sequence[tuple[str, int, int]] = (),
     ) -> list[Outcome]:
-        positions = _intake_positions(commands, consumer_group)
+        """Decide `commands` in order and store everything in one transaction.
+
+        `consumed` names further (topic, partition, offset) records of this poll that
+        are not commands (e.g. dead letters), so the stored intake positions pass them.
+        """
+        sources = [c.source for c in commands if c.source is not None] + list(consumed)
+        positions = _intake_positions(sources, consumer_group)
         crashed: set[int] = set()
         conflicts = 0
         while True:
@@ -246,7 +256,7 @@ class Ledger:
                 raise
             for aggregate in working.aggregates.values():
                 if isinstance(aggregate, CACHED_TYPES):
-                    self.cache.put(aggregate)
+                    self.cache.adopt(aggregate)  # the working set is discarded now
             return outcomes
 
     def _save(self, working: WorkingSet, positions: list[IntakePosition]) -> None:
@@ -359,13 +369,10 @@ def _rejected(
 
 
 def _intake_positions(
-    commands: Sequence[IncomingCommand], consumer_group: str | None
+    sources: Sequence[tuple[str, int, int]], consumer_group: str | None
 ) -> list[IntakePosition]:
     next_offsets: dict[tuple[str, int], int] = {}
-    for command in commands:
-        if command.source is None:
-            continue
-        topic, partition, offset = command.source
+    for topic, partition, offset in sources:
         key = (topic, partition)
         next_offsets[key] = max(next_offsets.get(key, 0), offset + 1)
     if not next_offsets:

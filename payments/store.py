@@ -133,6 +133,15 @@ class LedgerRecorder(PostgresApplicationRecorder):
         for position in intake_positions:
             curs.execute(self.upsert_position_statement, tuple(position))
 
+    def construct_pg_stored_event(
+        self, originator_id: UUID | str, originator_version: int, topic: str, state: bytes
+    ) -> Any:
+        # The composite type is looked up when the recorder is made; if the schema was
+        # installed after that (e.g. `payments db init` while an engine waited), look again.
+        if self.stored_event_type_name not in self.datastore.psycopg_python_types:
+            self.datastore.register_type_adapters()
+        return super().construct_pg_stored_event(originator_id, originator_version, topic, state)
+
     def select_many(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_many_statement, (list(aggregate_ids),))
@@ -282,7 +291,11 @@ class AggregateCache:
         return copy.deepcopy(aggregate)
 
     def put(self, aggregate: Aggregate) -> None:
-        stored = copy.deepcopy(aggregate)
+        self.adopt(copy.deepcopy(aggregate))
+
+    def adopt(self, aggregate: Aggregate) -> None:
+        """Keep `aggregate` itself: the caller promises never to touch it again."""
+        stored = aggregate
         with self._lock:
             self._items[aggregate.id] = stored
             self._items.move_to_end(aggregate.id)

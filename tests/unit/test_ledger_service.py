@@ -177,6 +177,19 @@ def test_intake_positions_are_stored_with_the_batch(app: PaymentsApplication) ->
     assert app.intake_positions("others") == {}
 
 
+def test_records_that_are_not_commands_still_advance_the_positions(
+    app: PaymentsApplication,
+) -> None:
+    ledger = Ledger(app)
+    assert ledger.decide_batch([], consumer_group="g", consumed=[("cmds", 2, 5)]) == []
+    ledger.decide_batch(
+        [IncomingCommand(transfer("k1", "alice", "bank", 1), ("cmds", 2, 6))],
+        consumer_group="g",
+        consumed=[("cmds", 2, 9), ("cmds", 0, 1)],
+    )
+    assert app.intake_positions("g") == {("cmds", 2): 10, ("cmds", 0): 2}
+
+
 # --- failures ----------------------------------------------------------------------------
 
 
