@@ -2,9 +2,10 @@
 
 `decide_batch` decides the commands in order against one shared working set of
 aggregates, so each outcome is what it would be if the commands were applied one by
-one. Then one `app.save(...)` stores every resulting event, a `CommandRecord.Decided`
-for every command with a valid command_id (its outcome, accepted or rejected), the
-Kafka intake positions, and the check that every aggregate only read is unchanged.
+one. Then one `app.record(...)` (an ordered `app.save`) stores, in one transaction,
+every resulting event, a `CommandRecord.Decided` for every command with a valid
+command_id (its outcome, accepted or rejected), the Kafka intake positions, and the
+check that every aggregate only read is unchanged.
 
 Idempotency comes first: a known command_id with the same fingerprint (type and
 payload) is answered from its record (`replayed`); with another fingerprint it is an
@@ -264,8 +265,8 @@ class Ledger:
         if sum(len(a.pending_events) for a in written) != len(working.new_events):
             raise RuntimeError("events were triggered outside of a command")  # a bug
         if written or positions:
-            self.app.save(
-                *working.new_events,
+            self.app.record(
+                working.new_events,
                 expected_versions=working.expected_versions(),
                 intake_positions=positions,
             )

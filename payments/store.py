@@ -87,6 +87,13 @@ class LedgerRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM {0} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(table)
+        # Four plain arrays instead of the library's array of composites: the same
+        # rows, without escaping every event through the composite text format.
+        self.insert_arrays_statement = SQL(
+            "INSERT INTO {0} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        ).format(table)
         positions = Identifier(self.datastore.schema, INTAKE_POSITIONS_TABLE)
         self.upsert_position_statement = SQL(
             "INSERT INTO {0} AS p (consumer_group, topic, partition, next_offset) "
@@ -132,6 +139,21 @@ class LedgerRecorder(PostgresApplicationRecorder):
             _check_read_versions(expected_versions, actual)
         for position in intake_positions:
             curs.execute(self.upsert_position_statement, tuple(position))
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self.insert_arrays_statement,
+            (
+                [UUID(str(e.originator_id)) for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+        )
 
     def construct_pg_stored_event(
         self, originator_id: UUID | str, originator_version: int, topic: str, state: bytes
@@ -201,6 +223,15 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
 
 class PaymentsApplication(Application):
     name = APPLICATION_NAME
+
+    def record(self, events: Sequence[Any], **kwargs: Any) -> None:
+        """Store `events` in this order, in one transaction (`save` for ordered events).
+
+        Unlike `save`, it takes the events themselves, so a batch keeps its decision
+        order, and skips `save`'s per-object protocol checks (slow on big batches).
+        Keyword arguments reach the recorder (`expected_versions`, `intake_positions`).
+        """
+        self.events.put(list(events), **kwargs)
 
     def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Aggregate]:
         """The current state of every stored aggregate among `aggregate_ids`, in one query."""

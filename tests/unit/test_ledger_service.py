@@ -265,7 +265,7 @@ def test_the_read_check_refuses_a_changed_aggregate(app: PaymentsApplication) ->
 def test_endless_conflicts_give_up(app: PaymentsApplication) -> None:
     ledger = Ledger(app)
     with (
-        mock.patch.object(app, "save", side_effect=IntegrityError("always")),
+        mock.patch.object(app, "record", side_effect=IntegrityError("always")),
         mock.patch("payments.ledger.time.sleep"),
         pytest.raises(LedgerConflictError),
     ):
@@ -278,7 +278,7 @@ def test_a_failed_save_leaves_no_trace_in_the_cache(app: PaymentsApplication) ->
     ledger = Ledger(app)
     ledger.decide(transfer("w0", "alice", "bank", 1))  # alice now cached at 999
     with (
-        mock.patch.object(app, "save", side_effect=RuntimeError("disk on fire")),
+        mock.patch.object(app, "record", side_effect=RuntimeError("disk on fire")),
         pytest.raises(RuntimeError),
     ):
         ledger.decide(transfer("w1", "alice", "bank", 999))
