@@ -42,10 +42,22 @@ IDENTIFIER_RULE = "must be 1-64 characters of A-Z a-z 0-9 : _ . -"
 COMMAND_ID_RULE = "must be 1-128 printable ASCII characters"
 
 
+MESSAGE_LIMIT = 300  # messages are stored and published: a huge input is not echoed
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _capped(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 3] + "..."
+
+
 def _check_currency(code: str) -> str:
     if not is_iso_4217(code):
         raise PydanticCustomError(
-            "currency", "must be an upper-case ISO 4217 code, got {code}", {"code": repr(code)}
+            "currency", "must be an upper-case ISO 4217 code, got {code}", {"code": _shown(code)}
         )
     return code
 
@@ -57,7 +69,7 @@ def _parse_timestamp(value: Any) -> datetime:
         return datetime.fromisoformat(value)
     except ValueError:
         raise PydanticCustomError(
-            "timestamp", "must be an ISO-8601 timestamp, got {value}", {"value": repr(value)}
+            "timestamp", "must be an ISO-8601 timestamp, got {value}", {"value": _shown(value)}
         ) from None
 
 
@@ -181,7 +193,7 @@ def parse_envelope(raw: dict[str, Any]) -> ParsedCommand:
     model = PAYLOAD_MODELS.get(envelope.type)
     if model is None:
         raise UnknownCommandType(
-            f"type: {envelope.type!r} is not one of {', '.join(COMMAND_TYPES)}"
+            f"type: {_shown(envelope.type)} is not one of {', '.join(COMMAND_TYPES)}"
         )
     try:
         payload = model.model_validate(envelope.payload)
@@ -203,7 +215,7 @@ def _rejection(error: ValidationError, prefix: str) -> Rejection:
     field = loc[0] if loc else ""
     path = prefix + ".".join(loc) if loc else prefix.rstrip(".") or "command"
     why = _why(first, field)
-    message = f"{path}: {why}"
+    message = _capped(f"{path}: {why}")
     if prefix and first["type"] != "missing":
         if field == "amount":
             return InvalidAmount(message)

@@ -56,6 +56,7 @@ log = structlog.get_logger(__name__)
 A = TypeVar("A", bound=Aggregate)
 
 MAX_CONFLICT_ATTEMPTS = 10
+STORED_TEXT_LIMIT = 256
 CACHED_TYPES = (Account, Payment)  # re-read often; records, transfers and batches are not
 ACCOUNT_FIELDS = (
     "account_id",
@@ -335,8 +336,9 @@ class Ledger:
         actor = raw_dict.get("actor")
         decided = CommandRecord.decide(
             command_id=command_id,
-            actor=actor if isinstance(actor, str) else "",
-            command_type=command_type,
+            # Capped: an invalid command is remembered too, and must not bloat the store.
+            actor=actor[:STORED_TEXT_LIMIT] if isinstance(actor, str) else "",
+            command_type=command_type[:STORED_TEXT_LIMIT] if command_type else None,
             fingerprint=print_,
             status="rejected" if rejection else "accepted",
             code=rejection.code if rejection else None,
