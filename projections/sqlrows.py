@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -58,26 +61,52 @@ def upsert_rows(
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
     )
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
-        sql.Identifier(table),
-        _columns(columns),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        sql.Identifier(key),
-        updates,
+    _insert(
+        cur,
+        table,
+        columns,
+        rows,
+        sql.SQL("({}) DO UPDATE SET {}").format(sql.Identifier(key), updates),
     )
-    cur.executemany(query, [_values(row, columns) for row in rows])
 
 
 def insert_rows(
     cur: psycopg.Cursor, table: str, columns: Sequence[str], rows: Iterable[Row]
 ) -> None:
     """Insert rows, skipping any whose primary key is already there (re-deliveries)."""
-    query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
-        sql.Identifier(table),
-        _columns(columns),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-    )
-    cur.executemany(query, [_values(row, columns) for row in rows])
+    _insert(cur, table, columns, rows, sql.SQL("DO NOTHING"))
+
+
+def _insert(
+    cur: psycopg.Cursor,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    on_conflict: sql.Composable,
+) -> None:
+    # One statement per batch: the rows travel as one JSON array and PostgreSQL casts
+    # each field to its column's type (jsonb_populate_recordset), far fewer round trips
+    # than executemany.
+    document = [{c: row.get(c) for c in columns} for row in rows]
+    if not document:
+        return
+    query = sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT {columns}"
+        " FROM jsonb_populate_recordset(NULL::{table}, %s) ON CONFLICT {on_conflict}"
+    ).format(table=sql.Identifier(table), columns=_columns(columns), on_conflict=on_conflict)
+    cur.execute(query, (Jsonb(document, dumps=_dumps),))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot go into a projection row")
 
 
 def copy_rows(cur: psycopg.Cursor, table: str, columns: Sequence[str], rows: Iterable[Row]) -> int:
