@@ -143,7 +143,9 @@ def db_init() -> None:
     """Create the event store, its append-only guard, grants and read-side tables.
 
     For your own PostgreSQL: set PAYMENTS_ADMIN_DATABASE_URL (the owner role) and
-    PAYMENTS_DATABASE_URL (the app role, which gets only the rights it needs).
+    PAYMENTS_DATABASE_URL (the app role, which gets only the rights it needs on the
+    event store). The read-side tables are created as the app role, so it needs
+    USAGE and CREATE on the schema. Safe to run again.
     """
     from payments.settings import Settings
 
