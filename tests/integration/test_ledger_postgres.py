@@ -330,3 +330,69 @@ def test_a_duplicate_business_id_from_another_engine_collides(
     finally:
         app_a.close()
         app_b.close()
+
+
+# --- the reference model, on PostgreSQL ------------------------------------------------
+
+ID_FIELDS = {
+    "account_id", "from_account", "to_account", "payer_account", "merchant_account",
+    "payout_account", "fees_account", "payment_id", "transfer_id", "batch_id",
+}  # fmt: skip
+
+
+def namespaced(raw: dict[str, Any], tag: str) -> dict[str, Any]:
+    """The same command with every valid id prefixed (invalid ones stay invalid)."""
+    from payments.commands import is_valid_command_id
+    from tests.reference_model import ID
+
+    raw = dict(raw)
+    if is_valid_command_id(raw.get("command_id")):
+        raw["command_id"] = f"{tag}-{raw['command_id']}"
+    raw["payload"] = {
+        key: f"{tag}-{value}" if key in ID_FIELDS and isinstance(value, str)
+        and ID.fullmatch(value) else value
+        for key, value in raw["payload"].items()
+    }  # fmt: skip
+    return raw
+
+
+def test_postgres_ledger_agrees_with_the_reference_model(installed: Settings) -> None:
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    from tests.reference_model import ReferenceBooks
+    from tests.unit.test_reference_model import PREAMBLE, build, envelope, steps
+
+    app = open_application(installed)
+
+    @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(generated=st.lists(steps, min_size=4, max_size=30), size=st.integers(1, 8))
+    def check(generated: list[Any], size: int) -> None:
+        one_tag, batch_tag = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+        raws = [envelope(f"pre-{n}", t, p) for n, (t, p) in enumerate(PREAMBLE)]
+        raws += build(generated)
+        books = ReferenceBooks()
+        one_by_one, batched = Ledger(app), Ledger(app)
+        expected = []
+        for raw in raws:
+            want = books.decide(raw)
+            got = one_by_one.decide(namespaced(raw, one_tag))
+            assert (got.status, got.code, got.replayed) == want, (raw, got.message)
+            expected.append(want)
+        got_batched = []
+        for start in range(0, len(raws), size):
+            chunk = [IncomingCommand(namespaced(r, batch_tag)) for r in raws[start : start + size]]
+            got_batched += batched.decide_batch(chunk)
+        assert [(o.status, o.code, o.replayed) for o in got_batched] == expected
+        for tag in (one_tag, batch_tag):
+            for account_id, state in books.accounts.items():
+                stored = account(app, f"{tag}-{account_id}")
+                assert (stored.posted, stored.held, stored.closed) == (
+                    state["posted"], state["held"], state["closed"]
+                )  # fmt: skip
+
+    try:
+        check()
+    finally:
+        app.close()
