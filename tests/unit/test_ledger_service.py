@@ -284,3 +284,21 @@ def test_a_failed_save_leaves_no_trace_in_the_cache(app: PaymentsApplication) ->
         ledger.decide(transfer("w1", "alice", "bank", 999))
     assert ledger.decide(transfer("w2", "alice", "bank", 999)).status == "accepted"
     assert posted(app, "alice") == 0
+
+
+def test_a_database_outage_reaches_the_caller(app: PaymentsApplication) -> None:
+    """The engine retries with backoff; the ledger must not turn it into an outcome."""
+    from eventsourcing.persistence import OperationalError
+
+    ledger = Ledger(app)
+    with (
+        mock.patch.object(app, "load_many", side_effect=OperationalError("down")),
+        pytest.raises(OperationalError),
+    ):
+        ledger.decide(transfer("d1", "alice", "bank", 1))
+    with (
+        mock.patch.object(app, "record", side_effect=OperationalError("down")),
+        pytest.raises(OperationalError),
+    ):
+        ledger.decide(transfer("d1", "alice", "bank", 1))
+    assert ledger.decide(transfer("d1", "alice", "bank", 1)).replayed is False
