@@ -68,6 +68,7 @@ class CommandIntake:
         self.topics = settings.topics
 
     def run(self, stop: threading.Event) -> None:
+        self._wait_for_topic(stop)
         self.consumer.subscribe([self.topics.commands])
         backoff = Backoff()
         while not stop.is_set():
@@ -82,6 +83,14 @@ class CommandIntake:
                 log.warning("kafka_unavailable", error=repr(error))
                 record_error("kafka_unavailable")
                 backoff.wait(stop)
+
+    def _wait_for_topic(self, stop: threading.Event) -> None:
+        # Subscribing to a topic the client has no metadata for yet assigns nothing,
+        # and kafka-python would only notice at its next metadata refresh.
+        backoff = Backoff(initial=0.2, cap=5.0)
+        while not stop.is_set() and not self.consumer.partitions_for_topic(self.topics.commands):
+            log.warning("waiting_for_topic", topic=self.topics.commands)
+            backoff.wait(stop)
 
     def handle(
         self, polled: dict[TopicPartition, list], stop: threading.Event

@@ -32,4 +32,6 @@ def command_consumer(settings: Settings) -> KafkaConsumer:
         # Deciding a batch can wait for a database that is restarting.
         max_poll_interval_ms=600_000,
         fetch_max_wait_ms=settings.engine_batch_wait_ms,
+        # Notice new partitions (and topics created after start) within seconds.
+        metadata_max_age_ms=30_000,
     )
