@@ -22,6 +22,7 @@ partition. Database outages (`OperationalError`, `InterfaceError`) propagate.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import random
 import time
@@ -183,14 +184,15 @@ class WorkingSet:
         self._pending_at_start = {}
 
     def end_command(self) -> None:
-        new_events = [
-            event
+        per_aggregate = [
+            aggregate.pending_events[start:]
             for aggregate_id, start in self._pending_at_start.items()
             for aggregate in (self.aggregates.get(aggregate_id),)
             if aggregate is not None
-            for event in aggregate.pending_events[start:]
         ]
-        self.new_events.extend(sorted(new_events, key=lambda event: event.timestamp))
+        # By time across aggregates; heapq.merge keeps each aggregate's own version
+        # order even if the wall clock stepped back in between.
+        self.new_events.extend(heapq.merge(*per_aggregate, key=lambda event: event.timestamp))
         self._pending_at_start = {}
 
     def changed_since_begin(self) -> bool:

@@ -302,3 +302,32 @@ def test_a_database_outage_reaches_the_caller(app: PaymentsApplication) -> None:
     ):
         ledger.decide(transfer("d1", "alice", "bank", 1))
     assert ledger.decide(transfer("d1", "alice", "bank", 1)).replayed is False
+
+
+def test_a_clock_stepping_back_cannot_reorder_an_aggregates_events(
+    app: PaymentsApplication,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from eventsourcing import domain
+
+    ledger = Ledger(app)
+    ledger.decide(open_account("o3", "shop", "merchant"))
+    ledger.decide(open_account("o4", "fees", "fees"))
+    ledger.decide(command("a1", "authorize_payment", payment_id="p", payer_account="alice",
+                          merchant_account="shop", amount=500, currency="EUR"))  # fmt: skip
+    ledger.decide(command("a2", "capture_payment", payment_id="p"))
+    start = stored_event_count(app)
+    backwards = (datetime(2030, 1, 1, tzinfo=UTC) - timedelta(seconds=n) for n in range(100))
+    with mock.patch.object(domain.CanCreateTimestamp, "create_timestamp", lambda: next(backwards)):
+        outcome = ledger.decide(
+            command("s1", "settle_merchant", batch_id="b", merchant_account="shop",
+                    payout_account="bank", fees_account="fees", fee_bps=100)
+        )  # fmt: skip
+    assert outcome.status == "accepted"
+    versions: dict[Any, int] = {}
+    for notification in app.recorder.select_notifications(start + 1, 100):
+        assert notification.originator_version > versions.get(notification.originator_id, 0)
+        versions[notification.originator_id] = notification.originator_version
+    # batch, 3 on the merchant (fee, payout, settled), fees and bank credits, record
+    assert len(app.recorder.select_notifications(start + 1, 100)) == 7
