@@ -11,9 +11,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from projections.balances import Row, fold_balances, fold_payments
+from projections.balances import ACCOUNT_EVENTS, PAYMENT_EVENTS, Row, fold_balances, fold_payments
 from projections.events import Event
 from projections.settlements import SettlementState
+
+# The event types that change balances, payments or settlements.
+MODEL_EVENTS = frozenset({*ACCOUNT_EVENTS, *PAYMENT_EVENTS, "SettlementBatch.Created"})
 
 
 @dataclass

@@ -28,7 +28,7 @@ import structlog
 from projections.audit import AUDIT_COLUMNS, GENESIS_HASH, audit_content, chain
 from projections.balances import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.positions import replace_positions
-from projections.read_model import ReadModel
+from projections.read_model import MODEL_EVENTS, ReadModel
 from projections.schema import NEW_SUFFIX, create_tables, drop_new_tables, swap_in
 from projections.settlements import (
     BATCH_COLUMNS,
@@ -82,7 +82,7 @@ def replay(
             for projection in projections:
                 swap_in(conn, projection)
     result = ReplayResult(
-        tuple(projections), model.events, stop, next_offsets, time.monotonic() - started
+        tuple(projections), source.rows_read, stop, next_offsets, time.monotonic() - started
     )
     log.info(
         "replay.done",
@@ -104,13 +104,14 @@ def _fold_all(
     progress: Progress | None,
 ) -> tuple[int, str]:
     head_position, head_hash = 0, GENESIS_HASH
-    pages = source.pages(0, stop)
     if "audit" not in projections:
-        for page in pages:
+        # Without the audit log, most events (command records, transfers) need no work.
+        for page in source.pages(0, stop, wanted=MODEL_EVENTS):
             model.apply(page)
             if progress and page:
                 progress(page[-1]["position"], stop)
         return head_position, head_hash
+    pages = source.pages(0, stop)
     with cur.copy(f"COPY audit_log{NEW_SUFFIX} ({', '.join(AUDIT_COLUMNS)}) FROM STDIN") as copy:
         for page in pages:
             model.apply(page)

@@ -23,10 +23,21 @@ PAGE_SIZE = 5000
 
 
 class EventSource(Protocol):
+    rows_read: int  # stored events scanned so far (wanted or not)
+
     def max_position(self) -> int: ...
 
-    def pages(self, after: int, stop: int, page_size: int = PAGE_SIZE) -> Iterator[list[Event]]:
-        """Events with after < position <= stop, in position order, page by page."""
+    def pages(
+        self,
+        after: int,
+        stop: int,
+        page_size: int = PAGE_SIZE,
+        wanted: frozenset[str] | None = None,
+    ) -> Iterator[list[Event]]:
+        """Events with after < position <= stop, in position order, page by page.
+
+        `wanted`: only these event types (others are skipped undecoded).
+        """
         ...
 
     def account_events(self, account_id: str) -> list[Event]:
@@ -39,14 +50,23 @@ class ListEventSource:
 
     def __init__(self, events: Sequence[Event]) -> None:
         self.events = sorted(events, key=lambda e: e["position"])
+        self.rows_read = 0
 
     def max_position(self) -> int:
         return self.events[-1]["position"] if self.events else 0
 
-    def pages(self, after: int, stop: int, page_size: int = PAGE_SIZE) -> Iterator[list[Event]]:
+    def pages(
+        self,
+        after: int,
+        stop: int,
+        page_size: int = PAGE_SIZE,
+        wanted: frozenset[str] | None = None,
+    ) -> Iterator[list[Event]]:
         chosen = [e for e in self.events if after < e["position"] <= stop]
         for start in range(0, len(chosen), page_size):
-            yield [dict(e) for e in chosen[start : start + page_size]]
+            page = chosen[start : start + page_size]
+            self.rows_read += len(page)
+            yield [dict(e) for e in page if wanted is None or e["event_type"] in wanted]
 
     def account_events(self, account_id: str) -> list[Event]:
         return [
@@ -63,6 +83,7 @@ class StoreEventSource:
         from payments.store import open_application  # the write side, imported late
 
         self.app: Any = app if app is not None else open_application(settings)
+        self.rows_read = 0
 
     def close(self) -> None:
         close = getattr(self.app, "close", None)
@@ -72,7 +93,13 @@ class StoreEventSource:
     def max_position(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
 
-    def pages(self, after: int, stop: int, page_size: int = PAGE_SIZE) -> Iterator[list[Event]]:
+    def pages(
+        self,
+        after: int,
+        stop: int,
+        page_size: int = PAGE_SIZE,
+        wanted: frozenset[str] | None = None,
+    ) -> Iterator[list[Event]]:
         query = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state"
             " FROM {} WHERE notification_id > %s AND notification_id <= %s"
@@ -84,7 +111,12 @@ class StoreEventSource:
                 rows = cur.execute(query, (after, stop, page_size)).fetchall()
                 if not rows:
                     return
-                yield [decode_stored(*row, fallback=self._fallback) for row in rows]
+                self.rows_read += len(rows)
+                yield [
+                    decode_stored(*row, fallback=self._fallback)
+                    for row in rows
+                    if wanted is None or row[3].rpartition(":")[2] in wanted
+                ]
                 after = rows[-1][0]
 
     def _table(self) -> sql.Identifier:
