@@ -16,6 +16,7 @@ class Round:
     sends: int = 0  # publishes including duplicate re-sends
     in_flight: list[int] = field(default_factory=list)  # unanswered at each injection
     relay_duplicates: int = 0  # events seen twice on the topic (relay re-sends)
+    replay_first: int = 0  # commands first answered by a replay (crash after commit)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
     checks: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the failure
 
@@ -56,13 +57,14 @@ CHECKS = (
 def markdown(document: dict) -> str:
     """One table row per round: injections, load, in-flight commands, every check."""
     head = ["scenario", "injected", "commands (sends)", "in flight at injection",
-            "relay re-sends", *CHECKS]  # fmt: skip
+            "relay re-sends", "first answer a replay", "seconds", *CHECKS]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in document["rounds"]:
         injected = ", ".join(f"{k} ×{v}" for k, v in r["injections"].items()) or "none"
         in_flight = ", ".join(map(str, r["in_flight"])) or "-"
+        seconds = "/".join(f"{v:g}" for v in r.get("seconds", {}).values()) or "-"
         cells = [r["scenario"], injected, f"{r['commands']} ({r['sends']})", in_flight,
-                 str(r["relay_duplicates"])]  # fmt: skip
+                 str(r["relay_duplicates"]), str(r.get("replay_first", 0)), seconds]  # fmt: skip
         cells += [r["checks"].get(name, "n/a") for name in CHECKS]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)

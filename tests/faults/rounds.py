@@ -69,7 +69,7 @@ def check(fleet: Fleet, workload: BankWorkload, found: Round) -> None:
     settings = fleet.settings
     history = workload.history
     envelopes = {cid: sent.envelope for cid, sent in history.sent.items()}
-    firsts, found.checks["outcomes"] = checker.first_outcomes(
+    firsts, found.checks["outcomes"], found.replay_first = checker.first_outcomes(
         workload.tracker.snapshot(), history.acked_ids(), envelopes
     )
     store = checker.StoreView.load(settings)

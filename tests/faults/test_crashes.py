@@ -25,7 +25,7 @@ def test_engine_kill_9_under_load(
 def test_consumers_kill_9_under_load(
     fleet: Fleet, profile: Profile, report: Report, round_no: int
 ) -> None:
-    faults = ["kill_consumers"] * 2
+    faults = ["kill_consumers"] * (1 if profile.repeats == 1 else 2)
     found = fault_round(
         fleet, profile, report, "kill -9 consumers", faults, profile.seed + 100 + round_no
     )
