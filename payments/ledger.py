@@ -258,10 +258,25 @@ class Ledger:
             except BaseException:
                 self.cache.evict(working.aggregates)
                 raise
+            self._snapshot(working)
             for aggregate in working.aggregates.values():
                 if isinstance(aggregate, CACHED_TYPES):
                     self.cache.adopt(aggregate)  # the working set is discarded now
             return outcomes
+
+    def _snapshot(self, working: WorkingSet) -> None:
+        due = [
+            aggregate
+            for aggregate_id, aggregate in working.aggregates.items()
+            if isinstance(aggregate, Account)
+            and self.app.snapshot_due(aggregate, working.read_versions.get(aggregate_id))
+        ]
+        if not due:
+            return
+        try:
+            self.app.take_snapshots(due)
+        except Exception as error:  # derived data: the batch itself is safely stored
+            log.warning("ledger.snapshot_failed", error=str(error)[:200], count=len(due))
 
     def _save(self, working: WorkingSet, positions: list[IntakePosition]) -> None:
         written = working.written()

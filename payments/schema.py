@@ -1,9 +1,10 @@
 """The write side's DDL, run as the owner role (`payments_admin`); idempotent.
 
 - `payments_events`: created by the library's own recorder code (same definition as
-  eventsourcing's), minus its unused insert function (it would skip the writer lock).
+  eventsourcing's), minus its unused insert function (it would skip the writer lock);
+  `payments_snapshots` likewise (snapshots of busy accounts, derived data).
 - Append-only: the app role gets SELECT and INSERT only (and the sequence), and
-  triggers refuse UPDATE, DELETE and TRUNCATE even for the owner. Events are facts;
+  triggers refuse UPDATE, DELETE and TRUNCATE even for the owner (both tables). Events are facts;
   a mistake is corrected with new events, never by editing old ones.
 - `engine_intake_positions` (the Kafka offset stored with each batch) and
   `relay_position` (how far the relay has published), which the app role updates.
@@ -16,11 +17,16 @@ import importlib
 
 import click
 import psycopg
-from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from payments.store import EVENTS_TABLE, INTAKE_POSITIONS_TABLE, LedgerRecorder
+from payments.store import (
+    EVENTS_TABLE,
+    INTAKE_POSITIONS_TABLE,
+    SNAPSHOTS_TABLE,
+    LedgerRecorder,
+)
 
 RELAY_POSITION_TABLE = "relay_position"
 _INSTALL_LOCK = 0x7061796D5F646464  # serializes concurrent installs
@@ -67,12 +73,13 @@ def _datastore(url: str) -> PostgresDatastore:
     )
 
 
-def _create_events_table(admin_url: str) -> None:
+def _create_store_tables(admin_url: str) -> None:
     datastore = _datastore(admin_url)
     try:
         recorder = LedgerRecorder(datastore, events_table_name=EVENTS_TABLE)
         del recorder.sql_create_statements[recorder.create_insert_function_statement_index]
         recorder.create_table()
+        PostgresAggregateRecorder(datastore, events_table_name=SNAPSHOTS_TABLE).create_table()
     finally:
         datastore.close()
 
@@ -85,7 +92,7 @@ def install(admin_url: str, app_url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_INSTALL_LOCK,))
         try:
-            _create_events_table(admin_url)
+            _create_store_tables(admin_url)
             with conn.transaction():
                 _guard_and_grant(conn, str(app_role))
         finally:
@@ -96,14 +103,15 @@ def install(admin_url: str, app_url: str) -> None:
 def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
     table = sql.Identifier(EVENTS_TABLE)
     role = sql.Identifier(app_role)
-    conn.execute(
-        sql.SQL(_APPEND_ONLY).format(
-            guard=sql.Identifier(f"{EVENTS_TABLE}_append_only"),
-            table=table,
-            table_no_change=sql.Identifier(f"{EVENTS_TABLE}_no_update_delete"),
-            table_no_truncate=sql.Identifier(f"{EVENTS_TABLE}_no_truncate"),
+    for guarded in (EVENTS_TABLE, SNAPSHOTS_TABLE):
+        conn.execute(
+            sql.SQL(_APPEND_ONLY).format(
+                guard=sql.Identifier(f"{EVENTS_TABLE}_append_only"),
+                table=sql.Identifier(guarded),
+                table_no_change=sql.Identifier(f"{guarded}_no_update_delete"),
+                table_no_truncate=sql.Identifier(f"{guarded}_no_truncate"),
+            )
         )
-    )
     conn.execute(
         sql.SQL(_TRACKING_TABLES).format(
             intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
@@ -115,6 +123,8 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
         "REVOKE ALL ON {table} FROM {role}",
         "GRANT SELECT, INSERT ON {table} TO {role}",
         "GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {role}",
+        "REVOKE ALL ON {snapshots} FROM {role}",
+        "GRANT SELECT, INSERT ON {snapshots} TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON {intake}, {relay} TO {role}",
     ):
         conn.execute(
@@ -122,6 +132,7 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
                 table=table,
                 role=role,
                 sequence=sequence,
+                snapshots=sql.Identifier(SNAPSHOTS_TABLE),
                 intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
                 relay=sql.Identifier(RELAY_POSITION_TABLE),
             )

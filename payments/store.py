@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
@@ -49,6 +50,8 @@ EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 # Arbitrary but permanent: every writer of payments_events takes this advisory lock.
 WRITER_LOCK_KEY = 0x7061796D656E7473  # "payments" in ASCII
 INTAKE_POSITIONS_TABLE = "engine_intake_positions"
+SNAPSHOTS_TABLE = f"{APPLICATION_NAME}_snapshots"
+SNAPSHOT_INTERVAL = 500
 
 
 class IntakePosition(NamedTuple):
@@ -87,10 +90,18 @@ class LedgerRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, max(originator_version) AS version FROM {0} "
             "WHERE originator_id = ANY(%s) GROUP BY originator_id"
         ).format(table)
+        # Events after a given version per aggregate (0: all), for bulk loading.
         self.select_many_statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {0} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} e "
+            "JOIN unnest(%b::uuid[], %b::bigint[]) AS s(id, after) ON e.originator_id = s.id "
+            "WHERE e.originator_version > s.after "
+            "ORDER BY e.originator_id, e.originator_version"
         ).format(table)
+        self.select_snapshots_statement = SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
+            "FROM {0} WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version DESC"
+        ).format(Identifier(self.datastore.schema, SNAPSHOTS_TABLE))
         # Four plain arrays instead of the library's array of composites: the same
         # rows, without escaping every event through the composite text format.
         self.insert_arrays_statement = SQL(
@@ -159,9 +170,16 @@ class LedgerRecorder(PostgresApplicationRecorder):
             ),
         )
 
-    def select_many(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
+    def select_many(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
+        """Events of every aggregate in `after` with a version above its value there."""
+        return self._select(self.select_many_statement, (list(after), list(after.values())))
+
+    def select_latest_snapshots(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
+        return self._select(self.select_snapshots_statement, (list(aggregate_ids),))
+
+    def _select(self, statement: Any, params: tuple[Any, ...]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.select_many_statement, (list(aggregate_ids),))
+            curs.execute(statement, params)
             return [
                 StoredEvent(
                     originator_id=row["originator_id"],
@@ -228,17 +246,46 @@ class PaymentsApplication(Application):
         """
         self.events.put(list(events), **kwargs)
 
+    # Accounts such as a bank's external account collect events without end; a
+    # snapshot every so many versions keeps loading them after a restart quick.
+    snapshot_interval = SNAPSHOT_INTERVAL
+
     def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Aggregate]:
-        """The current state of every stored aggregate among `aggregate_ids`, in one query."""
+        """The current state of every stored aggregate among `aggregate_ids`.
+
+        One query for the latest snapshots (when enabled), one for the events after.
+        """
         recorder = self.recorder
         if not isinstance(recorder, LedgerRecorder):
             return self._load_one_by_one(aggregate_ids)
         aggregates: dict[UUID, Any] = {}
-        for stored in recorder.select_many(aggregate_ids):
+        after = dict.fromkeys(aggregate_ids, 0)
+        if self.snapshots is not None:
+            for stored in recorder.select_latest_snapshots(list(after)):
+                aggregate_id = UUID(str(stored.originator_id))
+                aggregates[aggregate_id] = self.mapper.to_domain_event(stored).mutate(None)
+                after[aggregate_id] = stored.originator_version
+        for stored in recorder.select_many(after):
             event = self.mapper.to_domain_event(stored)
             aggregate_id = UUID(str(stored.originator_id))
             aggregates[aggregate_id] = event.mutate(aggregates.get(aggregate_id))
         return aggregates
+
+    def snapshot_due(self, aggregate: Aggregate, read_version: int | None) -> bool:
+        """True when a save took `aggregate` across a multiple of the interval."""
+        interval = self.snapshot_interval
+        return (
+            self.snapshots is not None
+            and aggregate.version // interval > (read_version or 0) // interval
+        )
+
+    def take_snapshots(self, aggregates: Iterable[Aggregate]) -> None:
+        """Store snapshots of these (committed) aggregates; derived data, never required."""
+        if self.snapshots is None:
+            return
+        snapshots = [type(a).Snapshot.take(a) for a in aggregates]  # type: ignore[attr-defined]
+        if snapshots:
+            self.snapshots.put(snapshots)
 
     def _load_one_by_one(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Aggregate]:
         aggregates: dict[UUID, Aggregate] = {}
@@ -263,14 +310,22 @@ class MemoryPaymentsApplication(PaymentsApplication):
         return MemoryLedgerRecorder()
 
 
-def in_memory_application() -> PaymentsApplication:
-    return MemoryPaymentsApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+def in_memory_application(*, snapshots: bool = False) -> PaymentsApplication:
+    return MemoryPaymentsApplication(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.popo",
+            "IS_SNAPSHOTTING_ENABLED": "y" if snapshots else "n",
+        }
+    )
 
 
-def application_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
+def application_env(
+    database_url: str, *, pool_size: int = 2, snapshots: bool = True
+) -> dict[str, str]:
     """The eventsourcing environment for the app role's URL (parsed, never logged)."""
     params = conninfo_to_dict(database_url)
     return {
+        "IS_SNAPSHOTTING_ENABLED": "y" if snapshots else "n",
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "APPLICATION_RECORDER_TOPIC": get_topic(LedgerRecorder),
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
@@ -293,7 +348,15 @@ def application_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
 
 
 def open_application(settings: Settings) -> PaymentsApplication:
-    return PaymentsApplication(env=application_env(settings.require_database_url()))
+    url = settings.require_database_url()
+    # Snapshots only once `payments db init` has created their table (older installs).
+    return PaymentsApplication(env=application_env(url, snapshots=_has_table(url, SNAPSHOTS_TABLE)))
+
+
+def _has_table(url: str, table: str) -> bool:
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+        return bool(row and row[0])
 
 
 class AggregateCache:

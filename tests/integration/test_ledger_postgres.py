@@ -396,3 +396,31 @@ def test_postgres_ledger_agrees_with_the_reference_model(installed: Settings) ->
         check()
     finally:
         app.close()
+
+
+def test_busy_accounts_are_snapshotted_and_load_the_same(installed: Settings, tag: str) -> None:
+    c = Commands(tag)
+    app = open_application(installed)
+    try:
+        assert app.snapshots is not None
+        app.snapshot_interval = 5
+        ledger = Ledger(app)
+        decide_all(ledger, [c.open("bank", "external"), c.open("a", "customer")])
+        for n in range(1, 13):  # one per batch: each save may cross an interval
+            assert ledger.decide(c.transfer("bank", "a", n)).status == "accepted"
+        bank = account_id_to_uuid(c.id("bank"))
+        snapshots = list(app.snapshots.get(bank))
+        assert [s.originator_version for s in snapshots] == [5, 10]
+    finally:
+        app.close()
+
+    fresh = open_application(installed)  # a restart: loads from the snapshot at 10
+    try:
+        loaded = fresh.load_many([bank, account_id_to_uuid(c.id("a"))])
+        assert loaded[bank].version == 13
+        assert loaded[bank] == fresh.repository.get(bank)
+        assert loaded[bank].posted == -sum(range(1, 13))  # type: ignore[attr-defined]
+        assert Ledger(fresh).decide(c.transfer("a", "bank", 78)).status == "accepted"
+        assert account(fresh, c.id("a")).posted == 0
+    finally:
+        fresh.close()

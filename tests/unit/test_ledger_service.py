@@ -331,3 +331,19 @@ def test_a_clock_stepping_back_cannot_reorder_an_aggregates_events(
         versions[notification.originator_id] = notification.originator_version
     # batch, 3 on the merchant (fee, payout, settled), fees and bank credits, record
     assert len(app.recorder.select_notifications(start + 1, 100)) == 7
+
+
+def test_accounts_are_snapshotted_every_interval() -> None:
+    app = in_memory_application(snapshots=True)
+    app.snapshot_interval = 3
+    ledger = Ledger(app)
+    ledger.decide_batch([IncomingCommand(open_account("o1", "bank", "external")),
+                         IncomingCommand(open_account("o2", "alice"))])  # fmt: skip
+    for n in range(7):
+        ledger.decide(transfer(f"t{n}", "bank", "alice", 10))
+    ledger.decide_batch([IncomingCommand(transfer(f"u{n}", "bank", "alice", 1)) for n in range(4)])
+    assert app.snapshots is not None
+    versions = [s.originator_version for s in app.snapshots.get(account_id_to_uuid("bank"))]
+    assert versions == [3, 6, 12]  # the batch went from 8 to 12 in one save
+    assert posted(app, "alice") == 74
+    assert not in_memory_application().snapshots  # off unless asked for
