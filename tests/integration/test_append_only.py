@@ -17,7 +17,7 @@ from payments import schema
 from payments.domain.ids import account_id_to_uuid
 from payments.ledger import Ledger
 from payments.settings import Settings
-from payments.store import EVENTS_TABLE, open_application
+from payments.store import EVENTS_TABLE, SNAPSHOTS_TABLE, open_application
 
 pytestmark = pytest.mark.integration
 
@@ -34,58 +34,63 @@ def own_event(settings: Settings) -> Iterator[str]:
              "payload": {"account_id": f"ao-{tag}", "currency": "EUR", "kind": "fees"}}
         )  # fmt: skip
         assert outcome.status == "accepted"
-        yield str(account_id_to_uuid(f"ao-{tag}"))
+        aggregate_id = account_id_to_uuid(f"ao-{tag}")
+        app.take_snapshots(app.load_many([aggregate_id]).values())  # one row in each table
+        yield str(aggregate_id)
     finally:
         app.close()
 
 
 STATEMENTS = {
-    "UPDATE": f"UPDATE {EVENTS_TABLE} SET topic = topic WHERE originator_id = %s",
-    "DELETE": f"DELETE FROM {EVENTS_TABLE} WHERE originator_id = %s",
-    "TRUNCATE": f"TRUNCATE {EVENTS_TABLE}",
+    "UPDATE": "UPDATE {table} SET topic = topic WHERE originator_id = %s",
+    "DELETE": "DELETE FROM {table} WHERE originator_id = %s",
+    "TRUNCATE": "TRUNCATE {table}",
 }
+TABLES = [EVENTS_TABLE, SNAPSHOTS_TABLE]
 
 
-def attempt(url: str, operation: str, aggregate_id: str) -> psycopg.Error:
+def attempt(url: str, operation: str, aggregate_id: str, table: str) -> psycopg.Error:
     with psycopg.connect(url) as conn:
         try:
             with conn.transaction(force_rollback=True):
                 conn.execute("SET LOCAL lock_timeout = '5s'")
                 params = () if operation == "TRUNCATE" else (aggregate_id,)
                 with pytest.raises(psycopg.Error) as refused:
-                    conn.execute(STATEMENTS[operation], params)
+                    conn.execute(STATEMENTS[operation].format(table=table), params)
                 return refused.value
         finally:
             conn.rollback()
 
 
-def count(url: str, aggregate_id: str) -> int:
+def count(url: str, aggregate_id: str, table: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            f"SELECT count(*) FROM {EVENTS_TABLE} WHERE originator_id = %s", (aggregate_id,)
+            f"SELECT count(*) FROM {table} WHERE originator_id = %s", (aggregate_id,)
         ).fetchone()
         assert row is not None
         return int(row[0])
 
 
+@pytest.mark.parametrize("table", TABLES)
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE", "TRUNCATE"])
 def test_the_app_role_has_no_right_to_change_events(
-    settings: Settings, own_event: str, operation: str
+    settings: Settings, own_event: str, operation: str, table: str
 ) -> None:
-    error = attempt(settings.require_database_url(), operation, own_event)
+    error = attempt(settings.require_database_url(), operation, own_event, table)
     assert isinstance(error, psycopg.errors.InsufficientPrivilege)
     assert "permission denied" in str(error)
-    assert count(settings.require_database_url(), own_event) == 1  # Account.Opened, still there
+    assert count(settings.require_database_url(), own_event, table) == 1  # still there
 
 
+@pytest.mark.parametrize("table", TABLES)
 @pytest.mark.parametrize("operation", ["UPDATE", "DELETE", "TRUNCATE"])
 def test_even_the_owner_is_stopped_by_the_triggers(
-    settings: Settings, own_event: str, operation: str
+    settings: Settings, own_event: str, operation: str, table: str
 ) -> None:
-    error = attempt(settings.require_admin_database_url(), operation, own_event)
-    assert "the event store is append-only" in str(error)
-    assert operation in str(error)
-    assert count(settings.require_admin_database_url(), own_event) == 1
+    error = attempt(settings.require_admin_database_url(), operation, own_event, table)
+    assert "append-only" in str(error)
+    assert operation in str(error) and table in str(error)
+    assert count(settings.require_admin_database_url(), own_event, table) == 1
 
 
 def test_the_app_role_cannot_drop_the_guard(settings: Settings, own_event: str) -> None:
@@ -98,5 +103,5 @@ def test_the_app_role_cannot_drop_the_guard(settings: Settings, own_event: str) 
 
 def test_install_is_idempotent_and_keeps_the_guard(settings: Settings, own_event: str) -> None:
     schema.install(settings.require_admin_database_url(), settings.require_database_url())
-    error = attempt(settings.require_admin_database_url(), "DELETE", own_event)
+    error = attempt(settings.require_admin_database_url(), "DELETE", own_event, EVENTS_TABLE)
     assert "append-only" in str(error)
