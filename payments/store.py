@@ -16,6 +16,10 @@ error that happens after its INSERT):
 - It inserts from four plain arrays rather than an array of composites (the same
   rows, several times cheaper to encode for big batches).
 
+`load_many` rebuilds many aggregates with one query (two with snapshots: busy
+accounts get a snapshot every `SNAPSHOT_INTERVAL` versions, in `payments_snapshots`).
+`AggregateCache` keeps committed aggregates between batches.
+
 `MemoryPaymentsApplication` does the same on plain Python objects, for unit tests.
 """
 
