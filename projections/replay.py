@@ -66,6 +66,7 @@ def replay(
 ) -> ReplayResult:
     started = time.monotonic()
     next_offsets = dict(read_end_offsets())  # first: see the module docstring
+    rows_before = source.rows_read
     stop = source.max_position()
     model = ReadModel()
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -82,7 +83,11 @@ def replay(
             for projection in projections:
                 swap_in(conn, projection)
     result = ReplayResult(
-        tuple(projections), source.rows_read, stop, next_offsets, time.monotonic() - started
+        tuple(projections),
+        source.rows_read - rows_before,
+        stop,
+        next_offsets,
+        time.monotonic() - started,
     )
     log.info(
         "replay.done",
