@@ -43,7 +43,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.utils import get_topic, retry
+from eventsourcing.utils import Environment, EnvType, get_topic, retry
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier, Literal
 
@@ -240,6 +240,11 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
 
 class PaymentsApplication(Application):
     name = APPLICATION_NAME
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Only what we pass (built from Settings): the library would also read the
+        # process environment, where e.g. PAYMENTS_CREATE_TABLE would change its setup.
+        return Environment(name, {**type(self).env, **(env or {})})
 
     def record(self, events: Sequence[Any], **kwargs: Any) -> None:
         """Store `events` in this order, in one transaction (`save` for ordered events).
