@@ -7,6 +7,7 @@ import click
 from payments.contract_docs.cli import schemas_command
 from payments.demo.cli import demo_command
 from payments.engine.cli import engine_command, send_command
+from payments.schema import db
 from payments.services.cli import services
 
 
@@ -20,6 +21,7 @@ main.add_command(demo_command)
 main.add_command(engine_command)
 main.add_command(send_command)
 main.add_command(schemas_command)
+main.add_command(db)
 
 if __name__ == "__main__":
     main()

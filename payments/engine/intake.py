@@ -107,7 +107,7 @@ class CommandIntake:
                 (dead if isinstance(read, DeadLetter) else commands).append(read)  # type: ignore[arg-type]
             next_offsets[partition] = records[-1].offset + 1
 
-        outcomes = self._decide(commands, stop)
+        outcomes = self._decide(commands, dead, stop)
         if outcomes is None:
             return None  # stopping before the batch was stored: it will be redelivered
         if not self._publish(outcomes, dead, stop):
@@ -144,14 +144,16 @@ class CommandIntake:
         return report
 
     def _decide(
-        self, commands: list[IncomingCommand], stop: threading.Event
+        self, commands: list[IncomingCommand], dead: list[DeadLetter], stop: threading.Event
     ) -> list[Outcome] | None:
-        if not commands:
-            return []
+        # Dead letters are consumed too: their offsets move the stored position on.
+        consumed = [(letter.topic, letter.partition, letter.offset) for letter in dead]
         backoff = Backoff(initial=0.2, cap=10.0)
         while True:
             try:
-                return self.ledger.decide_batch(commands, consumer_group=self.settings.engine_group)
+                return self.ledger.decide_batch(
+                    commands, consumer_group=self.settings.engine_group, consumed=consumed
+                )
             except (OperationalError, InterfaceError) as error:
                 # The database is away: keep the batch in hand and try again later.
                 log.warning("database_unavailable", error=str(error), batch=len(commands))
