@@ -71,7 +71,12 @@ class ProjectionConsumer:
 
     def _session(self, backoff: Backoff) -> None:
         self.expected.clear()
-        with psycopg.connect(self.config.database_url, autocommit=True) as conn:
+        with psycopg.connect(
+            self.config.database_url,
+            autocommit=True,
+            application_name=self.config.group[-63:],  # who's who in pg_stat_activity
+            connect_timeout=10,
+        ) as conn:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.config.bootstrap.split(","),
                 group_id=self.config.group,

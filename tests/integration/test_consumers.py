@@ -289,3 +289,28 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(sandbox, tmp_p
     assert_tables_match(sandbox, f.events)
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     assert any(line.get("event") == "consumer.stopped" for line in lines)
+
+
+def test_a_lost_database_connection_is_retried_and_nothing_is_lost(sandbox, superuser_database_url):
+    f = business_day("s5", payments=150)
+    first_half = len(f.events) // 2
+    sandbox.publish(f.events[:first_half])
+    killed = []
+
+    def cut_connections_then_publish_the_rest() -> bool:
+        if not killed and sandbox.applied_positions() > 0:
+            with psycopg.connect(superuser_database_url, autocommit=True) as conn:
+                killed.extend(
+                    conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name LIKE %s",
+                        (f"{sandbox.prefix}-%",),
+                    ).fetchall()
+                )
+            sandbox.publish(f.events[first_half:])
+        return bool(killed) and caught_up(sandbox, f.events)()
+
+    run_consumers_until(sandbox, cut_connections_then_publish_the_rest, timeout=120)
+
+    assert len(killed) >= 3  # every projection lost its connection at least once
+    assert_tables_match(sandbox, f.events)
