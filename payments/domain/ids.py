@@ -6,6 +6,7 @@ so uniqueness holds even between two engines racing.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 from uuid import UUID, uuid5
 
@@ -15,6 +16,7 @@ PAYMENTS_NAMESPACE = UUID("6f2c3c1e-6a3b-5d8e-9f4a-2b7d0c1e9a55")
 Kind = Literal["account", "payment", "transfer", "batch", "command", "posting"]
 
 
+@lru_cache(maxsize=262_144)  # hot accounts are named by most commands of a batch
 def aggregate_uuid(kind: Kind, business_id: str) -> UUID:
     return uuid5(PAYMENTS_NAMESPACE, f"{kind}:{business_id}")
 
