@@ -9,6 +9,9 @@ Incremental tables come from the consumers reading the relay's messages
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -53,8 +56,8 @@ def command(run: str, n: int, type_: str, **payload: Any) -> dict[str, Any]:
     return {"command_id": f"{run}-{n}", "type": type_, "actor": "test@replay", "payload": payload}
 
 
-def write_business_day(settings) -> Story:
-    run = uuid.uuid4().hex[:8]
+def business_day(run: str) -> tuple[dict[str, str], list[dict[str, Any]], int]:
+    """Accounts, commands, and how many commands come before midday."""
     acc = {name: f"{name}-{run}" for name in ("bank", "alice", "shop", "fees", "payout")}
     kinds = {
         "bank": "external",
@@ -120,6 +123,22 @@ def write_business_day(settings) -> Story:
             currency="EUR",
         ),
     ]
+    return acc, commands, first_half
+
+
+def story_aggregate_ids(run: str, acc: dict[str, str], commands: list[dict]) -> list[uuid.UUID]:
+    return [
+        *(ids.account_id_to_uuid(a) for a in acc.values()),
+        *(ids.payment_id_to_uuid(f"pay-{run}-{i}") for i in range(3)),
+        *(ids.transfer_id_to_uuid(f"{t}-{run}") for t in ("top", "back")),
+        ids.batch_id_to_uuid(f"batch-{run}"),
+        *(ids.command_id_to_uuid(c["command_id"]) for c in commands),
+    ]
+
+
+def write_business_day(settings) -> Story:
+    run = uuid.uuid4().hex[:8]
+    acc, commands, first_half = business_day(run)
     app = open_application(settings)
     ledger = Ledger(app)
     midday = None
@@ -131,14 +150,7 @@ def write_business_day(settings) -> Story:
         outcome = ledger.decide(raw)
         assert outcome.status == "accepted", outcome
     assert midday is not None
-    aggregate_ids = [
-        *(ids.account_id_to_uuid(a) for a in acc.values()),
-        *(ids.payment_id_to_uuid(f"pay-{run}-{i}") for i in range(3)),
-        *(ids.transfer_id_to_uuid(f"{t}-{run}") for t in ("top", "back")),
-        ids.batch_id_to_uuid(f"batch-{run}"),
-        *(ids.command_id_to_uuid(c["command_id"]) for c in commands),
-    ]
-    return Story(run, acc, midday, aggregate_ids)
+    return Story(run, acc, midday, story_aggregate_ids(run, acc, commands))
 
 
 @dataclass
@@ -343,3 +355,81 @@ def test_history_at_a_past_time(copy, story):
     last = now.movements[-1]
     assert (now.balance["posted"], now.balance["held"]) == (last.posted_after, last.held_after)
     assert account_history(copy.source, alice, datetime(2000, 1, 1, tzinfo=UTC)) is None
+
+
+@pytest.mark.slow
+def test_end_to_end_engine_relay_and_consume_all(settings, superuser_database_url, tmp_path):
+    """Commands on Kafka → engine → store → relay → `consume all` → tables = the store's fold.
+
+    The relay of a new topic prefix sends the whole shared history, so this reads
+    every stored event; only this run's rows are compared (others keep writing).
+    """
+    from projections.read_model import ReadModel
+    from tests.support.engine import EngineProcess, engine_env
+    from tests.support.kafka import envelope_record
+
+    schema = f"t_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(superuser_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema} AUTHORIZATION payments_app".encode())
+    # public after ours: the audit chain's oracle is the real payments_events.
+    url = url_with_search_path(settings.require_database_url(), schema, "public")
+    install(url)
+    prefix = unique_prefix("e2e")
+    bootstrap = settings.require_kafka_bootstrap()
+    topics = create_topics(bootstrap, prefix)
+    env = engine_env(settings, prefix, f"{prefix}-engine", PAYMENTS_DATABASE_URL=url)
+    engine = EngineProcess(env, tmp_path / "engine.log")
+    with (tmp_path / "consume.log").open("ab") as log:
+        consumers = subprocess.Popen(
+            [sys.executable, "-m", "consumers", "all"], env=env, stdout=log, stderr=log
+        )
+    run = uuid.uuid4().hex[:8]
+    acc, commands, _ = business_day(run)
+    try:
+        publish(bootstrap, topics.commands, [envelope_record(c, key="day") for c in commands])
+        last = f"{run}-63"
+        deadline = time.monotonic() + 600
+        copy = Copy(schema, url, StoreEventSource(settings))
+        mine = story_aggregate_ids(run, acc, commands)
+        while True:
+            assert engine.alive() and consumers.poll() is None, "engine or consumers died"
+            assert time.monotonic() < deadline, "the story did not reach the tables"
+            positions = copy.sql(
+                "SELECT max(notification_id), count(*) FROM public.payments_events"
+                " WHERE originator_id = ANY(%s)",
+                (mine,),
+            )[0]
+            head = copy.sql("SELECT position FROM audit_chain_head")[0][0]
+            stored_last = copy.sql(
+                "SELECT 1 FROM public.payments_events WHERE originator_id = %s",
+                (ids.command_id_to_uuid(last),),
+            )
+            if stored_last and positions[0] and head >= positions[0]:
+                break
+            time.sleep(1)
+        time.sleep(2)  # balances/settlements consumers run beside audit: let them finish
+        model = ReadModel()
+        for page in copy.source.pages(0, positions[0]):
+            model.apply(page)
+        for account in acc.values():
+            want = model.balances[account]
+            (got,) = copy.sql(
+                "SELECT posted, held, available, last_version FROM balances WHERE account_id = %s",
+                (account,),
+            )
+            assert got == (want["posted"], want["held"], want["available"], want["last_version"])
+        batch = model.settlements.batches[f"batch-{run}"]
+        assert copy.sql(
+            "SELECT net, item_count FROM settlement_batches WHERE batch_id = %s", (f"batch-{run}",)
+        ) == [(batch["net"], batch["item_count"])]
+        report = verify(url, copy.source)
+        audit_problems = [d for d in report.differences if d.table.startswith("audit")]
+        assert audit_problems == []
+        assert report.audit_rows >= positions[1]
+        copy.source.close()
+    finally:
+        consumers.send_signal(signal.SIGTERM)
+        assert consumers.wait(timeout=60) == 0
+        engine.stop()
+        with psycopg.connect(superuser_database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
