@@ -2,7 +2,7 @@
 
 Loads (FOR UPDATE) only the rows the batch touches, folds the events with the pure
 rules of `projections.balances`, and writes back the changed rows in one
-executemany. Re-sent events are skipped by each row's `last_version`.
+statement. Re-sent events are skipped by each row's `last_version`.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import psycopg
 import structlog
+from psycopg import sql
 
 from projections.audit import AUDIT_COLUMNS, GENESIS_HASH, audit_content, chain
 from projections.balances import BALANCE_COLUMNS, PAYMENT_COLUMNS
@@ -37,7 +38,7 @@ from projections.settlements import (
     UNSETTLED_COLUMNS,
 )
 from projections.source import EventSource
-from projections.sqlrows import copy_rows
+from projections.sqlrows import copy_rows, row_values
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]  # (position reached, last position)
@@ -117,21 +118,19 @@ def _fold_all(
                 progress(page[-1]["position"], stop)
         return head_position, head_hash
     pages = source.pages(0, stop)
-    with cur.copy(f"COPY audit_log{NEW_SUFFIX} ({', '.join(AUDIT_COLUMNS)}) FROM STDIN") as copy:
+    copy_audit = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(f"audit_log{NEW_SUFFIX}"),
+        sql.SQL(", ").join(map(sql.Identifier, AUDIT_COLUMNS)),
+    )
+    with cur.copy(copy_audit) as copy:
         for page in pages:
             model.apply(page)
             for row in chain(head_hash, (audit_content(e) for e in page)):
-                copy.write_row([_copy_value(row[c]) for c in AUDIT_COLUMNS])
+                copy.write_row(row_values(row, AUDIT_COLUMNS))
                 head_position, head_hash = row["position"], row["hash"]
             if progress and page:
                 progress(page[-1]["position"], stop)
     return head_position, head_hash
-
-
-def _copy_value(value: object) -> object:
-    from psycopg.types.json import Jsonb
-
-    return Jsonb(value) if isinstance(value, dict) else value
 
 
 def _write_model(

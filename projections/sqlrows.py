@@ -1,4 +1,4 @@
-"""Rows as dicts in and out of PostgreSQL, in bulk (executemany, COPY)."""
+"""Rows as dicts in and out of PostgreSQL, in bulk: one statement per batch, or COPY."""
 
 from __future__ import annotations
 
@@ -115,10 +115,11 @@ def copy_rows(cur: psycopg.Cursor, table: str, columns: Sequence[str], rows: Ite
     query = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), _columns(columns))
     with cur.copy(query) as copy:
         for row in rows:
-            copy.write_row(_values(row, columns))
+            copy.write_row(row_values(row, columns))
             count += 1
     return count
 
 
-def _values(row: Row, columns: Sequence[str]) -> list[Any]:
+def row_values(row: Row, columns: Sequence[str]) -> list[Any]:
+    """The row's values in column order, dicts adapted as jsonb."""
     return [Jsonb(v) if isinstance(v, dict) else v for v in (row.get(c) for c in columns)]
