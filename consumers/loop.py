@@ -57,6 +57,7 @@ class ProjectionConsumer:
         self.expected: dict[int, int | None] = {}
         self.log = log.bind(projection=config.projection, topic=config.topic)
         self.applied = 0  # events applied by this process (for tests and logs)
+        self.resyncs = 0  # batches dropped because the stored positions had moved
 
     def run(self) -> None:
         """Consume until `stop` is set; outages are retried with capped backoff."""
@@ -128,6 +129,7 @@ class ProjectionConsumer:
                 self.config.apply(cur, events)
                 save_positions(cur, self.config.projection, self.config.topic, next_offsets)
         except _Resync:
+            self.resyncs += 1
             self.log.info("consumer.resync", stored=stored, expected=self.expected)
             self.seek_to_stored(consumer, conn, consumer.assignment())
             return

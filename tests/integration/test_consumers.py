@@ -314,3 +314,53 @@ def test_a_lost_database_connection_is_retried_and_nothing_is_lost(sandbox, supe
 
     assert len(killed) >= 3  # every projection lost its connection at least once
     assert_tables_match(sandbox, f.events)
+
+
+def test_replay_while_consumers_run_hands_over_without_loss(sandbox):
+    from projections.replay import replay
+
+    f = business_day("s6", payments=60)
+    half = len(f.events) // 2
+    first, second = f.events[:half], f.events[half:]
+    sandbox.publish(first)
+    stop = threading.Event()
+    loops = [
+        ProjectionConsumer(
+            ConsumerConfig(
+                name, APPLIERS[name], sandbox.url, sandbox.bootstrap, sandbox.topic,
+                f"{sandbox.prefix}-live-{name}", max_records=5,
+            ),
+            stop,
+        )
+        for name in PROJECTIONS
+    ]  # fmt: skip
+    threads = [threading.Thread(target=loop.run) for loop in loops]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not sandbox.sql("SELECT 1 FROM projection_positions LIMIT 1"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # The store "holds" the first half; rebuild everything while the consumers,
+        # in small batches, are still on their way through it.
+        result = replay(
+            sandbox.url,
+            ListEventSource([dict(e) for e in first]),
+            sandbox.topic,
+            PROJECTIONS,
+            lambda: _end_offsets(sandbox),
+        )
+        assert result.events == len(first)
+        # Then the relay re-sends a bit of the past and publishes the rest.
+        sandbox.publish(first[-10:] + second)
+        deadline = time.monotonic() + 60
+        while not caught_up(sandbox, f.events)():
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert sum(loop.resyncs for loop in loops) >= 1  # someone was moved on by the replay
+    assert_tables_match(sandbox, f.events)
