@@ -15,17 +15,38 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import psycopg
+
 from payments.services import broker, kafka_jars, postgres
-from tests.faults.cluster import Fleet
+from tests.faults.cluster import ENGINE_GROUP, Fleet
 
 Injector = Callable[[Fleet, random.Random], None]
 
 
 def kill_engine(fleet: Fleet, rng: random.Random) -> None:
+    """kill -9 at a random moment, or (every other time) right after a batch commit."""
+    if rng.random() < 0.5:
+        wait_for_a_commit(fleet)
     victim = rng.choice(fleet.live_engines())
     victim.kill9()
     time.sleep(rng.uniform(0, 1.0))
     fleet.start_engine()
+
+
+def wait_for_a_commit(fleet: Fleet, timeout: float = 5.0) -> None:
+    """Return as soon as an intake batch commits (its positions row changes).
+
+    The kill that follows then lands between the batch's commit and its answers or
+    Kafka offsets: the window where a redelivered batch must be replayed, not redone.
+    """
+    query = "SELECT max(updated_at) FROM engine_intake_positions WHERE consumer_group = %s"
+    with psycopg.connect(fleet.settings.require_database_url(), autocommit=True) as conn:
+        first = conn.execute(query, (ENGINE_GROUP,)).fetchone()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if conn.execute(query, (ENGINE_GROUP,)).fetchone() != first:
+                return
+            time.sleep(0.001)
 
 
 def kill_consumers(fleet: Fleet, rng: random.Random) -> None:

@@ -19,6 +19,7 @@ class Round:
     replay_first: int = 0  # commands first answered by a replay (crash after commit)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase
     checks: dict[str, str] = field(default_factory=dict)  # name -> "ok" or the failure
+    answers: dict[str, str] = field(default_factory=dict)  # hostile input: what came back
 
     def failures(self) -> dict[str, str]:
         return {name: result for name, result in self.checks.items() if result != "ok"}
@@ -34,6 +35,15 @@ class Report:
         with self._lock:
             self.rounds.append(found)
         return found
+
+    def named(self, scenario: str) -> Round:
+        """The round of that name, created on first use (tests that share one row)."""
+        with self._lock:
+            for found in self.rounds:
+                if found.scenario == scenario:
+                    return found
+            self.rounds.append(Round(scenario))
+            return self.rounds[-1]
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,19 +65,36 @@ CHECKS = (
 
 
 def markdown(document: dict) -> str:
-    """One table row per round: injections, load, in-flight commands, every check."""
+    """The fault rounds as one table (a row per round), then a table per other round."""
     head = ["scenario", "injected", "commands (sends)", "in flight at injection",
             "relay re-sends", "first answer a replay", "seconds", *CHECKS]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    others = []
     for r in document["rounds"]:
-        injected = ", ".join(f"{k} ×{v}" for k, v in r["injections"].items()) or "none"
+        if not r["injections"]:
+            others.append(r)
+            continue
+        injected = ", ".join(f"{k} ×{v}" for k, v in r["injections"].items())
         in_flight = ", ".join(map(str, r["in_flight"])) or "-"
         seconds = "/".join(f"{v:g}" for v in r.get("seconds", {}).values()) or "-"
         cells = [r["scenario"], injected, f"{r['commands']} ({r['sends']})", in_flight,
                  str(r["relay_duplicates"]), str(r.get("replay_first", 0)), seconds]  # fmt: skip
         cells += [r["checks"].get(name, "n/a") for name in CHECKS]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+        lines.append(_row(cells))
+    for r in others:
+        lines += ["", f"**{r['scenario']}** ({r['commands']} records)", ""]
+        lines += ["| check | result | what came back |", "|---|---|---|"]
+        for name, result in r["checks"].items():
+            lines.append(_row([name, result, r.get("answers", {}).get(name, "")]))
+        for name, answer in r.get("answers", {}).items():
+            if name not in r["checks"]:
+                lines.append(_row([name, "", answer]))
     return "\n".join(lines)
+
+
+def _row(cells: list[str]) -> str:
+    clean = [c.replace("|", "/").replace("\n", " ") for c in cells]
+    return "| " + " | ".join(clean) + " |"
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from payments.commands import COMMAND_TYPES
 from tests.faults.cluster import Fleet
 from tests.faults.hostile import Batch, collect
 from tests.faults.profile import Profile
+from tests.faults.report import Report, Round
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -108,7 +109,9 @@ def add_record(batch: Batch, index: int, kind: str, drawn: Any) -> None:
         batch.letter(json.dumps(envelope).encode())
 
 
-def test_fuzzed_envelopes_each_get_exactly_one_answer(fleet: Fleet, profile: Profile) -> None:
+def test_fuzzed_envelopes_each_get_exactly_one_answer(
+    fleet: Fleet, profile: Profile, report: Report
+) -> None:
     run = f"z{uuid.uuid4().hex[:8]}"
     batch = Batch(run)
     drawn = draw_records(profile.fuzz_examples, profile.seed)
@@ -133,6 +136,12 @@ def test_fuzzed_envelopes_each_get_exactly_one_answer(fleet: Fleet, profile: Pro
     for key in batch.expect_letter:
         if len(answers.letters.get(key, [])) != 1:
             problems.append(f"{key!r}: {len(answers.letters.get(key, []))} dead letters")
-    assert not problems, f"{len(problems)} of {len(drawn)}: {problems[:10]}\n{fleet.tail_logs()}"
-    assert engine.alive(), fleet.tail_logs()
-    assert fleet.probe() == "ok"
+    found = report.add(Round("envelope fuzzer", commands=len(drawn), sends=len(drawn)))
+    found.checks["one answer per record"] = "ok" if not problems else "; ".join(problems[:5])
+    found.checks["engine alive"] = "ok" if engine.alive() else "the engine process died"
+    found.checks["engine_answers"] = fleet.probe()
+    found.answers = {
+        "outcomes": str(len(batch.expect_outcome)),
+        "dead letters": str(len(batch.expect_letter)),
+    }
+    assert not found.failures(), f"{found.failures()}\n{fleet.tail_logs()}"

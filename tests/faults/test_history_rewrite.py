@@ -19,6 +19,7 @@ import pytest
 from tests.faults import checker
 from tests.faults.cluster import Fleet
 from tests.faults.hostile import Batch, collect
+from tests.faults.report import Report
 from tests.faults.workload import command
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -35,15 +36,20 @@ REWRITES = {
 @pytest.mark.parametrize("role", ["PAYMENTS_DATABASE_URL", "PAYMENTS_ADMIN_DATABASE_URL"])
 @pytest.mark.parametrize("statement", sorted(REWRITES))
 def test_the_database_refuses_rewrites(
-    service_env: dict[str, str], role: str, statement: str
+    service_env: dict[str, str], report: Report, role: str, statement: str
 ) -> None:
     # The app role lacks the grant; the owner (admin) is stopped by the triggers.
+    check = f"{statement.upper()} as {role.removeprefix('PAYMENTS_').removesuffix('_URL')}"
+    found = report.named("history rewrite")
+    found.checks[check] = "not refused"
     with psycopg.connect(service_env[role]) as conn:
         before = conn.execute("SELECT count(*) FROM payments_events").fetchone()
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as refused:
             conn.execute(REWRITES[statement])
         conn.rollback()
         assert conn.execute("SELECT count(*) FROM payments_events").fetchone() == before
+    found.checks[check] = "ok"
+    found.answers[check] = str(refused.value).splitlines()[0][:140]
 
 
 @pytest.fixture
@@ -76,9 +82,11 @@ def credited_account(fleet: Fleet) -> Iterator[tuple[str, int]]:
 
 
 def test_an_edit_behind_the_engines_back_is_reported_by_verify(
-    fleet: Fleet, service_env: dict[str, str], credited_account: tuple[str, int]
+    fleet: Fleet, service_env: dict[str, str], credited_account: tuple[str, int], report: Report
 ) -> None:
     account, amount = credited_account
+    result = report.named("history rewrite")
+    result.checks["superuser edit reported by verify"] = "not reported"
     assert checker.run_verify(fleet.settings) == "ok"
     # autocommit: each rewrite commits on its own (else it would be a savepoint).
     with psycopg.connect(service_env["PAYMENTS_SUPERUSER_DATABASE_URL"], autocommit=True) as conn:
@@ -99,7 +107,9 @@ def test_an_edit_behind_the_engines_back_is_reported_by_verify(
             _rewrite(conn, position, original)
     assert found != "ok", "verify did not notice an event edited in the store"
     assert account in found or str(amount * 1000) in found, found
+    result.answers["superuser edit reported by verify"] = found[:300]
     assert checker.run_verify(fleet.settings) == "ok"  # the original is back
+    result.checks["superuser edit reported by verify"] = "ok"
 
 
 def _rewrite(conn: psycopg.Connection, position: int, state: bytes) -> None:

@@ -17,6 +17,7 @@ import pytest
 from tests.faults.checker import StoreView
 from tests.faults.cluster import Fleet
 from tests.faults.hostile import Batch, collect
+from tests.faults.report import Report, Round
 from tests.faults.workload import command
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -124,7 +125,7 @@ DEAD_LETTERS: list[tuple[str, bytes | None, str]] = [
 ]
 
 
-def test_hostile_records_get_the_contract_answer(fleet: Fleet) -> None:
+def test_hostile_records_get_the_contract_answer(fleet: Fleet, report: Report) -> None:
     run = f"h{uuid.uuid4().hex[:8]}"
     bank, a, b, closed = (f"{run}-{n}" for n in ("bank", "a", "b", "closed"))
     topics = fleet.settings.topics
@@ -166,30 +167,26 @@ def test_hostile_records_get_the_contract_answer(fleet: Fleet) -> None:
     answers.outcomes[conflict] = collect(
         fleet.bootstrap, topics.command_results, topics.commands_dlq, again
     ).outcomes.get(conflict, [])
-    wrong = []
+    found_round = report.add(Round("hostile input", commands=len(batch.records) + 1))
     for command_id, (label, code, word) in expected.items():
-        found = answers.outcomes.get(command_id, [])
-        if len(found) != 1:
-            wrong.append(f"{label}: {len(found)} outcomes")
-        elif (found[0]["status"], found[0]["code"]) != ("rejected", code):
-            wrong.append(f"{label}: {found[0]['code']} ≠ {code} ({found[0]['message']})")
-        elif word.lower() not in found[0]["message"].lower():
-            wrong.append(f"{label}: message {found[0]['message']!r} does not mention {word!r}")
+        found_round.checks[label] = judge_outcome(answers.outcomes.get(command_id, []), code, word)
+        shown = answers.outcomes.get(command_id, [{}])[0]
+        found_round.answers[label] = f"{shown.get('code')}: {shown.get('message', '')[:140]}"
     for key, (label, word) in letters.items():
         found_letters = answers.letters.get(key, [])
-        if len(found_letters) != 1:
-            wrong.append(f"dead letter {label}: {len(found_letters)} letters")
-        elif word.lower() not in found_letters[0]["reason"].lower():
-            wrong.append(f"dead letter {label}: reason {found_letters[0]['reason']!r}")
-    for good in valid:
-        statuses = [(o["status"], o["code"], o["replayed"]) for o in answers.outcomes[good]]
-        if good == conflict:
-            if sorted(statuses) != [("accepted", None, False),
-                                    ("rejected", "idempotency_conflict", False)]:  # fmt: skip
-                wrong.append(f"idempotency conflict: {statuses}")
-        elif statuses != [("accepted", None, False)]:
-            wrong.append(f"valid {good} around the hostile ones: {statuses}")
-    assert not wrong, "\n".join(wrong) + "\n" + fleet.tail_logs()
+        found_round.checks[label] = judge_letter(found_letters, word)
+        shown = (found_letters or [{}])[0]
+        found_round.answers[label] = f"dead letter: {shown.get('reason', '')[:140]}"
+    found_round.checks["idempotency conflict"] = judge_conflict(answers.outcomes[conflict])
+    found_round.answers["idempotency conflict"] = "idempotency_conflict"
+    statuses = [
+        (o["status"], o["code"], o["replayed"]) for g in valid[1:] for o in answers.outcomes[g]
+    ]
+    found_round.checks["valid commands around them"] = (
+        "ok" if statuses == [("accepted", None, False)] * (len(valid) - 1) else str(statuses)
+    )
+    failures = found_round.failures()
+    assert not failures, f"{failures}\n{fleet.tail_logs()}"
 
     store = StoreView.load(fleet.settings)
     touched = {
@@ -197,10 +194,38 @@ def test_hostile_records_get_the_contract_answer(fleet: Fleet) -> None:
         for cid, kinds in store.by_command.items()
         if cid in expected and set(kinds) - {"CommandRecord.Decided"}
     }
-    assert not touched, f"bad commands wrote to the ledger: {touched}"
+    found_round.checks["nothing written by a bad command"] = "ok" if not touched else str(touched)
     # Only the valid 1-cent transfers moved money (the conflict's 999 did not).
-    assert (store.posted[a], store.posted[b]) == (10_000 - len(valid), len(valid))
-    assert fleet.probe() == "ok"
+    moved = (store.posted[a], store.posted[b])
+    expected_moved = (10_000 - len(valid), len(valid))
+    found_round.checks["balances"] = "ok" if moved == expected_moved else f"{moved}"
+    found_round.checks["engine_answers"] = fleet.probe()
+    failures = found_round.failures()
+    assert not failures, failures
+
+
+def judge_outcome(found: list[dict[str, Any]], code: str, word: str) -> str:
+    if len(found) != 1:
+        return f"{len(found)} outcomes"
+    if (found[0]["status"], found[0]["code"]) != ("rejected", code):
+        return f"{found[0]['code']} ≠ {code} ({found[0]['message']})"
+    if word.lower() not in found[0]["message"].lower():
+        return f"message {found[0]['message']!r} does not mention {word!r}"
+    return "ok"
+
+
+def judge_letter(found: list[dict[str, Any]], word: str) -> str:
+    if len(found) != 1:
+        return f"{len(found)} dead letters"
+    if word.lower() not in found[0]["reason"].lower():
+        return f"reason {found[0]['reason']!r} does not mention {word!r}"
+    return "ok"
+
+
+def judge_conflict(found: list[dict[str, Any]]) -> str:
+    statuses = sorted((o["status"], o["code"] or "", o["replayed"]) for o in found)
+    wanted = [("accepted", "", False), ("rejected", "idempotency_conflict", False)]
+    return "ok" if statuses == wanted else str(statuses)
 
 
 def _id_of(record: bytes) -> str:
