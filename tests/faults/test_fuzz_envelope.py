@@ -48,7 +48,8 @@ plausible = st.sampled_from(
 payloads = (
     st.dictionaries(st.sampled_from(FIELDS), plausible | json_values, max_size=8) | json_values
 )
-command_ids = st.just(CID) | st.builds(lambda s: CID + s, st.text(max_size=10)) | json_values
+suffixed = st.builds(lambda s: CID + s, st.text(max_size=10))
+command_ids = st.just(CID) | suffixed | suffixed | json_values
 envelopes = st.fixed_dictionaries(
     {"command_id": command_ids},
     optional={
@@ -59,8 +60,11 @@ envelopes = st.fixed_dictionaries(
         "extra": json_values,
     },
 )
+# Envelopes get most of the draws: they reach validation, the deepest code path.
 records = (
     envelopes.map(lambda e: ("envelope", e))
+    | envelopes.map(lambda e: ("envelope", e))
+    | envelopes.map(lambda e: ("envelope", e))
     | json_values.map(lambda v: ("json", v))
     | st.binary(max_size=200).map(lambda b: ("bytes", b))
 )

@@ -39,7 +39,8 @@ def test_the_database_refuses_rewrites(
     service_env: dict[str, str], report: Report, role: str, statement: str
 ) -> None:
     # The app role lacks the grant; the owner (admin) is stopped by the triggers.
-    check = f"{statement.upper()} as {role.removeprefix('PAYMENTS_').removesuffix('_URL')}"
+    who = "the owner (payments_admin)" if "ADMIN" in role else "the engine's role (payments_app)"
+    check = f"{statement.upper()} as {who}"
     found = report.named("history rewrite")
     found.checks[check] = "not refused"
     with psycopg.connect(service_env[role]) as conn:
