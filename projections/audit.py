@@ -47,11 +47,24 @@ def canonical_json(content: Row) -> str:
     document = {
         **content,
         # uuid columns come back as UUID objects: one spelling for both sides.
-        "event_id": str(UUID(str(content["event_id"]))),
-        "aggregate_id": str(UUID(str(content["aggregate_id"]))),
+        "event_id": _uuid_text(content["event_id"]),
+        "aggregate_id": _uuid_text(content["aggregate_id"]),
         "recorded_at": format_time(content["recorded_at"]),
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(document)
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _uuid_text(value: object) -> str:
+    if isinstance(value, UUID):
+        return str(value)
+    text = str(value)
+    # Already canonical (lower case, hyphenated) in the common case: skip the parse.
+    if len(text) == 36 and text == text.lower():
+        return text
+    return str(UUID(text))
 
 
 def row_hash(prev_hash: str, content: Row) -> str:
