@@ -140,16 +140,24 @@ def settlement(batch_id: str, as_json: bool) -> None:
 
 
 def _end_offsets(settings: Settings) -> dict[int, int]:
+    """Where consumers carry on after a replay (see projections.replay); needs Kafka."""
     from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
 
     topic = settings.topics.events
-    consumer = KafkaConsumer(bootstrap_servers=settings.require_kafka_bootstrap().split(","))
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return {tp.partition: offset for tp, offset in ends.items()}
-    finally:
-        consumer.close()
+        consumer = KafkaConsumer(bootstrap_servers=settings.require_kafka_bootstrap().split(","))
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return {tp.partition: offset for tp, offset in ends.items()}
+        finally:
+            consumer.close()
+    except KafkaError as exc:
+        raise click.ClickException(
+            f"cannot read the end offsets of {topic} ({exc}); replay needs them to hand "
+            "over to the consumers, so nothing was changed"
+        ) from None
 
 
 @click.command("replay")
