@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from payments.engine.backoff import Backoff
+from payments.engine.publisher import Publisher, PublishError
 from payments.engine.records import DeadLetter, read_command
 from payments.ledger import IncomingCommand, Ledger, Outcome
 from payments.observability.metrics import record_error
@@ -57,7 +58,7 @@ class CommandIntake:
         settings: Settings,
         ledger: Ledger,
         consumer: KafkaConsumer,
-        producer: KafkaProducer,
+        producer: Publisher,
         on_batch: Callable[[BatchReport, Sequence[Outcome]], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -174,37 +175,24 @@ class CommandIntake:
         backoff = Backoff(initial=0.2, cap=10.0)
         while True:
             try:
-                futures = [
+                for outcome in outcomes:
                     self.producer.send(
                         self.topics.command_results,
                         key=outcome.command_id.encode(),
                         value=encode(outcome.to_json()),
                     )
-                    for outcome in outcomes
-                ]
-                futures += [
-                    self.producer.send(
-                        self.topics.commands_dlq,
-                        key=letter.key,
-                        value=encode(
-                            dead_letter(
-                                letter.reason,
-                                letter.topic,
-                                letter.partition,
-                                letter.offset,
-                                letter.value,
-                            )
-                        ),
+                for letter in dead:
+                    document = dead_letter(
+                        letter.reason, letter.topic, letter.partition, letter.offset, letter.value
                     )
-                    for letter in dead
-                ]
+                    self.producer.send(
+                        self.topics.commands_dlq, key=letter.key, value=encode(document)
+                    )
                 self.producer.flush(timeout=30)
-                for future in futures:
-                    future.get(timeout=0)  # raises the send's error, if it failed
                 return True
-            except KafkaError as error:
+            except PublishError as error:
                 # Re-sending is safe: outcomes are answers, clients match them by command_id.
-                log.warning("publish_failed", error=repr(error))
+                log.warning("publish_failed", error=str(error))
                 record_error("publish_failed")
             if stop.is_set():
                 return False

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
 from payments.settings import Settings
-
-
-def reliable_producer(settings: Settings, client_id: str) -> KafkaProducer:
-    # Idempotent, acks from all in-sync replicas: a retried send is never doubled
-    # on the broker and an acknowledged one is never lost.
-    return KafkaProducer(
-        bootstrap_servers=settings.require_kafka_bootstrap(),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_in_flight_requests_per_connection=5,
-        max_request_size=2 * 1024 * 1024,
-    )
 
 
 def command_consumer(settings: Settings) -> KafkaConsumer:

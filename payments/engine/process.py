@@ -13,7 +13,8 @@ from types import FrameType
 import structlog
 
 from payments.engine.intake import CommandIntake
-from payments.engine.kafka_clients import command_consumer, reliable_producer
+from payments.engine.kafka_clients import command_consumer
+from payments.engine.publisher import Publisher
 from payments.engine.relay import EventRelay
 from payments.ledger import Ledger
 from payments.observability import metrics
@@ -42,13 +43,13 @@ def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True)
         event_relay = EventRelay(
             settings,
             app,
-            reliable_producer(settings, "payments-relay"),
+            Publisher(settings, "payments-relay"),
             on_page=metrics.record_relay,
         )
         relay_thread = threading.Thread(target=event_relay.run, args=(stop,), name="relay")
         relay_thread.start()
     consumer = command_consumer(settings)
-    producer = reliable_producer(settings, "payments-intake")
+    producer = Publisher(settings, "payments-intake")
     log.info("engine_started", group=settings.engine_group, relay=relay)
     try:
         CommandIntake(settings, ledger, consumer, producer, on_batch=metrics.record_batch).run(stop)

@@ -24,10 +24,9 @@ from collections.abc import Callable
 
 import psycopg
 import structlog
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
 
 from payments.engine.backoff import Backoff
+from payments.engine.publisher import Publisher, PublishError
 from payments.observability.metrics import record_error
 from payments.settings import Settings
 from payments.store import PaymentsApplication
@@ -36,13 +35,12 @@ from payments.wire import event_message
 log = structlog.get_logger("payments.relay")
 
 
-
 class EventRelay:
     def __init__(
         self,
         settings: Settings,
         app: PaymentsApplication,
-        producer: KafkaProducer,
+        producer: Publisher,
         page_size: int = 2000,
         on_page: Callable[[int, int], None] | None = None,
     ) -> None:
@@ -63,7 +61,7 @@ class EventRelay:
                     log.info("relay_started")
                     backoff.reset()
                     self._relay_while_leader(conn, stop)
-            except (psycopg.OperationalError, KafkaError) as error:
+            except (psycopg.OperationalError, PublishError) as error:
                 log.warning("relay_interrupted", error=str(error))
                 record_error("relay_interrupted")
                 backoff.wait(stop)
@@ -97,19 +95,14 @@ class EventRelay:
         )
         if not notifications:
             return None
-        futures = []
         for notification in notifications:
             message = event_message(notification, self.app.mapper)
-            futures.append(
-                self.producer.send(
-                    self.topic,
-                    key=str(message["aggregate_id"]).encode(),
-                    value=json.dumps(message, separators=(",", ":")).encode(),
-                )
+            self.producer.send(
+                self.topic,
+                key=str(message["aggregate_id"]).encode(),
+                value=json.dumps(message, separators=(",", ":")).encode(),
             )
-        self.producer.flush(timeout=60)
-        for future in futures:
-            future.get(timeout=0)  # any failed send raises here, before the position moves
+        self.producer.flush(timeout=60)  # raises before the position moves if any failed
         last = notifications[-1].id
         conn.execute(
             "INSERT INTO relay_position (name, notification_id) VALUES (%s, %s) "

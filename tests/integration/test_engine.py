@@ -13,7 +13,7 @@ import pytest
 
 from payments.ledger import Ledger
 from payments.settings import Settings
-from tests.support.engine import EngineProcess, engine_env
+from tests.support.engine import EngineProcess, engine_env, relay_from_now_on
 from tests.support.kafka import (
     create_topics,
     envelope_record,
@@ -100,6 +100,7 @@ def stream(settings: Settings, tmp_path: Path):
     bootstrap = settings.require_kafka_bootstrap()
     prefix = unique_prefix("engine")
     topics = create_topics(bootstrap, prefix)
+    relay_from_now_on(settings, topics.events)
     env = engine_env(settings, prefix, f"{prefix}-group")
     engines: list[EngineProcess] = []
 

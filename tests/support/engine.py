@@ -49,3 +49,20 @@ class EngineProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+def relay_from_now_on(settings: Settings, events_topic: str) -> None:
+    """Let a test's fresh events topic start at the store's current end.
+
+    A new topic normally receives the whole history; in a test session the shared store
+    holds every earlier test's events, which this topic does not need.
+    """
+    import psycopg
+
+    with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO relay_position (name, notification_id) "
+            "SELECT %s, coalesce(max(notification_id), 0) FROM payments_events "
+            "ON CONFLICT (name) DO NOTHING",
+            (events_topic,),
+        )
