@@ -26,6 +26,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers.backoff import Backoff
+from payments.observability.metrics import record_error, record_projection
 from projections.events import BadEvent, Event, parse_event
 from projections.positions import load_positions, save_positions
 
@@ -67,6 +68,7 @@ class ProjectionConsumer:
                 self._session(backoff)
             except Exception:
                 self.log.exception("consumer.failed_retrying")
+                record_error("consumer_failed")
                 backoff.wait(self.stop)
         self.log.info("consumer.stopped", applied=self.applied)
 
@@ -135,6 +137,9 @@ class ProjectionConsumer:
             return
         self.expected.update(next_offsets)
         self.applied += len(events)
+        if events:
+            # Partitions arrive out of step; the metric keeps the highest position seen.
+            record_projection(self.config.projection, max(e["position"] for e in events))
         self.log.debug("consumer.batch", events=len(events), offsets=next_offsets)
         try:
             consumer.commit(
@@ -145,6 +150,7 @@ class ProjectionConsumer:
             )
         except KafkaError as exc:  # the database holds the truth; this is a courtesy
             self.log.warning("consumer.kafka_commit_failed", error=str(exc))
+            record_error("consumer_kafka_commit_failed")
 
     def seek_to_stored(
         self, consumer: KafkaConsumer, conn: psycopg.Connection, partitions: set[TopicPartition]

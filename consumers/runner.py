@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import structlog
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
+from payments.observability.server import CONSUMERS_PORT, start_observability
 from payments.settings import Settings
 from projections.catalog import APPLIERS
 
@@ -42,6 +43,7 @@ def run_consumers(settings: Settings, projections: Sequence[str]) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    observability = start_observability(settings, CONSUMERS_PORT)  # None: disabled or taken
     loops = [ProjectionConsumer(consumer_config(settings, p), stop) for p in projections]
     threads = [
         threading.Thread(target=loop.run, name=f"consume-{loop.config.projection}")
@@ -54,3 +56,5 @@ def run_consumers(settings: Settings, projections: Sequence[str]) -> None:
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
             thread.join(timeout=0.5)
+    if observability is not None:
+        observability.stop()
