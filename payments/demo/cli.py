@@ -6,10 +6,12 @@ import os
 import sys
 
 import click
+import psycopg
 from rich.console import Console
 from rich.table import Table
 
 from payments.demo.run import (
+    DemoFailed,
     DemoRun,
     new_tag,
     publish_and_collect,
@@ -20,6 +22,9 @@ from payments.demo.scenario import business_day, demo_accounts
 from payments.services import control
 from payments.services.config import ServiceConfig
 from payments.settings import Settings
+from projections import queries
+from projections.source import StoreEventSource
+from projections.verify import verify
 
 
 def _money(cents: int | None) -> str:
@@ -68,9 +73,11 @@ def demo_command(keep_running: bool) -> None:
         run = DemoRun(tag, business_day(tag))
         run.outcomes = publish_and_collect(settings, run.steps, console)
         _print_story(console, run)
-        wait_for_read_models(settings)
+        wait_for_read_models(settings, console)
         _print_books(console, settings, tag)
         ok = _print_verify(console, settings) and not run.surprises()
+    except DemoFailed as failure:
+        console.print(f"[bold red]demo failed:[/bold red] {failure} (logs in {log_dir})")
     finally:
         if keep_running:
             console.print(
@@ -110,15 +117,18 @@ def _print_story(console: Console, run: DemoRun) -> None:
 
 
 def _print_books(console: Console, settings: Settings, tag: str) -> None:
-    from projections import queries
+    with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
+        _print_tables(console, conn, tag)
 
+
+def _print_tables(console: Console, conn: psycopg.Connection, tag: str) -> None:
     balances = Table(title="Balances (EUR)", title_justify="left")
     for column in ("account", "kind", "posted", "held", "available", "status"):
         balances.add_column(
             column, justify="right" if column in {"posted", "held", "available"} else "left"
         )
     for account_id in demo_accounts(tag):
-        row = queries.get_balance(settings, account_id)
+        row = queries.get_balance(conn, account_id)
         if row is not None:
             balances.add_row(
                 account_id,
@@ -134,7 +144,7 @@ def _print_books(console: Console, settings: Settings, tag: str) -> None:
     for column in ("batch", "merchant", "gross", "refunds", "chargebacks", "fees", "net", "items"):
         batches.add_column(column)
     for batch_id in (f"cafe-day.{tag}", f"books-day.{tag}"):
-        batch = queries.get_settlement(settings, batch_id)
+        batch = queries.get_settlement(conn, batch_id)
         if batch is not None:
             batches.add_row(
                 batch_id,
@@ -151,7 +161,7 @@ def _print_books(console: Console, settings: Settings, tag: str) -> None:
     audit = Table(title="Last audit entries (hash-chained)", title_justify="left")
     for column in ("position", "event", "command", "actor", "hash"):
         audit.add_column(column)
-    for entry in queries.last_audit_entries(settings, 8):
+    for entry in queries.last_audit_entries(conn, 8):
         audit.add_row(
             str(entry["position"]),
             entry["event_type"],
@@ -163,11 +173,17 @@ def _print_books(console: Console, settings: Settings, tag: str) -> None:
 
 
 def _print_verify(console: Console, settings: Settings) -> bool:
-    from projections.verify import verify
-
-    report = verify(settings)
+    source = StoreEventSource(settings)
+    try:
+        report = verify(settings.require_database_url(), source)
+    finally:
+        source.close()
     if report.ok:
-        console.print(f"[bold green]verify: OK[/bold green] — {report.summary()}")
+        console.print(
+            f"[bold green]verify: OK[/bold green] — {report.events} events recomputed from "
+            f"the event store match every table; {report.audit_rows} audit rows chain; "
+            f"Σ posted per currency {report.posted_by_currency}"
+        )
     else:
         console.print(f"[bold red]verify: {len(report.differences)} differences[/bold red]")
         for difference in report.differences[:20]:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from payments.demo.scenario import Step
-from payments.engine.send import results_consumer, routing_key
+from payments.engine.send import results_consumer
 from payments.settings import Settings
 from payments.subprocesses import spawn_cli, stop_process
 
@@ -53,10 +53,13 @@ def publish_and_collect(
     try:
         with Progress(console=console, transient=True) as progress:
             sending = progress.add_task("publishing commands", total=len(steps))
+            # One key for the whole day: later steps need earlier ones (a payment needs
+            # its payer's top-up), and only commands with the same key keep their order.
+            day_key = f"demo-day.{steps[0].envelope['command_id'].split('.')[1]}".encode()
             for step in steps:
                 producer.send(
                     settings.topics.commands,
-                    key=routing_key(step.envelope).encode(),
+                    key=day_key,
                     value=json.dumps(step.envelope).encode(),
                 )
                 progress.advance(sending)
@@ -65,7 +68,7 @@ def publish_and_collect(
             deadline = time.monotonic() + timeout
             while sum(len(v) for v in found.values()) < len(steps):
                 if time.monotonic() > deadline:
-                    raise TimeoutError("the engine did not answer every command in time")
+                    raise DemoFailed("the engine did not answer every command in time; see its log")
                 for records in consumer.poll(timeout_ms=200).values():
                     for record in records:
                         outcome = json.loads(record.value)
@@ -80,18 +83,29 @@ def publish_and_collect(
     return [next(cursor[command_id]) for command_id in wanted]
 
 
-def wait_for_read_models(settings: Settings, timeout: float = 60.0) -> None:
-    """Until the audit log has every stored event: the consumers have caught up."""
+def wait_for_read_models(settings: Settings, console: Console, timeout: float = 300.0) -> None:
+    """Until the audit log holds every stored event: the consumers have caught up."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
         stored = conn.execute("SELECT max(notification_id) FROM payments_events").fetchone()
-        target = (stored[0] if stored else 0) or 0
-        while time.monotonic() < deadline:
-            row = conn.execute("SELECT max(position) FROM audit_log").fetchone()
-            if row and (row[0] or 0) >= target:
-                return
-            time.sleep(0.2)
-    raise TimeoutError("the read models did not catch up within a minute")
+        target = int((stored[0] if stored else 0) or 0)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("read models catching up (audit log)", total=target)
+            while time.monotonic() < deadline:
+                row = conn.execute("SELECT max(position) FROM audit_log").fetchone()
+                done = int((row[0] if row else 0) or 0)
+                progress.update(task, completed=min(done, target))
+                if done >= target:
+                    return
+                time.sleep(0.2)
+    raise DemoFailed(
+        f"the read models did not reach position {target} within {timeout:.0f} s; "
+        "see the consumers' log"
+    )
+
+
+class DemoFailed(RuntimeError):
+    """The demo could not finish; the message says what to look at."""
 
 
 @dataclass

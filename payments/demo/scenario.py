@@ -216,7 +216,10 @@ def business_day(tag: str) -> list[Step]:
         ),
     ]
     # A client that lost its connection sends the top-up again: same id, same body.
-    steps.append(Step(steps[7].envelope, "alice's top-up is re-sent (a retry)", "accepted"))
+    top_up = next(
+        s for s in steps if s.envelope["payload"].get("transfer_id") == ident("topup-alice")
+    )
+    steps.append(Step(top_up.envelope, "alice's top-up is re-sent (a retry)", "accepted"))
     return steps
 
 
