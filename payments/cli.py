@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from payments.cli_errors import explain
 from payments.contract_docs.cli import schemas_command
 from payments.demo.cli import demo_command
 from payments.engine.cli import engine_command, send_command
@@ -12,9 +15,30 @@ from payments.services.cli import services
 from projections.cli import COMMANDS as READ_SIDE_COMMANDS
 
 
-@click.group()
-def main() -> None:
-    """An event-sourced payments engine: Kafka in, PostgreSQL event store, Kafka out."""
+class FriendlyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            sentence = explain(error)
+            if sentence is None or ctx.params.get("debug"):
+                raise
+            click.echo(f"Error: {sentence}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=FriendlyGroup)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def main(debug: bool) -> None:
+    """An event-sourced payments engine: Kafka in, PostgreSQL event store, Kafka out.
+
+    \b
+    Start here:
+      payments demo                     # a day of business, end to end
+      payments services up && eval "$(payments services env)"
+      payments engine & payments consume all &
+      payments balance ACCOUNT
+    """
 
 
 main.add_command(services)
