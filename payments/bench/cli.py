@@ -33,7 +33,7 @@ from payments.settings import Settings
 @click.option(
     "--profile",
     is_flag=True,
-    help="Sample engine and consumers with py-spy during the throughput phase (logs folder).",
+    help="Sample engine and consumers with py-spy in the throughput and latency phases.",
 )
 def bench(
     size: str | None, seed: int, output: Path, no_references: bool, keep: bool, profile: bool

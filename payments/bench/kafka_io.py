@@ -105,6 +105,9 @@ class OutcomeCollector:
     topic: str
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     arrived: dict[str, float] = field(default_factory=dict)
+    # When the engine produced each outcome (the record's CreateTime), on our
+    # perf_counter scale: splits a latency into the engine's part and delivery's.
+    produced: dict[str, float] = field(default_factory=dict)
     messages: int = 0
     duplicates: int = 0
 
@@ -128,6 +131,7 @@ class OutcomeCollector:
         while not self._stop.is_set():
             polled = self._consumer.poll(timeout_ms=50)
             now = time.perf_counter()
+            wall_to_perf = now - time.time()
             with self._lock:
                 for records in polled.values():
                     for record in records:
@@ -139,6 +143,7 @@ class OutcomeCollector:
                             continue
                         self.outcomes[command_id] = outcome
                         self.arrived[command_id] = now
+                        self.produced[command_id] = record.timestamp / 1000 + wall_to_perf
 
     def wait_for(self, command_ids: Iterable[str], timeout: float) -> list[str]:
         """Wait until every id has an outcome; return those still missing at the timeout."""

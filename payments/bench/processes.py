@@ -24,9 +24,13 @@ FALLBACKS = {
 
 def command_line(name: str, *args: str) -> list[str]:
     """`python -m payments.cli NAME ARGS`, or the subcommand's own module if unregistered."""
-    from payments.cli import main
+    try:
+        from payments.cli import main
 
-    if name in main.commands:
+        registered = name in main.commands
+    except ImportError:  # the root command line is broken; the subcommand may not be
+        registered = False
+    if registered:
         return [sys.executable, "-m", "payments.cli", name, *args]
     module, attr = FALLBACKS[name].split(":")
     code = f"from {module} import {attr} as command; command(prog_name='payments {name}')"

@@ -19,7 +19,8 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,15 +175,10 @@ def _measure(
             _send_and_wait(fast.send_all, wave, collector, [engine], published)
 
         say(f"throughput: {len(workload.throughput)} commands, as fast as possible")
-        profilers = (
-            [Profiler(c.pid, logs / f"{c.name}.pyspy.txt") for c in (engine, consumers)]
-            if options.profile
-            else []
-        )
-        sent = _send_and_wait(fast.send_all, workload.throughput, collector, [engine], published)
-        for profiler, focus in zip(profilers, PROFILE_FOCUS, strict=False):
-            profiler.stop()
-            write_summary(profiler.output, focus)
+        with _profiled(options.profile, "throughput", logs, engine, consumers):
+            sent = _send_and_wait(
+                fast.send_all, workload.throughput, collector, [engine], published
+            )
         first = min(sent.values())
         last = max(collector.arrived[c] for c in sent)
         throughput = len(sent) / (last - first)
@@ -204,9 +200,11 @@ def _measure(
             def paced_send(records: Sequence[Encoded], rate: float = rate) -> dict[str, float]:
                 return paced.send_paced(records, rate, options.size.latency_seconds)
 
-            sent = _send_and_wait(paced_send, pool, collector, [engine], published)
+            phase = f"latency{round(fraction * 100)}"
+            with _profiled(options.profile, phase, logs, engine, consumers):
+                sent = _send_and_wait(paced_send, pool, collector, [engine], published)
             result.figures["latency"].append(
-                latency_figures(fraction, rate, sent, collector.arrived)
+                latency_figures(fraction, rate, sent, collector.arrived, collector.produced)
             )
 
         catchup.wait_caught_up(db.app_url, env.bootstrap, topics.events, timeout=300)
@@ -246,6 +244,20 @@ def _read_side_figures(run: readside.ReadSideRun) -> dict[str, Any]:
     return {"events": run.events, "seconds": run.seconds, "events_per_s": run.events_per_s}
 
 
+@contextmanager
+def _profiled(enabled: bool, phase: str, logs: Path, *children: ChildProcess) -> Iterator[None]:
+    """py-spy over `children` for the phase, if enabled; summaries beside the raw stacks."""
+    profilers = (
+        [Profiler(c.pid, logs / f"{c.name}.{phase}.pyspy.txt") for c in children] if enabled else []
+    )
+    try:
+        yield
+    finally:
+        for profiler, focus in zip(profilers, PROFILE_FOCUS, strict=False):
+            profiler.stop()
+            write_summary(profiler.output, focus)
+
+
 def _send_and_wait(
     send: Callable[[Sequence[Encoded]], dict[str, float]],
     commands: Sequence[Command],
@@ -269,9 +281,15 @@ def _send_and_wait(
 
 
 def latency_figures(
-    fraction: float, rate: float, sent: dict[str, float], arrived: dict[str, float]
+    fraction: float,
+    rate: float,
+    sent: dict[str, float],
+    arrived: dict[str, float],
+    produced: dict[str, float],
 ) -> dict[str, Any]:
     latencies = sorted((arrived[c] - t) * 1000 for c, t in sent.items())
+    # Publish → the engine produced the outcome (broker clock = ours, one machine).
+    to_outcome = sorted((produced[c] - t) * 1000 for c, t in sent.items() if c in produced)
     duration = max(sent.values()) - min(sent.values())
     return {
         "fraction_of_max": fraction,
@@ -282,6 +300,8 @@ def latency_figures(
         "p95_ms": percentile(latencies, 0.95),
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": latencies[-1],
+        "p50_until_outcome_produced_ms": percentile(to_outcome, 0.5) if to_outcome else None,
+        "p99_until_outcome_produced_ms": percentile(to_outcome, 0.99) if to_outcome else None,
     }
 
 
