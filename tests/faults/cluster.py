@@ -62,7 +62,10 @@ class Fleet:
         self.settings = settings
         self.config = config
         self.logs = logs
-        self.env = engine_env(settings, settings.topic_prefix, ENGINE_GROUP)
+        # No metrics port: other people's engines on this host may want 9464/9465.
+        self.env = engine_env(
+            settings, settings.topic_prefix, ENGINE_GROUP, PAYMENTS_METRICS_PORT="0"
+        )
         self.engines: list[EngineProcess] = []
         self.consumers: list[ConsumerProcess] = []
 

@@ -11,6 +11,7 @@ The suite runs only when a profile is chosen (`--faults-profile quick|long`, or
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,12 +39,14 @@ STATE_DIR = project_root() / ".services-faults"
 def pytest_addoption(parser: pytest.Parser) -> None:
     # Only seen when this conftest is an initial one (`pytest tests/faults ...`); from
     # the root, tests/conftest.py must declare the option (or use the env variable).
-    parser.addoption(
-        "--faults-profile",
-        choices=("quick", "long"),
-        default=None,
-        help="run the fault-injection suite: quick (each fault once) or long (many times)",
-    )
+    # suppress: tests/conftest.py may declare it already.
+    with contextlib.suppress(ValueError):
+        parser.addoption(
+            "--faults-profile",
+            choices=("quick", "long"),
+            default=None,
+            help="run the fault-injection suite: quick (each fault once) or long (many times)",
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
