@@ -182,18 +182,16 @@ class Client:
         book = self.universe.books[rng.choice(CURRENCIES)]
         roll = rng.random()
         payments = self.state.payments
-        if roll < 0.4 or not payments:
-            made = self._transfer_or_authorize(book, authorize=roll >= 0.4 and roll < 0.7)
-        elif roll < 0.75:
+        if roll < 0.4:
+            made = self._transfer(book)
+        elif roll < 0.7 or not payments:
             made = self._authorize(book)
-        else:
+        else:  # capture 18%, refund 7%, void 5%
             made = self._on_payment(rng.choice(payments[-20:]), roll)
         self.state.sent.append(made)
         return made
 
-    def _transfer_or_authorize(self, book: Accounts, authorize: bool) -> tuple[dict, str]:
-        if authorize:
-            return self._authorize(book)
+    def _transfer(self, book: Accounts) -> tuple[dict, str]:
         rng = self.state.rng
         source = book.bank if rng.random() < 0.1 else self._customer(book)
         target = rng.choice([a for a in book.all() if a != source])
