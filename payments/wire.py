@@ -6,6 +6,7 @@ rebuilt from the store sees exactly what consumers saw on `payments.events`.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -46,6 +47,54 @@ def event_message(notification: Notification, mapper: Mapper[Any]) -> dict[str, 
         "recorded_at": iso_utc(event.timestamp),
         "payload": {k: v for k, v in state.items() if k not in _NOT_PAYLOAD},
     }
+
+
+def fast_event_message(
+    position: int, originator_id: Any, version: int, topic: str, state: bytes
+) -> dict[str, Any] | None:
+    """`event_message` from a stored row with one `json.loads`, or None if it needs the mapper.
+
+    Stored state is the library's default JSON transcoding (no cipher, no compression),
+    in which the `timestamp` is the one transcoded value. Rebuilding a domain event
+    object per row, as the mapper does, costs the relay and replay most of their time.
+    """
+    try:
+        document = json.loads(state)
+        stamp = document["timestamp"]
+        if stamp["_type_"] != "datetime_iso":
+            return None
+        payload = {k: v for k, v in document.items() if k not in _NOT_PAYLOAD}
+        if any(isinstance(v, dict) and "_type_" in v for v in payload.values()):
+            return None
+        recorded_at = iso_utc(datetime.fromisoformat(stamp["_data_"]))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    event_type = topic.rpartition(":")[2]
+    aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+    return {
+        "position": position,
+        "event_id": str(event_id(aggregate_id, version)),
+        "event_type": event_type,
+        "aggregate_type": event_type.split(".", 1)[0],
+        "aggregate_id": str(aggregate_id),
+        "aggregate_version": version,
+        "command_id": document.get("command_id"),
+        "actor": document.get("actor"),
+        "recorded_at": recorded_at,
+        "payload": payload,
+    }
+
+
+def notification_message(notification: Notification, mapper: Mapper[Any]) -> dict[str, Any]:
+    """The fast path when it applies, else the mapper's: the same dict either way."""
+    fast = fast_event_message(
+        notification.id,
+        notification.originator_id,
+        notification.originator_version,
+        notification.topic,
+        notification.state,
+    )
+    return fast if fast is not None else event_message(notification, mapper)
 
 
 def dead_letter(

@@ -30,7 +30,7 @@ from payments.engine.publisher import Publisher, PublishError
 from payments.observability.metrics import record_error
 from payments.settings import Settings
 from payments.store import PaymentsApplication
-from payments.wire import event_message
+from payments.wire import notification_message
 
 log = structlog.get_logger("payments.relay")
 
@@ -96,7 +96,7 @@ class EventRelay:
         if not notifications:
             return None
         for notification in notifications:
-            message = event_message(notification, self.app.mapper)
+            message = notification_message(notification, self.app.mapper)
             self.producer.send(
                 self.topic,
                 key=str(message["aggregate_id"]).encode(),
