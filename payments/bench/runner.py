@@ -124,9 +124,12 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
         result.correctness.errors.append(f"{type(error).__name__}: {error}")
     finally:
         if not options.keep:
-            database.drop(db)
-            if topics is not None:
-                delete_topics(env.bootstrap, topics)
+            try:
+                database.drop(db)
+                if topics is not None:
+                    delete_topics(env.bootstrap, topics)
+            except Exception as error:  # leftovers are harmless: named after the run
+                say(f"could not remove the run's database or topics: {error}")
     result.meta["load_average_at_end"] = os.getloadavg()
     if not result.correctness.passed:
         result.figures.pop("throughput", None)
