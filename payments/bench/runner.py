@@ -164,6 +164,9 @@ def _measure(
         # One log line per command at info level; the bench measures the engine, not logging.
         "PAYMENTS_LOG_LEVEL": "warning",
         "PAYMENTS_LOG_FORMAT": "json",
+        # Metrics are still counted; only the HTTP endpoint, whose fixed port belongs to
+        # the developer's own engine and consumers, stays closed.
+        "PAYMENTS_METRICS_PORT": "0",
     }
     logs = options.work_dir / result.meta["run_id"]
     collector = OutcomeCollector(env.bootstrap, topics.command_results)
