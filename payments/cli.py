@@ -9,7 +9,7 @@ import click
 from payments.cli_errors import explain
 from payments.contract_docs.cli import schemas_command
 from payments.demo.cli import demo_command
-from payments.engine.cli import engine_command, send_command
+from payments.engine.cli import engine_command, relay_command, send_command
 from payments.schema import db
 from payments.services.cli import services
 from projections.cli import COMMANDS as READ_SIDE_COMMANDS
@@ -45,6 +45,7 @@ main.add_command(services)
 main.add_command(demo_command)
 main.add_command(engine_command)
 main.add_command(send_command)
+main.add_command(relay_command)
 main.add_command(schemas_command)
 main.add_command(db)
 for read_side_command in READ_SIDE_COMMANDS:

@@ -16,7 +16,7 @@ from payments.settings import Settings
 
 
 @click.command("engine")
-@click.option("--no-relay", is_flag=True, help="Do not run the event relay in this process.")
+@click.option("--no-relay", is_flag=True, help="Do not start the event relay child process.")
 def engine_command(no_relay: bool) -> None:
     """Run the engine: consume commands, decide them, answer, relay events.
 
@@ -35,6 +35,26 @@ def engine_command(no_relay: bool) -> None:
     stop = threading.Event()
     install_stop_signals(stop)
     run_engine(settings, stop, relay=not no_relay)
+
+
+@click.command("relay")
+def relay_command() -> None:
+    """Run only the event relay: every stored event, in order, onto the events topic.
+
+    `payments engine` starts one as its child; run this instead with `engine
+    --no-relay` to place the relay elsewhere. One relay per topic publishes at a time.
+
+    \b
+    Example:
+      eval "$(payments services env)" && payments relay
+    """
+    from payments.engine.process import install_stop_signals, run_relay
+
+    settings = Settings()
+    configure_logging(settings)
+    stop = threading.Event()
+    install_stop_signals(stop)
+    run_relay(settings, stop)
 
 
 @click.command("send")

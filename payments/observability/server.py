@@ -1,7 +1,8 @@
 """A tiny HTTP server on 127.0.0.1: `/metrics` (Prometheus text) and `/health` (JSON).
 
 The port is `PAYMENTS_METRICS_PORT` (default 9464 for the engine, 9465 for the
-consumers; 0 disables). It only binds to loopback: the numbers say how busy the
+consumers, 9466 for the engine's relay process; 0 disables). It only binds to
+loopback: the numbers say how busy the
 ledger is, which is not for the whole network; a scraper on another host goes
 through a proxy or an agent on this one.
 
@@ -28,6 +29,7 @@ log = structlog.get_logger("payments.observability")
 
 ENGINE_PORT = 9464
 CONSUMERS_PORT = 9465
+RELAY_PORT = 9466
 HOST = "127.0.0.1"
 
 
