@@ -37,8 +37,8 @@ def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
 def run_consumers(settings: Settings, projections: Sequence[str]) -> None:
     stop = threading.Event()
 
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("consumer.stop_requested", signal=signal.Signals(signum).name)
+    # Only set the flag: logging in a signal handler can deadlock on the writer's lock.
+    def request_stop(_signum: int, _frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)

@@ -37,8 +37,9 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def install_stop_signals(stop: threading.Event) -> None:
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stop_requested", signal=signal.Signals(signum).name)
+    # Only set the flag: logging here could deadlock on the log writer's lock if the
+    # signal lands while the main thread is writing a line.
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
@@ -105,6 +106,7 @@ def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True)
         CommandIntake(settings, ledger, consumer, producer, on_batch=metrics.record_batch).run(stop)
     finally:
         stop.set()
+        log.info("engine_stopping")
         consumer.close(autocommit=False)
         producer.close(timeout=10)
         if supervisor is not None:

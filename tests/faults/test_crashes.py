@@ -52,12 +52,6 @@ print("stopping" if stop.is_set() else "ignored", flush=True)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: payments/engine/process.py request_stop logs from the signal handler; "
-    "structlog's PrintLogger write lock is not re-entrant, so a SIGTERM that lands while "
-    "the main thread writes a log line deadlocks the engine (it then ignores SIGTERM too)",
-)
 def test_sigterm_during_a_log_line_stops_the_engine() -> None:
     # Deterministic: the write lock is held exactly as PrintLogger.msg holds it.
     child = subprocess.Popen(
