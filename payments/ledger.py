@@ -261,7 +261,7 @@ class Ledger:
             self._snapshot(working)
             for aggregate in working.aggregates.values():
                 if isinstance(aggregate, CACHED_TYPES):
-                    self.cache.adopt(aggregate)  # the working set is discarded now
+                    self.cache.put(aggregate)
             return outcomes
 
     def _snapshot(self, working: WorkingSet) -> None:
