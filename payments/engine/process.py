@@ -12,6 +12,7 @@ SIGTERM and SIGINT only set a stop flag: the intake finishes the batch in hand
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -26,7 +27,12 @@ from payments.engine.publisher import Publisher
 from payments.engine.relay import EventRelay
 from payments.ledger import Ledger
 from payments.observability import metrics
-from payments.observability.server import ENGINE_PORT, RELAY_PORT, start_observability
+from payments.observability.server import (
+    ENGINE_PORT,
+    RELAY_PORT,
+    metrics_port,
+    start_observability,
+)
 from payments.settings import Settings
 from payments.store import open_application
 from payments.subprocesses import stop_process
@@ -67,8 +73,13 @@ def _die_with_parent() -> None:
 
 
 def start_relay_child() -> subprocess.Popen[bytes]:
+    # The child reads the same environment: give it its own metrics port, next to
+    # the engine's (9464 → 9466), or none when the engine has none.
+    engine_port = metrics_port(ENGINE_PORT)
+    relay_port = engine_port + (RELAY_PORT - ENGINE_PORT) if engine_port else 0
     return subprocess.Popen(
         [sys.executable, "-m", "payments.cli", "relay"],
+        env={**os.environ, "PAYMENTS_METRICS_PORT": str(relay_port)},
         preexec_fn=_die_with_parent,  # a kill -9 of the engine takes its relay along
     )
 
