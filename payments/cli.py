@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from payments.bench.cli import bench
 from payments.cli_errors import explain
 from payments.contract_docs.cli import schemas_command
 from payments.demo.cli import demo_command
@@ -46,6 +47,7 @@ main.add_command(demo_command)
 main.add_command(engine_command)
 main.add_command(send_command)
 main.add_command(relay_command)
+main.add_command(bench)
 main.add_command(schemas_command)
 main.add_command(db)
 for read_side_command in READ_SIDE_COMMANDS:
