@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import psycopg
 import structlog
+from eventsourcing.persistence import PersistenceError
 
 from payments.engine.backoff import Backoff
 from payments.engine.publisher import Publisher, PublishError
@@ -61,7 +62,7 @@ class EventRelay:
                     log.info("relay_started")
                     backoff.reset()
                     self._relay_while_leader(conn, stop)
-            except (psycopg.OperationalError, PublishError) as error:
+            except (psycopg.OperationalError, PersistenceError, PublishError) as error:
                 log.warning("relay_interrupted", error=str(error))
                 record_error("relay_interrupted")
                 backoff.wait(stop)
