@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -358,3 +360,29 @@ def test_two_engines_share_the_stream_through_a_rebalance(stream) -> None:
         if e["event_type"] == "Account.Credited"
     }
     assert sum(credits.values()) == 7 * 2000
+
+
+def test_send_prints_each_outcome_and_fails_on_a_rejection(stream, settings: Settings) -> None:
+    _, topics, start = stream
+    run = uuid.uuid4().hex[:6]
+    lines = [
+        command(f"{run}-a", "open_account", account_id=f"s-{run}", currency="EUR", kind="fees"),
+        command(f"{run}-b", "open_account", account_id=f"s-{run}", currency="EUR", kind="fees"),
+    ]
+    start()
+    prefix = topics.commands.removesuffix(".commands")
+    sent = subprocess.run(
+        [sys.executable, "-m", "payments.cli", "send", "--json", "--timeout", "90"],
+        input="\n".join(json.dumps(line) for line in lines) + "\nnot json\n",
+        capture_output=True,
+        text=True,
+        env=engine_env(settings, prefix, "unused"),
+        timeout=120,
+    )
+    printed = [json.loads(line) for line in sent.stdout.splitlines()]
+    assert [(o["command_id"], o["status"], o["code"]) for o in printed] == [
+        (f"{run}-a", "accepted", None),
+        (f"{run}-b", "rejected", "account_exists"),
+    ]
+    assert "not a command envelope" in sent.stderr
+    assert sent.returncode == 1
