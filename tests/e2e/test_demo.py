@@ -1,0 +1,64 @@
+"""`payments demo`, the README's first command, end to end on its own database.
+
+A database and a topic prefix of its own, so that `verify` at the end of the demo
+checks exactly the demo's books, whatever else the test session has stored.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from payments.bench import database
+from payments.settings import Settings
+from tests.support.kafka import create_topics
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_plays_the_day_and_verify_passes(
+    settings: Settings, superuser_database_url: str
+) -> None:
+    name = f"demo_{uuid.uuid4().hex[:8]}"
+    own = database.create(
+        name,
+        superuser_database_url,
+        settings.require_admin_database_url(),
+        settings.require_database_url(),
+    )
+    try:
+        database.install_schema(own)
+        prefix = f"t-demo-{uuid.uuid4().hex[:8]}"
+        create_topics(settings.require_kafka_bootstrap(), prefix)
+        env = {
+            **os.environ,
+            "PAYMENTS_DATABASE_URL": own.app_url,
+            "PAYMENTS_ADMIN_DATABASE_URL": own.admin_url,
+            "PAYMENTS_TOPIC_PREFIX": prefix,
+            "PAYMENTS_ENGINE_GROUP": f"{prefix}-engine",
+            "PAYMENTS_METRICS_PORT": "0",
+            "COLUMNS": "160",
+        }
+        shown = subprocess.run(
+            [sys.executable, "-m", "payments.cli", "demo"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    finally:
+        database.drop(own)
+    out = shown.stdout
+    assert shown.returncode == 0, out[-3000:] + shown.stderr[-3000:]
+    assert "unexpected" not in out
+    # The books of the day, as the scenario's arithmetic says (EUR, shown in units).
+    assert "insufficient_funds" in out and "nothing_to_settle" in out
+    assert "accepted (replayed)" in out
+    assert "verify: OK" in out and "{'EUR': 0}" in out
+    for account, posted in (("alice", "34.50"), ("bob", "28.00"), ("fees", "1.30")):
+        line = next(line for line in out.splitlines() if f" {account}." in line and "│" in line)
+        assert posted in line, line
