@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from payments.settings import MissingSetting
 
-HINT_SERVICES = "start them with `payments services up` and `eval \"$(payments services env)\"`"
+HINT_SERVICES = 'start them with `payments services up` and `eval "$(payments services env)"`'
 
 
 def explain(error: BaseException) -> str | None:
