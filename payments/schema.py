@@ -157,6 +157,11 @@ def db_init() -> None:
     PAYMENTS_DATABASE_URL (the app role, which gets only the rights it needs on the
     event store). The read-side tables are created as the app role, so it needs
     USAGE and CREATE on the schema. Safe to run again.
+
+    \b
+    Example:
+      PAYMENTS_ADMIN_DATABASE_URL=postgresql://owner@db/payments \\
+      PAYMENTS_DATABASE_URL=postgresql://app@db/payments payments db init
     """
     from payments.settings import Settings
 

@@ -74,6 +74,11 @@ def consume(projection: str) -> None:
 
     `all` runs the three projections in one process, one thread (and consumer
     group `<prefix>-projection-<name>`) each.
+
+    \b
+    Example:
+      payments consume all        # balances, settlements and audit
+      payments consume audit      # one projection per process
     """
     from consumers.runner import run_consumers
 
@@ -98,7 +103,12 @@ def _query(fetch_name: str, key: str) -> dict[str, Any] | None:
 @click.argument("account_id")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def balance(account_id: str, as_json: bool) -> None:
-    """An account's balances (posted, held, available) from the balances table."""
+    """An account's balances (posted, held, available) from the balances table.
+
+    \b
+    Example:
+      payments balance alice --json
+    """
     row = _query("get_balance", account_id)
     if row is None:
         _not_found(f"No account {account_id!r} in the balances table.")
@@ -110,7 +120,12 @@ def balance(account_id: str, as_json: bool) -> None:
 @click.argument("payment_id")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def payment(payment_id: str, as_json: bool) -> None:
-    """A payment's amounts and status from the payments table."""
+    """A payment's amounts and status from the payments table.
+
+    \b
+    Example:
+      payments payment order-1001
+    """
     row = _query("get_payment", payment_id)
     if row is None:
         _not_found(f"No payment {payment_id!r} in the payments table.")
@@ -122,7 +137,12 @@ def payment(payment_id: str, as_json: bool) -> None:
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def settlement(batch_id: str, as_json: bool) -> None:
-    """A settlement batch with its items."""
+    """A settlement batch with its items.
+
+    \b
+    Example:
+      payments settlement batch-2026-11-28
+    """
     row = _query("get_settlement", batch_id)
     if row is None:
         _not_found(f"No settlement batch {batch_id!r} in the settlement tables.")
@@ -170,7 +190,13 @@ def _end_offsets(settings: Settings) -> dict[int, int]:
     "The audit log is evidence: it is rebuilt only when named.",
 )
 def replay(projections: tuple[str, ...]) -> None:
-    """Rebuild projections from the event store into new tables and swap them in."""
+    """Rebuild projections from the event store into new tables and swap them in.
+
+    \b
+    Example:
+      payments replay                      # balances and settlements
+      payments replay --projection audit   # the audit log too
+    """
     from projections.replay import replay as run_replay
     from projections.source import StoreEventSource
 
@@ -210,7 +236,12 @@ def replay(projections: tuple[str, ...]) -> None:
 @click.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def verify(as_json: bool) -> None:
-    """Recompute the projections from the event store and check the audit chain."""
+    """Recompute the projections from the event store and check the audit chain.
+
+    \b
+    Example:
+      payments verify || echo 'the tables or the audit chain differ from the store'
+    """
     from dataclasses import asdict
 
     from projections.source import StoreEventSource
@@ -262,7 +293,12 @@ def _parse_as_of(_ctx: click.Context, _param: click.Parameter, value: str) -> da
 @click.option("--as-of", required=True, callback=_parse_as_of, help="ISO-8601 time with a zone")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def history(account_id: str, as_of: datetime, as_json: bool) -> None:
-    """An account's balances and movements up to a time, from the event store."""
+    """An account's balances and movements up to a time, from the event store.
+
+    \b
+    Example:
+      payments history alice --as-of 2026-11-28T12:00:00Z
+    """
     from dataclasses import asdict
 
     from projections.history import account_history

@@ -46,7 +46,12 @@ def services() -> None:
 @services.command()
 @_friendly
 def up() -> None:
-    """Start PostgreSQL and Kafka (idempotent), create topics and schema."""
+    """Start PostgreSQL and Kafka (idempotent), create topics and schema.
+
+    \b
+    Example:
+      payments services up && eval "$(payments services env)"
+    """
     control.up(ServiceConfig.from_env(), say=_say)
 
 
@@ -54,7 +59,12 @@ def up() -> None:
 @click.option("--purge", is_flag=True, help="Also delete the state folder (data, passwords).")
 @_friendly
 def down(purge: bool) -> None:
-    """Stop the services this project started."""
+    """Stop the services this project started.
+
+    \b
+    Example:
+      payments services down --purge   # and delete their data
+    """
     control.down(ServiceConfig.from_env(), purge=purge, say=_say)
 
 
@@ -62,7 +72,12 @@ def down(purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_friendly
 def status(as_json: bool) -> None:
-    """Show what runs where."""
+    """Show what runs where.
+
+    \b
+    Example:
+      payments services status --json
+    """
     rows = control.status(ServiceConfig.from_env())
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -78,7 +93,12 @@ def status(as_json: bool) -> None:
 @services.command()
 @_friendly
 def env() -> None:
-    """Print `export PAYMENTS_...=...` lines: eval "$(payments services env)"."""
+    """Print `export PAYMENTS_...=...` lines: eval "$(payments services env)".
+
+    \b
+    Example:
+      eval "$(payments services env)"
+    """
     for name, value in control.env_vars(ServiceConfig.from_env()).items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
@@ -86,7 +106,12 @@ def env() -> None:
 @services.command()
 @_friendly
 def topics() -> None:
-    """Create the contract topics on PAYMENTS_KAFKA_BOOTSTRAP (any broker; idempotent)."""
+    """Create the contract topics on PAYMENTS_KAFKA_BOOTSTRAP (any broker; idempotent).
+
+    \b
+    Example:
+      PAYMENTS_KAFKA_BOOTSTRAP=kafka:9092 payments services topics
+    """
     from payments.services.config import TOPIC_PARTITIONS
     from payments.services.topics import ensure_topics
 
@@ -100,7 +125,12 @@ def topics() -> None:
 @services.command()
 @_friendly
 def smoke() -> None:
-    """Round-trip one Kafka message and one SQL query, printing what happened."""
+    """Round-trip one Kafka message and one SQL query, printing what happened.
+
+    \b
+    Example:
+      payments services smoke
+    """
     from payments.services.smoke import run
 
     run(ServiceConfig.from_env(), say=click.echo)
