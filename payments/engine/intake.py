@@ -123,6 +123,9 @@ class CommandIntake:
             replayed=sum(o.replayed for o in outcomes),
             seconds=time.perf_counter() - started,
         )
+        # One line per command; its duration is its batch's (decided, stored and
+        # answered together), from poll to acknowledged answer.
+        duration_ms = round(report.seconds * 1000, 1)
         for outcome in outcomes:
             log.info(
                 "command_decided",
@@ -131,6 +134,7 @@ class CommandIntake:
                 status=outcome.status,
                 code=outcome.code,
                 replayed=outcome.replayed,
+                duration_ms=duration_ms,
             )
         for letter in dead:
             log.warning(
