@@ -252,13 +252,22 @@ def run_verify(settings: Settings, timeout: float = 120.0) -> str:
 
 def _verify_command(settings: Settings) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "payments.cli", "verify"], capture_output=True, text=True,
-        timeout=300,
+        [sys.executable, "-m", "payments.cli", "verify", "--json"], capture_output=True,
+        text=True, timeout=300,
     )  # fmt: skip
     if done.returncode == 0:
         return OK
-    tail = (done.stdout + done.stderr).strip().splitlines()[-6:]
-    return f"payments verify exit {done.returncode}: " + " / ".join(tail)
+    try:
+        differences = json.loads(done.stdout)["differences"]
+    except (ValueError, KeyError, TypeError):
+        tail = (done.stdout + done.stderr).strip().splitlines()[-6:]
+        return f"payments verify exit {done.returncode}: " + " / ".join(tail)
+    return f"payments verify exit {done.returncode}: " + _summary(
+        [
+            f"{d['table']}[{d['key']}].{d['column']}: {d['expected']!r} ≠ {d['actual']!r}"
+            for d in differences
+        ]
+    )
 
 
 def _verify_in_process(settings: Settings) -> str:

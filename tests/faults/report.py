@@ -67,9 +67,11 @@ CHECKS = (
 def markdown(document: dict) -> str:
     """The fault rounds as one table (a row per round), then a table per other round."""
     head = ["scenario", "injected", "commands (sends)", "in flight at injection",
-            "relay re-sends", "first answer a replay", "seconds", *CHECKS]  # fmt: skip
+            "relay re-sends (new on the topic)", "first answer a replay",
+            "seconds (setup/workload/answers/checks)", *CHECKS]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     others = []
+    previous: int | None = None  # the events topic outlives rounds: show what each added
     for r in document["rounds"]:
         if not r["injections"]:
             others.append(r)
@@ -77,8 +79,11 @@ def markdown(document: dict) -> str:
         injected = ", ".join(f"{k} ×{v}" for k, v in r["injections"].items())
         in_flight = ", ".join(map(str, r["in_flight"])) or "-"
         seconds = "/".join(f"{v:g}" for v in r.get("seconds", {}).values()) or "-"
+        total = r["relay_duplicates"]
+        resends = f"{total} (topic total)" if previous is None else f"+{total - previous}"
+        previous = total
         cells = [r["scenario"], injected, f"{r['commands']} ({r['sends']})", in_flight,
-                 str(r["relay_duplicates"]), str(r.get("replay_first", 0)), seconds]  # fmt: skip
+                 resends, str(r.get("replay_first", 0)), seconds]  # fmt: skip
         cells += [r["checks"].get(name, "n/a") for name in CHECKS]
         lines.append(_row(cells))
     for r in others:
