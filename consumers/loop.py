@@ -26,6 +26,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers.backoff import Backoff
+from payments.engine.kafka_clients import FAST_FAILOVER
 from payments.observability.metrics import record_error, record_projection
 from projections.events import BadEvent, Event, parse_event
 from projections.positions import load_positions, save_positions
@@ -86,6 +87,7 @@ class ProjectionConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.config.max_records,
+                **FAST_FAILOVER,
             )
             try:
                 consumer.subscribe([self.config.topic], listener=_Seeker(self, consumer, conn))
