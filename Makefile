@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-PYTEST_ARGS ?=
+# The quick fault profile is part of the suite (docs/reliability.md); `long` is not.
+PYTEST_ARGS ?= --faults-profile quick
 
 .PHONY: test demo install services-up services-down smoke lint
 

@@ -24,6 +24,12 @@ SERVICE_VARS = ("PAYMENTS_DATABASE_URL", "PAYMENTS_KAFKA_BOOTSTRAP")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+    parser.addoption(
+        "--faults-profile",
+        choices=("quick", "long"),
+        default=None,
+        help="run the fault-injection suite (tests/faults): quick or long",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
