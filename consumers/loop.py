@@ -25,7 +25,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers.backoff import Backoff
+from payments.backoff import Backoff
 from payments.engine.kafka_clients import FAST_FAILOVER
 from payments.observability.metrics import record_error, record_projection
 from projections.events import BadEvent, Event, parse_event
@@ -63,7 +63,7 @@ class ProjectionConsumer:
 
     def run(self) -> None:
         """Consume until `stop` is set; outages are retried with capped backoff."""
-        backoff = Backoff()
+        backoff = Backoff(initial=0.2, cap=30.0)
         while not self.stop.is_set():
             try:
                 self._session(backoff)
@@ -90,6 +90,13 @@ class ProjectionConsumer:
                 **FAST_FAILOVER,
             )
             try:
+                # Subscribing before the client knows the topic assigns nothing until
+                # its next metadata refresh: ask for the topic first.
+                while not self.stop.is_set() and not consumer.partitions_for_topic(
+                    self.config.topic
+                ):
+                    self.log.warning("consumer.waiting_for_topic", topic=self.config.topic)
+                    backoff.wait(self.stop)
                 consumer.subscribe([self.config.topic], listener=_Seeker(self, consumer, conn))
                 while not self.stop.is_set():
                     records = consumer.poll(

@@ -27,7 +27,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from payments.engine.backoff import Backoff
+from payments.backoff import Backoff
 from payments.engine.publisher import Publisher, PublishError
 from payments.engine.records import DeadLetter, read_command
 from payments.ledger import IncomingCommand, Ledger, Outcome

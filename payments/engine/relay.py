@@ -26,7 +26,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import PersistenceError
 
-from payments.engine.backoff import Backoff
+from payments.backoff import Backoff
 from payments.engine.publisher import Publisher, PublishError
 from payments.observability.metrics import record_error
 from payments.settings import Settings
