@@ -62,13 +62,18 @@ def chosen_profile(config: pytest.Config) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if chosen_profile(config):
-        return
-    skip = pytest.mark.skip(reason="fault injection: run with --faults-profile quick|long")
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
+    ours = [item for item in items if here in Path(str(item.fspath)).parents]
+    if not chosen_profile(config):
+        skip = pytest.mark.skip(reason="fault injection: run with --faults-profile quick|long")
+        for item in ours:
             item.add_marker(skip)
+        return
+    # Last in the session: `service_env` below points the process environment at this
+    # suite's own instance until the session ends, so tests after it that start child
+    # processes from os.environ would talk to the wrong broker and database.
+    mine = set(ours)
+    items[:] = [item for item in items if item not in mine] + ours
 
 
 @pytest.fixture(scope="session")
