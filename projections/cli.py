@@ -161,18 +161,13 @@ def settlement(batch_id: str, as_json: bool) -> None:
 
 def _end_offsets(settings: Settings) -> dict[int, int]:
     """Where consumers carry on after a replay (see projections.replay); needs Kafka."""
-    from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
+
+    from projections.kafka_offsets import end_offsets
 
     topic = settings.topics.events
     try:
-        consumer = KafkaConsumer(bootstrap_servers=settings.require_kafka_bootstrap().split(","))
-        try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-            return {tp.partition: offset for tp, offset in ends.items()}
-        finally:
-            consumer.close()
+        return end_offsets(settings.require_kafka_bootstrap(), topic)
     except KafkaError as exc:
         raise click.ClickException(
             f"cannot read the end offsets of {topic} ({exc}); replay needs them to hand "

@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
 
 from payments.store import EVENTS_TABLE
+from projections.kafka_offsets import end_offsets
 
 PROJECTIONS = ("balances", "settlements", "audit")
 POLL_SECONDS = 0.02
@@ -53,16 +53,6 @@ def projection_positions(conn: psycopg.Connection, topic: str) -> dict[str, dict
     for projection, partition, next_offset in rows:
         found.setdefault(projection, {})[partition] = next_offset
     return found
-
-
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return {tp.partition: offset for tp, offset in ends.items()}
-    finally:
-        consumer.close()
 
 
 def wait_caught_up(

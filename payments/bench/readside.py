@@ -47,7 +47,7 @@ def verify(settings: Settings) -> ReadSideRun:
 
 
 def replay(settings: Settings) -> ReadSideRun:
-    from payments.bench.catchup import end_offsets
+    from projections.kafka_offsets import end_offsets
     from projections.replay import replay as run_replay
     from projections.schema import PROJECTIONS
     from projections.source import StoreEventSource

@@ -26,6 +26,7 @@ import pytest
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
 from projections.catalog import APPLIERS
+from projections.kafka_offsets import end_offsets
 from projections.schema import PROJECTIONS, install
 from projections.source import ListEventSource
 from projections.testing import EventFactory, to_wire, url_with_search_path
@@ -144,14 +145,7 @@ def caught_up(box: Sandbox, events: list[dict]) -> Callable[[], bool]:
 
 
 def _end_offsets(box: Sandbox) -> dict[int, int]:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=box.bootstrap)
-    try:
-        parts = [TopicPartition(box.topic, p) for p in consumer.partitions_for_topic(box.topic)]
-        return {tp.partition: end for tp, end in consumer.end_offsets(parts).items()}
-    finally:
-        consumer.close()
+    return end_offsets(box.bootstrap, box.topic)
 
 
 def business_day(namespace: str, payments: int = 6, position_step: int = 3) -> EventFactory:
