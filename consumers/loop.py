@@ -26,7 +26,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from payments.backoff import Backoff
-from payments.engine.kafka_clients import FAST_FAILOVER
+from payments.kafka_clients import FAST_FAILOVER, subscribe_when_known
 from payments.observability.metrics import record_error, record_projection
 from projections.events import BadEvent, Event, parse_event
 from projections.positions import load_positions, save_positions
@@ -90,14 +90,9 @@ class ProjectionConsumer:
                 **FAST_FAILOVER,
             )
             try:
-                # Subscribing before the client knows the topic assigns nothing until
-                # its next metadata refresh: ask for the topic first.
-                while not self.stop.is_set() and not consumer.partitions_for_topic(
-                    self.config.topic
-                ):
-                    self.log.warning("consumer.waiting_for_topic", topic=self.config.topic)
-                    backoff.wait(self.stop)
-                consumer.subscribe([self.config.topic], listener=_Seeker(self, consumer, conn))
+                subscribe_when_known(
+                    consumer, self.config.topic, self.stop, listener=_Seeker(self, consumer, conn)
+                )
                 while not self.stop.is_set():
                     records = consumer.poll(
                         timeout_ms=self.config.poll_timeout_ms,

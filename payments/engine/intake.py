@@ -30,6 +30,7 @@ from kafka.structs import OffsetAndMetadata
 from payments.backoff import Backoff
 from payments.engine.publisher import Publisher, PublishError
 from payments.engine.records import DeadLetter, read_command
+from payments.kafka_clients import subscribe_when_known
 from payments.ledger import IncomingCommand, Ledger, Outcome
 from payments.observability.metrics import record_error
 from payments.settings import Settings
@@ -69,8 +70,7 @@ class CommandIntake:
         self.topics = settings.topics
 
     def run(self, stop: threading.Event) -> None:
-        self._wait_for_topic(stop)
-        self.consumer.subscribe([self.topics.commands])
+        subscribe_when_known(self.consumer, self.topics.commands, stop)
         backoff = Backoff()
         while not stop.is_set():
             try:
@@ -84,14 +84,6 @@ class CommandIntake:
                 log.warning("kafka_unavailable", error=repr(error))
                 record_error("kafka_unavailable")
                 backoff.wait(stop)
-
-    def _wait_for_topic(self, stop: threading.Event) -> None:
-        # Subscribing to a topic the client has no metadata for yet assigns nothing,
-        # and kafka-python would only notice at its next metadata refresh.
-        backoff = Backoff(initial=0.2, cap=5.0)
-        while not stop.is_set() and not self.consumer.partitions_for_topic(self.topics.commands):
-            log.warning("waiting_for_topic", topic=self.topics.commands)
-            backoff.wait(stop)
 
     def handle(
         self, polled: dict[TopicPartition, list], stop: threading.Event

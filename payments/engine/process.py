@@ -22,9 +22,9 @@ from types import FrameType
 import structlog
 
 from payments.engine.intake import CommandIntake
-from payments.engine.kafka_clients import command_consumer
 from payments.engine.publisher import Publisher
 from payments.engine.relay import EventRelay
+from payments.kafka_clients import command_consumer
 from payments.ledger import Ledger
 from payments.observability import metrics
 from payments.observability.server import (

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from payments.settings import Settings
+from payments.subprocesses import spawn_cli, stop_process
 
 
 def engine_env(settings: Settings, prefix: str, group: str, **extra: str) -> dict[str, str]:
@@ -27,25 +26,14 @@ def engine_env(settings: Settings, prefix: str, group: str, **extra: str) -> dic
 
 class EngineProcess:
     def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "payments.cli", "engine", *args],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = spawn_cli(["engine", *args], env, log_path)
 
     def kill9(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
-        self._log.close()
 
     def stop(self, timeout: float = 60.0) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=timeout)
-        self._log.close()
-        return code
+        return stop_process(self.process, timeout=timeout)
 
     def alive(self) -> bool:
         return self.process.poll() is None

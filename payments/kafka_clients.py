@@ -1,10 +1,17 @@
-"""Kafka clients configured the one way the engine needs them."""
+"""Kafka consumers configured the one way the engine and the projections need them."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import structlog
 from kafka import KafkaConsumer
 
+from payments.backoff import Backoff
 from payments.settings import Settings
+
+log = structlog.get_logger("payments.kafka")
 
 # A member killed with -9 keeps its partitions until its session expires: 10 s (the
 # broker's minimum is 6 s) instead of kafka-python's 45 s, measured by the fault suite
@@ -31,3 +38,18 @@ def command_consumer(settings: Settings) -> KafkaConsumer:
         fetch_max_wait_ms=settings.engine_batch_wait_ms,
         **FAST_FAILOVER,
     )
+
+
+def subscribe_when_known(
+    consumer: KafkaConsumer, topic: str, stop: threading.Event, listener: Any = None
+) -> None:
+    """Subscribe once the client has the topic's metadata (or stop was asked for).
+
+    Subscribing to a topic the client has no metadata for yet assigns nothing, and
+    kafka-python would only notice at its next metadata refresh.
+    """
+    backoff = Backoff(initial=0.2, cap=5.0)
+    while not stop.is_set() and not consumer.partitions_for_topic(topic):
+        log.warning("waiting_for_topic", topic=topic)
+        backoff.wait(stop)
+    consumer.subscribe([topic], listener=listener)
