@@ -39,6 +39,8 @@ demo: $(STAMP)
 smoke: services-up
 	$(BIN)/payments services smoke
 
+# Style and the layer rules of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports

@@ -25,9 +25,9 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from payments.backoff import Backoff
-from payments.kafka_clients import FAST_FAILOVER, subscribe_when_known
-from payments.observability.metrics import record_error, record_projection
+from payments.runtime.backoff import Backoff
+from payments.runtime.kafka_clients import FAST_FAILOVER, subscribe_when_known
+from payments.runtime.observability.metrics import record_error, record_projection
 from projections.events import BadEvent, Event, parse_event
 from projections.positions import load_positions, save_positions
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import structlog
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
-from payments.observability.server import CONSUMERS_PORT, start_observability
-from payments.settings import Settings
+from payments.runtime.observability.server import CONSUMERS_PORT, start_observability
+from payments.runtime.settings import Settings
 from projections.catalog import APPLIERS
 
 log = structlog.get_logger(__name__)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from projections.apply_audit import apply_audit
-from projections.apply_balances import apply_balances
-from projections.apply_settlements import apply_settlements
+from projections.audit.apply import apply_audit
+from projections.balances.apply import apply_balances
+from projections.settlements.apply import apply_settlements
 
 APPLIERS = {
     "balances": apply_balances,  # balances and payments tables

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from payments.wire import fast_event_message
+from payments.contract.wire import fast_event_message
 from projections.events import Event, parse_time
 
 Fallback = Callable[[int, Any, int, str, bytes], Event]

@@ -6,9 +6,9 @@ from typing import Any
 
 import psycopg
 
-from projections.audit import AUDIT_COLUMNS
-from projections.balances import BALANCE_COLUMNS, PAYMENT_COLUMNS
-from projections.settlements import BATCH_COLUMNS, ITEM_COLUMNS
+from projections.audit.chain import AUDIT_COLUMNS
+from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
+from projections.settlements.fold import BATCH_COLUMNS, ITEM_COLUMNS
 from projections.sqlrows import select_rows
 
 Row = dict[str, Any]

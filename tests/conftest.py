@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from payments.settings import Settings
+from payments.runtime.settings import Settings
 
 SERVICE_VARS = ("PAYMENTS_DATABASE_URL", "PAYMENTS_KAFKA_BOOTSTRAP")
 
@@ -59,10 +59,10 @@ def _containers() -> Iterator[dict[str, str]]:
     from testcontainers.community.kafka import KafkaContainer
     from testcontainers.community.postgres import PostgresContainer
 
-    from payments.services import postgres
-    from payments.services.config import TOPIC_PARTITIONS
-    from payments.services.control import database_vars
-    from payments.services.topics import ensure_topics
+    from payments.tools.services import postgres
+    from payments.tools.services.config import TOPIC_PARTITIONS
+    from payments.tools.services.control import database_vars
+    from payments.tools.services.topics import ensure_topics
 
     passwords = {
         role: secrets.token_urlsafe(24) for role in ("postgres", "payments_admin", "payments_app")
@@ -84,7 +84,7 @@ def _containers() -> Iterator[dict[str, str]]:
 
 
 def _local() -> Iterator[dict[str, str]]:
-    from payments.services import ServiceConfig, up
+    from payments.tools.services import ServiceConfig, up
 
     # Left running afterwards on purpose: the next run reuses it in a fraction of a second.
     yield up(ServiceConfig.from_env())

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from payments.currencies import ISO_4217
+from payments.domain.currencies import ISO_4217
 
 ID = re.compile(r"[A-Za-z0-9:_.\-]{1,64}")
 KINDS = {"customer", "merchant", "external", "fees"}

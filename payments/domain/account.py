@@ -15,14 +15,14 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from payments.domain.ids import account_id_to_uuid
-from payments.errors import (
+from payments.domain.errors import (
     AccountClosed,
     AccountNotEmpty,
     CurrencyMismatch,
     InsufficientFunds,
     InvalidAccountKind,
 )
+from payments.domain.ids import account_id_to_uuid
 
 ACCOUNT_KINDS = ("customer", "merchant", "external", "fees")
 

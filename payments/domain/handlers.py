@@ -19,7 +19,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from payments.commands import (
+from payments.domain.account import Account
+from payments.domain.commands import (
     AuthorizePayment,
     CapturePayment,
     ChargebackPayment,
@@ -30,8 +31,17 @@ from payments.commands import (
     SettleMerchant,
     VoidPayment,
 )
-from payments.commands import Transfer as TransferCommand
-from payments.domain.account import Account
+from payments.domain.commands import Transfer as TransferCommand
+from payments.domain.errors import (
+    AccountExists,
+    AccountNotFound,
+    BatchExists,
+    NothingToSettle,
+    PaymentExists,
+    PaymentNotFound,
+    SameAccount,
+    TransferExists,
+)
 from payments.domain.ids import (
     account_id_to_uuid,
     batch_id_to_uuid,
@@ -42,16 +52,6 @@ from payments.domain.ids import (
 from payments.domain.payment import Payment
 from payments.domain.settlement import SettlementBatch, SettlementFigures
 from payments.domain.transfer import Transfer
-from payments.errors import (
-    AccountExists,
-    AccountNotFound,
-    BatchExists,
-    NothingToSettle,
-    PaymentExists,
-    PaymentNotFound,
-    SameAccount,
-    TransferExists,
-)
 
 A = TypeVar("A", bound=Aggregate)
 

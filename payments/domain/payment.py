@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
-from payments.domain.ids import payment_id_to_uuid
-from payments.errors import (
+from payments.domain.errors import (
     AmountExceedsAuthorized,
     AmountExceedsCaptured,
     InvalidPaymentState,
 )
+from payments.domain.ids import payment_id_to_uuid
 
 
 class Payment(Aggregate):

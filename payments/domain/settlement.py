@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from eventsourcing.domain import Aggregate
 
 from payments.domain.ids import batch_id_to_uuid
-from payments.money import fee_half_up
+from payments.domain.money import fee_half_up
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,14 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from payments.backoff import Backoff
+from payments.contract.wire import dead_letter
 from payments.engine.publisher import Publisher, PublishError
 from payments.engine.records import DeadLetter, read_command
-from payments.kafka_clients import subscribe_when_known
-from payments.ledger import IncomingCommand, Ledger, Outcome
-from payments.observability.metrics import record_error
-from payments.settings import Settings
-from payments.wire import dead_letter
+from payments.ledger.service import IncomingCommand, Ledger, Outcome
+from payments.runtime.backoff import Backoff
+from payments.runtime.kafka_clients import subscribe_when_known
+from payments.runtime.observability.metrics import record_error
+from payments.runtime.settings import Settings
 
 log = structlog.get_logger("payments.intake")
 

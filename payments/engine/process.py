@@ -24,18 +24,18 @@ import structlog
 from payments.engine.intake import CommandIntake
 from payments.engine.publisher import Publisher
 from payments.engine.relay import EventRelay
-from payments.kafka_clients import command_consumer
-from payments.ledger import Ledger
-from payments.observability import metrics
-from payments.observability.server import (
+from payments.ledger.service import Ledger
+from payments.ledger.store import open_application
+from payments.runtime.kafka_clients import command_consumer
+from payments.runtime.observability import metrics
+from payments.runtime.observability.server import (
     ENGINE_PORT,
     RELAY_PORT,
     metrics_port,
     start_observability,
 )
-from payments.settings import Settings
-from payments.store import open_application
-from payments.subprocesses import stop_process
+from payments.runtime.settings import Settings
+from payments.runtime.subprocesses import stop_process
 
 log = structlog.get_logger("payments.engine")
 

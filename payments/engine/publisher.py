@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Producer
 
-from payments.settings import Settings
+from payments.runtime.settings import Settings
 
 
 class PublishError(Exception):

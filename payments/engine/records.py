@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from payments.ledger import IncomingCommand
+from payments.ledger.service import IncomingCommand
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ import psycopg
 import structlog
 from eventsourcing.persistence import PersistenceError
 
-from payments.backoff import Backoff
+from payments.contract.wire import notification_message
 from payments.engine.publisher import Publisher, PublishError
-from payments.observability.metrics import record_error
-from payments.settings import Settings
-from payments.store import PaymentsApplication
-from payments.wire import notification_message
+from payments.ledger.store import PaymentsApplication
+from payments.runtime.backoff import Backoff
+from payments.runtime.observability.metrics import record_error
+from payments.runtime.settings import Settings
 
 log = structlog.get_logger("payments.relay")
 

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from payments.bench import database
-from payments.settings import Settings
+from payments.runtime.settings import Settings
+from payments.tools.bench import database
 from tests.support.kafka import create_topics
 
 pytestmark = pytest.mark.integration

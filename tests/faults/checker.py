@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from payments.settings import Settings
-from payments.store import open_application
+from payments.ledger.store import open_application
+from payments.runtime.settings import Settings
 
 OK = "ok"
 
@@ -234,16 +234,12 @@ def run_verify(settings: Settings, timeout: float = 120.0) -> str:
     """`payments verify` until it passes or the timeout; "ok" or its last complaint.
 
     The projections are eventually consistent, so a lagging consumer shows up as
-    differences for a while: only differences that outlast the timeout fail. Runs
-    the command line when it has `verify`, else the function it would call.
+    differences for a while: only differences that outlast the timeout fail.
     """
-    from payments.cli import main
-
-    attempt = _verify_command if "verify" in main.commands else _verify_in_process
     deadline = time.monotonic() + timeout
     last = "verify never ran"
     while time.monotonic() < deadline:
-        last = attempt(settings)
+        last = _verify_command(settings)
         if last == OK:
             return OK
         time.sleep(2)
@@ -267,24 +263,6 @@ def _verify_command(settings: Settings) -> str:
             f"{d['table']}[{d['key']}].{d['column']}: {d['expected']!r} ≠ {d['actual']!r}"
             for d in differences
         ]
-    )
-
-
-def _verify_in_process(settings: Settings) -> str:
-    from projections.source import StoreEventSource
-    from projections.verify import verify
-
-    source = StoreEventSource(settings)
-    try:
-        found = verify(settings.require_database_url(), source)
-    except psycopg.Error as error:
-        return f"verify failed to read: {error}".splitlines()[0]
-    finally:
-        source.close()
-    if found.ok:
-        return OK
-    return _summary(
-        [f"{d.table}[{d.key}].{d.column}: {d.expected!r} ≠ {d.actual!r}" for d in found.differences]
     )
 
 

@@ -15,8 +15,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from payments.services.config import ServiceConfig
-from payments.settings import Settings
+from payments.runtime.settings import Settings
+from payments.tools.services.config import ServiceConfig
 from tests.support.engine import EngineProcess, engine_env
 from tests.support.kafka import envelope_record, publish, read_topic
 
@@ -24,12 +24,8 @@ ENGINE_GROUP = "faults-engine"
 
 
 def consume_command() -> list[str]:
-    """`payments consume all` when the CLI has it, else the consumers package itself."""
-    from payments.cli import main
-
-    if "consume" in main.commands:
-        return [sys.executable, "-m", "payments.cli", "consume", "all"]
-    return [sys.executable, "-m", "consumers", "all"]
+    """`payments consume all` as a child process."""
+    return [sys.executable, "-m", "payments.cli", "consume", "all"]
 
 
 class ConsumerProcess:

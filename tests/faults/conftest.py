@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from payments.services.config import ServiceConfig, project_root
-from payments.settings import Settings
+from payments.runtime.settings import Settings
+from payments.tools.services.config import ServiceConfig, project_root
 from tests.faults.cluster import Fleet
 from tests.faults.profile import Profile, profile_named
 from tests.faults.report import Report
@@ -97,7 +97,7 @@ def fault_config() -> ServiceConfig:
 @pytest.fixture(scope="session")
 def service_env(fault_config: ServiceConfig) -> Iterator[dict[str, str]]:
     """Overrides the root fixture: this suite's own instance, never the shared one."""
-    from payments.services import control
+    from payments.tools.services import control
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PAYMENTS_SERVICES_DIR", str(fault_config.state_dir))

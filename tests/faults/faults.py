@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from payments.services import broker, kafka_jars, postgres
+from payments.tools.services import broker, kafka_jars, postgres
 from tests.faults.cluster import ENGINE_GROUP, Fleet
 
 Injector = Callable[[Fleet, random.Random], None]

@@ -40,8 +40,8 @@ STOP_MID_LOG_LINE = """
 import os, signal, sys, threading
 from structlog._output import _get_lock_for_file
 from payments.engine.process import install_stop_signals
-from payments.logging import configure_logging
-from payments.settings import Settings
+from payments.runtime.logging import configure_logging
+from payments.runtime.settings import Settings
 
 configure_logging(Settings(log_level="info", log_format="json"))
 stop = threading.Event()

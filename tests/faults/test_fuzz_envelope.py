@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payments.commands import COMMAND_TYPES
+from payments.domain.commands import COMMAND_TYPES
 from tests.faults.cluster import Fleet
 from tests.faults.hostile import Batch, collect
 from tests.faults.profile import Profile

@@ -26,7 +26,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from payments.settings import Topics
+from payments.runtime.settings import Topics
 
 CURRENCIES = ("EUR", "USD")
 CUSTOMERS = 6

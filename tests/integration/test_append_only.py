@@ -13,11 +13,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from payments import schema
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger import Ledger
-from payments.settings import Settings
-from payments.store import EVENTS_TABLE, SNAPSHOTS_TABLE, open_application
+from payments.ledger import schema
+from payments.ledger.service import Ledger
+from payments.ledger.store import EVENTS_TABLE, SNAPSHOTS_TABLE, open_application
+from payments.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from payments.bench.cli import bench
+from payments.cli.bench import bench
 
 pytestmark = pytest.mark.integration
 

@@ -27,10 +27,10 @@ import pytest
 from consumers.loop import ConsumerConfig, ProjectionConsumer
 from projections.catalog import APPLIERS
 from projections.kafka_offsets import end_offsets
+from projections.rebuild.source import ListEventSource
+from projections.rebuild.verify import verify
 from projections.schema import PROJECTIONS, install
-from projections.source import ListEventSource
-from projections.testing import EventFactory, to_wire, url_with_search_path
-from projections.verify import verify
+from tests.support.events import EventFactory, to_wire, url_with_search_path
 from tests.support.kafka import create_topics, publish, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -255,7 +255,10 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(sandbox, tmp_p
     def start() -> subprocess.Popen:
         with log_path.open("ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "consumers", "all"], env=env, stdout=log, stderr=log
+                [sys.executable, "-m", "payments.cli", "consume", "all"],
+                env=env,
+                stdout=log,
+                stderr=log,
             )
 
     first = start()
@@ -311,7 +314,7 @@ def test_a_lost_database_connection_is_retried_and_nothing_is_lost(sandbox, supe
 
 
 def test_replay_while_consumers_run_hands_over_without_loss(sandbox):
-    from projections.replay import replay
+    from projections.rebuild.replay import replay
 
     f = business_day("s6", payments=60)
     half = len(f.events) // 2

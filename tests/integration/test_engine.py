@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from payments.ledger import Ledger
-from payments.settings import Settings
+from payments.ledger.service import Ledger
+from payments.runtime.settings import Settings
 from tests.support.engine import EngineProcess, engine_env, relay_from_now_on
 from tests.support.kafka import (
     create_topics,
@@ -125,7 +125,7 @@ def wait_outcomes(bootstrap: str, topic: str, ids: set[str], timeout: float = 90
 
 
 def in_memory_outcomes(commands: list[dict[str, Any]]) -> dict[str, tuple[str, str | None]]:
-    from payments.store import in_memory_application
+    from payments.ledger.store import in_memory_application
 
     ledger = Ledger(in_memory_application())
     return {

@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from payments.observability.health import HealthMonitor, check_kafka, check_postgres
-from payments.observability.metrics import Metrics
-from payments.observability.server import ObservabilityServer, start_observability
-from payments.settings import Settings
+from payments.runtime.observability.health import HealthMonitor, check_kafka, check_postgres
+from payments.runtime.observability.metrics import Metrics
+from payments.runtime.observability.server import ObservabilityServer, start_observability
+from payments.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -16,19 +16,19 @@ from unittest import mock
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from payments import schema
+from payments.contract.wire import event_message
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid, command_id_to_uuid
-from payments.ledger import IncomingCommand, Ledger
-from payments.settings import Settings
-from payments.store import (
+from payments.ledger import schema
+from payments.ledger.service import IncomingCommand, Ledger
+from payments.ledger.store import (
     IntakePosition,
     LedgerRecorder,
     PaymentsApplication,
     ReadConflict,
     open_application,
 )
-from payments.wire import event_message
+from payments.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -207,7 +207,7 @@ def test_a_stale_engine_decides_again_on_fresh_state(installed: Settings, tag: s
         assert engine_a.decide(c.transfer("a", "bank", 1)).code == "insufficient_funds"
         # Engine B funds a; A still has a at 0 in its cache and only *reads* it to refuse.
         assert engine_b.decide(c.transfer("bank", "a", 50)).status == "accepted"
-        with mock.patch("payments.ledger.log") as log:
+        with mock.patch("payments.ledger.service.log") as log:
             assert engine_a.decide(c.transfer("a", "bank", 50)).status == "accepted"
         assert any(call.args[0] == "ledger.conflict" for call in log.info.call_args_list)
         assert account(app_a, c.id("a")).posted == 0
@@ -342,7 +342,7 @@ ID_FIELDS = {
 
 def namespaced(raw: dict[str, Any], tag: str) -> dict[str, Any]:
     """The same command with every valid id prefixed (invalid ones stay invalid)."""
-    from payments.commands import is_valid_command_id
+    from payments.domain.commands import is_valid_command_id
     from tests.reference_model import ID
 
     raw = dict(raw)

@@ -25,15 +25,15 @@ import pytest
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
 from payments.domain import ids
-from payments.ledger import Ledger
-from payments.store import PaymentsApplication, application_env, open_application
+from payments.ledger.service import Ledger
+from payments.ledger.store import PaymentsApplication, application_env, open_application
 from projections.catalog import APPLIERS
-from projections.history import account_history
-from projections.replay import replay
+from projections.rebuild.history import account_history
+from projections.rebuild.replay import replay
+from projections.rebuild.source import StoreEventSource
+from projections.rebuild.verify import verify
 from projections.schema import PROJECTIONS, install
-from projections.source import StoreEventSource
-from projections.testing import to_wire, url_with_search_path
-from projections.verify import verify
+from tests.support.events import to_wire, url_with_search_path
 from tests.support.kafka import create_topics, publish, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -364,7 +364,7 @@ def test_end_to_end_engine_relay_and_consume_all(settings, superuser_database_ur
     The relay of a new topic prefix sends the whole shared history, so this reads
     every stored event; only this run's rows are compared (others keep writing).
     """
-    from projections.read_model import ReadModel
+    from projections.rebuild.read_model import ReadModel
     from tests.support.engine import EngineProcess, engine_env
     from tests.support.kafka import envelope_record
 
@@ -381,7 +381,10 @@ def test_end_to_end_engine_relay_and_consume_all(settings, superuser_database_ur
     engine = EngineProcess(env, tmp_path / "engine.log")
     with (tmp_path / "consume.log").open("ab") as log:
         consumers = subprocess.Popen(
-            [sys.executable, "-m", "consumers", "all"], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "payments.cli", "consume", "all"],
+            env=env,
+            stdout=log,
+            stderr=log,
         )
     run = uuid.uuid4().hex[:8]
     acc, commands, _ = business_day(run)

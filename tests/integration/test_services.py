@@ -15,13 +15,13 @@ import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from payments.services import ServiceConfig, ServiceError, control, postgres
-from payments.services.procs import check_port_free, is_alive, our_pid
-from payments.services.topics import ensure_topics
+from payments.tools.services import ServiceConfig, ServiceError, control, postgres
+from payments.tools.services.procs import check_port_free, is_alive, our_pid
+from payments.tools.services.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-c", "from payments.cli import main; main()"]
+CLI = [sys.executable, "-c", "from payments.cli.root import main; main()"]
 
 
 def free_port() -> int:

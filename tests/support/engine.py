@@ -6,8 +6,8 @@ import os
 import signal
 from pathlib import Path
 
-from payments.settings import Settings
-from payments.subprocesses import spawn_cli, stop_process
+from payments.runtime.settings import Settings
+from payments.runtime.subprocesses import spawn_cli, stop_process
 
 
 def engine_env(settings: Settings, prefix: str, group: str, **extra: str) -> dict[str, str]:

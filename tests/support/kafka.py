@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from payments.settings import Topics
+from payments.runtime.settings import Topics
 
 TEST_PARTITIONS = {"commands": 4, "events": 4, "command_results": 2, "commands_dlq": 1}
 

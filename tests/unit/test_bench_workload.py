@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from payments.bench.checks import check_outcomes
-from payments.bench.workload import ACCEPTED, SIZES, Command, generate
-from payments.commands import parse_envelope
-from payments.errors import Rejection
+from payments.domain.commands import parse_envelope
+from payments.domain.errors import Rejection
+from payments.tools.bench.checks import check_outcomes
+from payments.tools.bench.workload import ACCEPTED, SIZES, Command, generate
 
 QUICK = SIZES["quick"]
 

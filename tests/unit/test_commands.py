@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from payments.commands import (
+from payments.domain.commands import (
     COMMAND_TYPES,
     PAYLOAD_MODELS,
     CapturePayment,
@@ -16,7 +16,7 @@ from payments.commands import (
     is_valid_command_id,
     parse_envelope,
 )
-from payments.errors import Rejection
+from payments.domain.errors import Rejection
 
 TRANSFER: dict[str, Any] = {
     "command_id": "c-0001",

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from payments.settings import Settings
+from payments.runtime.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 

@@ -15,8 +15,8 @@ import pytest
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid, batch_id_to_uuid
 from payments.domain.settlement import SettlementBatch
-from payments.ledger import Ledger, Outcome
-from payments.store import in_memory_application
+from payments.ledger.service import Ledger, Outcome
+from payments.ledger.store import in_memory_application
 
 
 class Books:

@@ -11,8 +11,8 @@ from eventsourcing.persistence import IntegrityError
 from payments.domain import handlers
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger import IncomingCommand, Ledger, LedgerConflictError
-from payments.store import PaymentsApplication, ReadConflict, in_memory_application
+from payments.ledger.service import IncomingCommand, Ledger, LedgerConflictError
+from payments.ledger.store import PaymentsApplication, ReadConflict, in_memory_application
 
 ACTOR = "ops@example"
 
@@ -222,7 +222,7 @@ def test_a_command_that_crashes_is_rejected_alone(
 def test_a_rule_broken_after_an_event_counts_as_a_crash(
     app: PaymentsApplication, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from payments.errors import InsufficientFunds
+    from payments.domain.errors import InsufficientFunds
 
     original = handlers.HANDLERS["transfer"]
 
@@ -266,7 +266,7 @@ def test_endless_conflicts_give_up(app: PaymentsApplication) -> None:
     ledger = Ledger(app)
     with (
         mock.patch.object(app, "record", side_effect=IntegrityError("always")),
-        mock.patch("payments.ledger.time.sleep"),
+        mock.patch("payments.ledger.service.time.sleep"),
         pytest.raises(LedgerConflictError),
     ):
         ledger.decide(transfer("z1", "alice", "bank", 1))

@@ -6,10 +6,10 @@ import json
 import uuid
 from typing import Any
 
+from payments.contract.wire import DEAD_LETTER_VALUE_LIMIT, dead_letter, event_message
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger import Ledger
-from payments.store import in_memory_application
-from payments.wire import DEAD_LETTER_VALUE_LIMIT, dead_letter, event_message
+from payments.ledger.service import Ledger
+from payments.ledger.store import in_memory_application
 
 EVENT_KEYS = {
     "position", "event_id", "event_type", "aggregate_type", "aggregate_id",

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from payments.observability.health import HealthMonitor, HealthReport, LagTrend
-from payments.observability.metrics import Metrics
-from payments.observability.server import metrics_port
+from payments.runtime.observability.health import HealthMonitor, HealthReport, LagTrend
+from payments.runtime.observability.metrics import Metrics
+from payments.runtime.observability.server import metrics_port
 
 
 @dataclass(frozen=True)

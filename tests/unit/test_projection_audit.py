@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import uuid
 
-from projections.audit import GENESIS_HASH, audit_content, canonical_json, chain, row_hash
-from projections.testing import EventFactory, from_wire
+from projections.audit.chain import GENESIS_HASH, audit_content, canonical_json, chain, row_hash
+from tests.support.events import EventFactory, from_wire
 
 
 def contents():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from projections.balances import fold_balances, fold_payments
-from projections.read_model import ReadModel
-from projections.testing import EventFactory, from_wire
+from projections.balances.fold import fold_balances, fold_payments
+from projections.rebuild.read_model import ReadModel
+from tests.support.events import EventFactory, from_wire
 
 
 def fold(events):

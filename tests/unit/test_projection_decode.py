@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.ledger import Ledger
-from payments.store import in_memory_application
-from payments.wire import event_message
+from payments.contract.wire import event_message
+from payments.ledger.service import Ledger
+from payments.ledger.store import in_memory_application
 from projections.decode import decode_stored
 from projections.events import check_event
 

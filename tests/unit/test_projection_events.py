@@ -7,7 +7,7 @@ import json
 import pytest
 
 from projections.events import BadEvent, parse_event
-from projections.testing import EventFactory, to_wire
+from tests.support.events import EventFactory, to_wire
 
 
 def good_event() -> dict:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from projections.read_model import ReadModel
-from projections.settlements import SettlementState, plan_settlements
-from projections.testing import EventFactory, from_wire
+from projections.rebuild.read_model import ReadModel
+from projections.settlements.fold import SettlementState, plan_settlements
+from tests.support.events import EventFactory, from_wire
 
 
 def merchant_story() -> EventFactory:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger import IncomingCommand, Ledger
-from payments.store import PaymentsApplication, in_memory_application
+from payments.ledger.service import IncomingCommand, Ledger
+from payments.ledger.store import PaymentsApplication, in_memory_application
 from tests.reference_model import ReferenceBooks
 
 Step = tuple[Any, ...]

@@ -21,23 +21,23 @@ from click.testing import CliRunner
 from eventsourcing.domain import Aggregate
 from pydantic import BaseModel
 
-from payments.commands import COMMAND_TYPES, PAYLOAD_MODELS, Envelope
-from payments.contract_docs import schemas
-from payments.contract_docs.cli import schemas_command
-from payments.contract_docs.examples import run_scenario
-from payments.contract_docs.wire_models import (
+from payments.cli.schemas import schemas_command
+from payments.contract.wire import dead_letter
+from payments.domain.account import Account
+from payments.domain.command_record import CommandRecord
+from payments.domain.commands import COMMAND_TYPES, PAYLOAD_MODELS, Envelope
+from payments.domain.errors import REJECTION_CODES, InternalError
+from payments.domain.payment import Payment
+from payments.domain.settlement import SettlementBatch
+from payments.domain.transfer import Transfer
+from payments.tools.contract_docs import schemas
+from payments.tools.contract_docs.examples import run_scenario
+from payments.tools.contract_docs.wire_models import (
     EVENT_MODELS,
     EVENT_PAYLOADS,
     DeadLetter,
     Outcome,
 )
-from payments.domain.account import Account
-from payments.domain.command_record import CommandRecord
-from payments.domain.payment import Payment
-from payments.domain.settlement import SettlementBatch
-from payments.domain.transfer import Transfer
-from payments.errors import REJECTION_CODES, InternalError
-from payments.wire import dead_letter
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 ALL_CODES = {*REJECTION_CODES, InternalError.code}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from payments.settings import MissingSetting, Settings
+from payments.runtime.settings import MissingSetting, Settings
 
 URL = "postgresql://payments_app:s3cret-pw@127.0.0.1:54329/payments"
 ADMIN_URL = "postgresql://payments_admin:adm1n-pw@127.0.0.1:54329/payments"

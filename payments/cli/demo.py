@@ -1,0 +1,191 @@
+"""`payments demo`: the README's first command."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from payments.runtime.settings import Settings
+from payments.tools.demo.run import (
+    DemoFailed,
+    DemoRun,
+    new_tag,
+    publish_and_collect,
+    start_system,
+    wait_for_read_models,
+)
+from payments.tools.demo.scenario import business_day, demo_accounts
+from payments.tools.services import control
+from payments.tools.services.config import ServiceConfig
+from projections import queries
+from projections.rebuild.source import StoreEventSource
+from projections.rebuild.verify import verify
+
+
+def _money(cents: int | None) -> str:
+    return "" if cents is None else f"{cents / 100:,.2f}".replace(",", " ")
+
+
+@click.command("demo")
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Leave the engine, consumers and services running afterwards.",
+)
+def demo_command(keep_running: bool) -> None:
+    """Play a day of a small payments business through Kafka, then show the books.
+
+    Starts the local services if no PAYMENTS_DATABASE_URL / PAYMENTS_KAFKA_BOOTSTRAP
+    is set, runs the engine and the consumers, publishes wallet top-ups, card
+    authorizations and captures, a refund, a chargeback, a transfer, merchant
+    settlements and some commands that must be rejected, prints the balances, the
+    settlement batches and the audit trail, and ends with `payments verify`.
+
+    \b
+    Example:
+      payments demo                 # everything, then stop what it started
+      payments demo --keep-running  # leave it up to query and send more
+    """
+    console = Console()
+    settings = Settings()
+    started_services = False
+    if settings.database_url is None or not settings.kafka_bootstrap:
+        console.print("[bold]Starting local PostgreSQL and Kafka[/bold] (first time: ~1 min)")
+        os.environ.update(control.up(say=lambda line: console.print(f"  [dim]{line}[/dim]")))
+        settings = Settings()
+        started_services = True
+    child_env = {k: v for k, v in os.environ.items() if k.startswith("PAYMENTS_")}
+    child_env.setdefault("PAYMENTS_LOG_FORMAT", "json")
+    log_dir = ServiceConfig.from_env().state_dir / "logs"
+    system = start_system(child_env, log_dir)
+    console.print(
+        f"[bold]Engine[/bold] pid {system.pids['engine']} and [bold]consumers[/bold] "
+        f"pid {system.pids['consumers']} started (logs in {log_dir})"
+    )
+    ok = False
+    try:
+        tag = new_tag()
+        run = DemoRun(tag, business_day(tag))
+        run.outcomes = publish_and_collect(settings, run.steps, console)
+        _print_story(console, run)
+        wait_for_read_models(settings, console)
+        _print_books(console, settings, tag)
+        ok = _print_verify(console, settings) and not run.surprises()
+    except DemoFailed as failure:
+        console.print(f"[bold red]demo failed:[/bold red] {failure} (logs in {log_dir})")
+    finally:
+        if keep_running:
+            console.print(
+                "\n[bold]Still running.[/bold] Try:\n"
+                f'  eval "$(payments services env)"\n'
+                f"  payments balance alice.{tag}\n"
+                f"  payments settlement cafe-day.{tag}\n"
+                "  echo '{...envelope...}' | payments send\n"
+                f"Stop with: kill {system.pids['engine']} {system.pids['consumers']}"
+                " && payments services down"
+            )
+        else:
+            system.stop_all()
+            if started_services:
+                control.down()
+                console.print("[dim]stopped the engine, the consumers and the services[/dim]")
+    sys.exit(0 if ok else 1)
+
+
+def _print_story(console: Console, run: DemoRun) -> None:
+    table = Table(title=f"The day's commands (run {run.tag})", title_justify="left")
+    for column in ("#", "what happens", "command", "outcome", "why"):
+        table.add_column(column)
+    for number, (step, outcome) in enumerate(zip(run.steps, run.outcomes, strict=True), 1):
+        status = outcome["status"]
+        shown = (
+            "[green]accepted[/green]" if status == "accepted" else f"[red]{outcome['code']}[/red]"
+        )
+        if outcome.get("replayed"):
+            shown += " (replayed)"
+        table.add_row(
+            str(number), step.story, step.envelope["type"], shown, outcome.get("message") or ""
+        )
+    console.print(table)
+    for step, outcome in run.surprises():
+        console.print(f"[red]unexpected:[/red] {step.story}: {outcome}")
+
+
+def _print_books(console: Console, settings: Settings, tag: str) -> None:
+    with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
+        _print_tables(console, conn, tag)
+
+
+def _print_tables(console: Console, conn: psycopg.Connection, tag: str) -> None:
+    balances = Table(title="Balances (EUR)", title_justify="left")
+    for column in ("account", "kind", "posted", "held", "available", "status"):
+        balances.add_column(
+            column, justify="right" if column in {"posted", "held", "available"} else "left"
+        )
+    for account_id in demo_accounts(tag):
+        row = queries.get_balance(conn, account_id)
+        if row is not None:
+            balances.add_row(
+                account_id,
+                row["kind"],
+                _money(row["posted"]),
+                _money(row["held"]),
+                _money(row["available"]),
+                row["status"],
+            )
+    console.print(balances)
+
+    batches = Table(title="Settlement batches (EUR)", title_justify="left")
+    for column in ("batch", "merchant", "gross", "refunds", "chargebacks", "fees", "net", "items"):
+        batches.add_column(column)
+    for batch_id in (f"cafe-day.{tag}", f"books-day.{tag}"):
+        batch = queries.get_settlement(conn, batch_id)
+        if batch is not None:
+            batches.add_row(
+                batch_id,
+                batch["merchant_account"],
+                _money(batch["gross"]),
+                _money(batch["refunds"]),
+                _money(batch["chargebacks"]),
+                _money(batch["fees"]),
+                _money(batch["net"]),
+                str(batch["item_count"]),
+            )
+    console.print(batches)
+
+    audit = Table(title="Last audit entries (hash-chained)", title_justify="left")
+    for column in ("position", "event", "command", "actor", "hash"):
+        audit.add_column(column)
+    for entry in queries.last_audit_entries(conn, 8):
+        audit.add_row(
+            str(entry["position"]),
+            entry["event_type"],
+            str(entry["command_id"]),
+            str(entry["actor"]),
+            entry["hash"][:16] + "…",
+        )
+    console.print(audit)
+
+
+def _print_verify(console: Console, settings: Settings) -> bool:
+    source = StoreEventSource(settings)
+    try:
+        report = verify(settings.require_database_url(), source)
+    finally:
+        source.close()
+    if report.ok:
+        console.print(
+            f"[bold green]verify: OK[/bold green] — {report.events} events recomputed from "
+            f"the event store match every table; {report.audit_rows} audit rows chain; "
+            f"Σ posted per currency {report.posted_by_currency}"
+        )
+    else:
+        console.print(f"[bold red]verify: {len(report.differences)} differences[/bold red]")
+        for difference in report.differences[:20]:
+            console.print(f"  {difference}")
+    return report.ok

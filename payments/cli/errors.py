@@ -1,0 +1,30 @@
+"""User mistakes and unreachable services become one sentence, not a traceback.
+
+`payments --debug …` shows the traceback instead, for bug reports.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from kafka.errors import KafkaError
+from pydantic import ValidationError
+
+from payments.runtime.settings import MissingSetting
+
+HINT_SERVICES = 'start them with `payments services up` and `eval "$(payments services env)"`'
+
+
+def explain(error: BaseException) -> str | None:
+    """One sentence saying what went wrong and what to do, or None for a real bug."""
+    if isinstance(error, MissingSetting):
+        return str(error)
+    if isinstance(error, ValidationError):
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
+        return f"invalid PAYMENTS_* setting ({fields}): check your environment"
+    if isinstance(error, psycopg.OperationalError):
+        # psycopg's message names host and port, never the password.
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
+        return f"cannot reach PostgreSQL ({first_line}); {HINT_SERVICES}"
+    if isinstance(error, KafkaError):
+        return f"Kafka failed ({type(error).__name__}: {error}); {HINT_SERVICES}"
+    return None

@@ -1,0 +1,136 @@
+"""`payments services up|down|status|env|smoke`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from payments.runtime.settings import MissingSetting, Settings
+from payments.tools.services import control
+from payments.tools.services.config import ServiceConfig
+from payments.tools.services.errors import ServiceError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _say(message: str) -> None:
+    _err.print(f"[dim]services:[/dim] {message}", markup=True)
+
+
+def _friendly(func: F) -> F:
+    """Our errors become one sentence and exit code 1, not a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ServiceError, MissingSetting) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def services() -> None:
+    """Local PostgreSQL and Kafka for development and tests (no Docker needed)."""
+
+
+@services.command()
+@_friendly
+def up() -> None:
+    """Start PostgreSQL and Kafka (idempotent), create topics and schema.
+
+    \b
+    Example:
+      payments services up && eval "$(payments services env)"
+    """
+    control.up(ServiceConfig.from_env(), say=_say)
+
+
+@services.command()
+@click.option("--purge", is_flag=True, help="Also delete the state folder (data, passwords).")
+@_friendly
+def down(purge: bool) -> None:
+    """Stop the services this project started.
+
+    \b
+    Example:
+      payments services down --purge   # and delete their data
+    """
+    control.down(ServiceConfig.from_env(), purge=purge, say=_say)
+
+
+@services.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_friendly
+def status(as_json: bool) -> None:
+    """Show what runs where.
+
+    \b
+    Example:
+      payments services status --json
+    """
+    rows = control.status(ServiceConfig.from_env())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("service", "state", "pid", "address")
+    table.add_column("log", overflow="fold")
+    for row in rows:
+        state = "[green]running[/green]" if row["running"] else "[red]stopped[/red]"
+        table.add_row(row["service"], state, str(row["pid"] or "-"), row["address"], row["log"])
+    Console().print(table)
+
+
+@services.command()
+@_friendly
+def env() -> None:
+    """Print `export PAYMENTS_...=...` lines: eval "$(payments services env)".
+
+    \b
+    Example:
+      eval "$(payments services env)"
+    """
+    for name, value in control.env_vars(ServiceConfig.from_env()).items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@services.command()
+@_friendly
+def topics() -> None:
+    """Create the contract topics on PAYMENTS_KAFKA_BOOTSTRAP (any broker; idempotent).
+
+    \b
+    Example:
+      PAYMENTS_KAFKA_BOOTSTRAP=kafka:9092 payments services topics
+    """
+    from payments.tools.services.config import TOPIC_PARTITIONS
+    from payments.tools.services.topics import ensure_topics
+
+    settings = Settings()
+    wanted = {f"{settings.topic_prefix}.{s}": n for s, n in TOPIC_PARTITIONS.items()}
+    counts = ensure_topics(settings.require_kafka_bootstrap(), wanted)
+    for topic, count in sorted(counts.items()):
+        click.echo(f"{topic}: {count} partitions")
+
+
+@services.command()
+@_friendly
+def smoke() -> None:
+    """Round-trip one Kafka message and one SQL query, printing what happened.
+
+    \b
+    Example:
+      payments services smoke
+    """
+    from payments.tools.services.smoke import run
+
+    run(ServiceConfig.from_env(), say=click.echo)

@@ -1,0 +1,241 @@
+"""Commands: the envelope and one strict pydantic model per command type.
+
+`parse_envelope(raw)` turns a JSON object into a `ParsedCommand` or raises the
+contract's `Rejection`: an unknown type → `unknown_command_type`; a bad amount
+(float, string, boolean, zero, negative, > 10^12) → `invalid_amount`; a currency
+that is not an upper-case ISO 4217 code → `invalid_currency`; anything else,
+including missing and unknown fields → `invalid_command` with a message naming the
+field path and why. The models stay importable so `model_json_schema()` can
+generate the contract's JSON Schemas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from payments.domain.currencies import is_iso_4217
+from payments.domain.errors import (
+    InvalidAmount,
+    InvalidCommand,
+    InvalidCurrency,
+    Rejection,
+    UnknownCommandType,
+)
+from payments.domain.money import MAX_AMOUNT
+
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9:_.\-]{1,64}$"
+COMMAND_ID_PATTERN = r"^[\x20-\x7E]{1,128}$"
+IDENTIFIER_RULE = "must be 1-64 characters of A-Z a-z 0-9 : _ . -"
+COMMAND_ID_RULE = "must be 1-128 printable ASCII characters"
+
+
+MESSAGE_LIMIT = 300  # messages are stored and published: a huge input is not echoed
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _capped(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 3] + "..."
+
+
+def _check_currency(code: str) -> str:
+    if not is_iso_4217(code):
+        raise PydanticCustomError(
+            "currency", "must be an upper-case ISO 4217 code, got {code}", {"code": _shown(code)}
+        )
+    return code
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise PydanticCustomError("timestamp", "must be an ISO-8601 timestamp string")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "timestamp", "must be an ISO-8601 timestamp, got {value}", {"value": _shown(value)}
+        ) from None
+
+
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT, description="minor units")]
+Currency = Annotated[str, AfterValidator(_check_currency)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+AccountKind = Literal["customer", "merchant", "external", "fees"]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class OpenAccount(Payload):
+    account_id: Identifier
+    currency: Currency
+    kind: AccountKind
+    overdraft_limit: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] = 0
+
+
+class CloseAccount(Payload):
+    account_id: Identifier
+
+
+class Transfer(Payload):
+    transfer_id: Identifier
+    from_account: Identifier
+    to_account: Identifier
+    amount: Amount
+    currency: Currency
+
+
+class AuthorizePayment(Payload):
+    payment_id: Identifier
+    payer_account: Identifier
+    merchant_account: Identifier
+    amount: Amount
+    currency: Currency
+
+
+class CapturePayment(Payload):
+    payment_id: Identifier
+    amount: Amount | None = None
+
+
+class VoidPayment(Payload):
+    payment_id: Identifier
+
+
+class RefundPayment(Payload):
+    payment_id: Identifier
+    amount: Amount
+
+
+class ChargebackPayment(Payload):
+    payment_id: Identifier
+    amount: Amount
+    reason: Reason
+
+
+class SettleMerchant(Payload):
+    batch_id: Identifier
+    merchant_account: Identifier
+    payout_account: Identifier
+    fees_account: Identifier
+    fee_bps: Annotated[int, Field(ge=0, le=10_000)]
+
+
+PAYLOAD_MODELS: dict[str, type[Payload]] = {
+    "open_account": OpenAccount,
+    "close_account": CloseAccount,
+    "transfer": Transfer,
+    "authorize_payment": AuthorizePayment,
+    "capture_payment": CapturePayment,
+    "void_payment": VoidPayment,
+    "refund_payment": RefundPayment,
+    "chargeback_payment": ChargebackPayment,
+    "settle_merchant": SettleMerchant,
+}
+COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    command_id: Annotated[str, StringConstraints(pattern=COMMAND_ID_PATTERN)]
+    type: str
+    actor: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    issued_at: Annotated[
+        datetime | None, BeforeValidator(lambda v: None if v is None else _parse_timestamp(v))
+    ] = None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    command_id: str
+    type: str
+    actor: str
+    issued_at: datetime | None
+    payload: Payload
+
+
+def is_valid_command_id(value: object) -> bool:
+    """1–128 printable ASCII characters (0x20–0x7E)."""
+    return (
+        isinstance(value, str)
+        and 1 <= len(value) <= 128
+        and all(0x20 <= ord(c) <= 0x7E for c in value)
+    )
+
+
+def parse_envelope(raw: dict[str, Any]) -> ParsedCommand:
+    if not isinstance(raw, dict):
+        raise InvalidCommand("command: must be a JSON object")
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as e:
+        raise _rejection(e, prefix="") from None
+    model = PAYLOAD_MODELS.get(envelope.type)
+    if model is None:
+        raise UnknownCommandType(
+            f"type: {_shown(envelope.type)} is not one of {', '.join(COMMAND_TYPES)}"
+        )
+    try:
+        payload = model.model_validate(envelope.payload)
+    except ValidationError as e:
+        raise _rejection(e, prefix="payload.") from None
+    return ParsedCommand(
+        command_id=envelope.command_id,
+        type=envelope.type,
+        actor=envelope.actor,
+        issued_at=envelope.issued_at,
+        payload=payload,
+    )
+
+
+def _rejection(error: ValidationError, prefix: str) -> Rejection:
+    """The first error decides the code; its message names the field and why."""
+    first = error.errors(include_url=False)[0]
+    loc = [str(part) for part in first["loc"]]
+    field = loc[0] if loc else ""
+    path = prefix + ".".join(loc) if loc else prefix.rstrip(".") or "command"
+    why = _why(first, field)
+    message = _capped(f"{path}: {why}")
+    if prefix and first["type"] != "missing":
+        if field == "amount":
+            return InvalidAmount(message)
+        if field == "currency":
+            return InvalidCurrency(message)
+    return InvalidCommand(message)
+
+
+def _why(error: ErrorDetails, field: str) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not an allowed field"
+    if kind == "string_pattern_mismatch":
+        return COMMAND_ID_RULE if field == "command_id" else IDENTIFIER_RULE
+    if field in ("amount", "overdraft_limit", "fee_bps") and kind in ("int_type", "int_parsing"):
+        return f"must be a JSON integer of minor units, got {type(error['input']).__name__}"
+    if field == "amount" and kind in ("greater_than_equal", "less_than_equal"):
+        return f"must be between 1 and {MAX_AMOUNT}, got {error['input']}"
+    if field == "currency" and kind == "string_type":
+        return "must be an upper-case ISO 4217 code string"
+    return error["msg"].lower() if error["msg"][:1].isupper() else error["msg"]

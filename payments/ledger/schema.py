@@ -1,0 +1,134 @@
+"""The write side's DDL, run as the owner role (`payments_admin`); idempotent.
+
+- `payments_events`: created by the library's own recorder code (same definition as
+  eventsourcing's), minus its unused insert function (it would skip the writer lock);
+  `payments_snapshots` likewise (snapshots of busy accounts, derived data).
+- Append-only: the app role gets SELECT and INSERT only (and the sequence), and
+  triggers refuse UPDATE, DELETE and TRUNCATE even for the owner (both tables). Events are facts;
+  a mistake is corrected with new events, never by editing old ones.
+- `engine_intake_positions` (the Kafka offset stored with each batch) and
+  `relay_position` (how far the relay has published), which the app role updates.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from payments.contract.tables import (
+    EVENTS_TABLE,
+    INTAKE_POSITIONS_TABLE,
+    RELAY_POSITION_TABLE,
+    SNAPSHOTS_TABLE,
+)
+from payments.ledger.store import LedgerRecorder
+
+_INSTALL_LOCK = 0x7061796D5F646464  # serializes concurrent installs
+
+_APPEND_ONLY = """
+CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% on %: the event store is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Events are facts: correct a mistake with new events.';
+END;
+$$;
+CREATE OR REPLACE TRIGGER {table_no_change} BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION {guard}();
+CREATE OR REPLACE TRIGGER {table_no_truncate} BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {guard}();
+"""
+
+_TRACKING_TABLES = """
+CREATE TABLE IF NOT EXISTS {intake} (
+    consumer_group text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    next_offset bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer_group, topic, partition)
+);
+CREATE TABLE IF NOT EXISTS {relay} (
+    name text PRIMARY KEY,
+    notification_id bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+def _datastore(url: str) -> PostgresDatastore:
+    params = conninfo_to_dict(url)
+    return PostgresDatastore(
+        dbname=str(params.get("dbname") or "postgres"),
+        host=str(params.get("host") or "localhost"),
+        port=str(params.get("port") or "5432"),
+        user=str(params.get("user") or ""),
+        password=str(params.get("password") or ""),
+    )
+
+
+def _create_store_tables(admin_url: str) -> None:
+    datastore = _datastore(admin_url)
+    try:
+        recorder = LedgerRecorder(datastore, events_table_name=EVENTS_TABLE)
+        del recorder.sql_create_statements[recorder.create_insert_function_statement_index]
+        recorder.create_table()
+        PostgresAggregateRecorder(datastore, events_table_name=SNAPSHOTS_TABLE).create_table()
+    finally:
+        datastore.close()
+
+
+def install(admin_url: str, app_url: str) -> None:
+    """Create or complete the schema; safe to run again and from several processes."""
+    app_role = conninfo_to_dict(app_url).get("user")
+    if not app_role:
+        raise ValueError("the app database URL names no user, so grants cannot be given")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_INSTALL_LOCK,))
+        try:
+            _create_store_tables(admin_url)
+            with conn.transaction():
+                _guard_and_grant(conn, str(app_role))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_INSTALL_LOCK,))
+
+
+def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
+    table = sql.Identifier(EVENTS_TABLE)
+    role = sql.Identifier(app_role)
+    for guarded in (EVENTS_TABLE, SNAPSHOTS_TABLE):
+        conn.execute(
+            sql.SQL(_APPEND_ONLY).format(
+                guard=sql.Identifier(f"{EVENTS_TABLE}_append_only"),
+                table=sql.Identifier(guarded),
+                table_no_change=sql.Identifier(f"{guarded}_no_update_delete"),
+                table_no_truncate=sql.Identifier(f"{guarded}_no_truncate"),
+            )
+        )
+    conn.execute(
+        sql.SQL(_TRACKING_TABLES).format(
+            intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
+            relay=sql.Identifier(RELAY_POSITION_TABLE),
+        )
+    )
+    sequence = sql.Identifier(f"{EVENTS_TABLE}_notification_id_seq")
+    for statement in (
+        "REVOKE ALL ON {table} FROM {role}",
+        "GRANT SELECT, INSERT ON {table} TO {role}",
+        "GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {role}",
+        "REVOKE ALL ON {snapshots} FROM {role}",
+        "GRANT SELECT, INSERT ON {snapshots} TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON {intake}, {relay} TO {role}",
+    ):
+        conn.execute(
+            sql.SQL(statement).format(
+                table=table,
+                role=role,
+                sequence=sequence,
+                snapshots=sql.Identifier(SNAPSHOTS_TABLE),
+                intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
+                relay=sql.Identifier(RELAY_POSITION_TABLE),
+            )
+        )

@@ -1,0 +1,435 @@
+"""The ledger: decides a batch of commands and saves everything in one transaction.
+
+`decide_batch` decides the commands in order against one shared working set of
+aggregates, so each outcome is what it would be if the commands were applied one by
+one. Then one `app.record(...)` (an ordered `app.save`) stores, in one transaction,
+every resulting event, a `CommandRecord.Decided` for every command with a valid
+command_id (its outcome, accepted or rejected), the Kafka intake positions, and the
+check that every aggregate only read is unchanged.
+
+Idempotency comes first: a known command_id with the same fingerprint (type and
+payload) is answered from its record (`replayed`); with another fingerprint it is an
+`idempotency_conflict` (not recorded). Validation comes after, so an invalid command
+re-sent identically is replayed too.
+
+Concurrency is optimistic: on an `IntegrityError` (another engine wrote an aggregate
+we used) the batch is forgotten, its aggregates evicted from the cache and the whole
+batch decided again. A command that crashes the deciding code (a bug) is rejected
+with `internal_error` and the batch redone without it, so it cannot stall a
+partition. Database outages (`OperationalError`, `InterfaceError`) propagate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+from uuid import UUID
+
+import structlog
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from payments.contract.wire import iso_utc
+from payments.domain.account import Account
+from payments.domain.command_record import CommandRecord
+from payments.domain.commands import COMMAND_ID_RULE, is_valid_command_id, parse_envelope
+from payments.domain.errors import IdempotencyConflict, InternalError, InvalidCommand, Rejection
+from payments.domain.handlers import HANDLERS
+from payments.domain.ids import (
+    account_id_to_uuid,
+    batch_id_to_uuid,
+    command_id_to_uuid,
+    payment_id_to_uuid,
+    transfer_id_to_uuid,
+)
+from payments.domain.payment import Payment
+from payments.ledger.store import AggregateCache, IntakePosition, PaymentsApplication
+
+log = structlog.get_logger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+
+MAX_CONFLICT_ATTEMPTS = 10
+STORED_TEXT_LIMIT = 256
+CACHED_TYPES = (Account, Payment)  # re-read often; records, transfers and batches are not
+ACCOUNT_FIELDS = (
+    "account_id",
+    "from_account",
+    "to_account",
+    "payer_account",
+    "merchant_account",
+    "payout_account",
+    "fees_account",
+)
+
+
+@dataclass(frozen=True)
+class IncomingCommand:
+    raw: dict[str, Any]
+    source: tuple[str, int, int] | None = None  # (topic, partition, offset)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    command_id: str
+    type: str | None
+    status: Literal["accepted", "rejected"]
+    code: str | None
+    message: str
+    replayed: bool
+    processed_at: datetime  # UTC; for a replay, the time of the original decision
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "type": self.type,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "replayed": self.replayed,
+            "processed_at": iso_utc(self.processed_at),
+        }
+
+
+def fingerprint(raw: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the command's type and payload."""
+    canonical = json.dumps(
+        {"type": raw.get("type"), "payload": raw.get("payload")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=repr,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class LedgerConflictError(RuntimeError):
+    """The batch kept conflicting with other writers; the caller may retry later."""
+
+
+class _CommandCrashed(Exception):  # a control-flow signal within decide_batch
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class WorkingSet:
+    """The aggregates of one batch attempt: loaded once, decided on, saved together.
+
+    Remembers the version of every aggregate it read (None when absent), which the
+    recorder re-checks under its lock for those the batch did not write.
+    """
+
+    def __init__(self, app: PaymentsApplication, cache: AggregateCache) -> None:
+        self._app = app
+        self._cache = cache
+        self.aggregates: dict[UUID, Aggregate | None] = {}
+        self.read_versions: dict[UUID, int | None] = {}
+        self._pending_at_start: dict[UUID, int] = {}
+        # Every new event in decision order, so the notification log tells the story
+        # in the order it happened (Application.save would group them by aggregate).
+        self.new_events: list[Any] = []
+
+    # --- the Aggregates protocol of the handlers ------------------------------------
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        if aggregate_id not in self.aggregates:
+            self.load([aggregate_id])
+        aggregate = self.aggregates[aggregate_id]
+        self._pending_at_start.setdefault(
+            aggregate_id, 0 if aggregate is None else len(aggregate.pending_events)
+        )
+        if aggregate is not None and not isinstance(aggregate, cls):
+            raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {cls.__name__}")
+        return aggregate
+
+    def add(self, aggregate: Aggregate) -> None:
+        if self.aggregates.get(aggregate.id) is not None:
+            raise RuntimeError(f"aggregate {aggregate.id} already exists in this batch")
+        self._pending_at_start.setdefault(aggregate.id, 0)
+        self.aggregates[aggregate.id] = aggregate
+
+    # --- loading --------------------------------------------------------------------
+
+    def load(self, aggregate_ids: Iterable[UUID]) -> None:
+        missing = [i for i in dict.fromkeys(aggregate_ids) if i not in self.aggregates]
+        from_store = []
+        for aggregate_id in missing:
+            cached = self._cache.get(aggregate_id)
+            if cached is None:
+                from_store.append(aggregate_id)
+            else:
+                self._remember(aggregate_id, cached)
+        if from_store:
+            loaded = self._app.load_many(from_store)
+            for aggregate_id in from_store:
+                aggregate = loaded.get(aggregate_id)
+                self._remember(aggregate_id, aggregate)
+                if isinstance(aggregate, CACHED_TYPES):
+                    self._cache.put(aggregate)
+
+    def _remember(self, aggregate_id: UUID, aggregate: Aggregate | None) -> None:
+        self.aggregates[aggregate_id] = aggregate
+        self.read_versions[aggregate_id] = None if aggregate is None else aggregate.version
+
+    # --- per command ----------------------------------------------------------------
+
+    def begin_command(self) -> None:
+        self._pending_at_start = {}
+
+    def end_command(self) -> None:
+        per_aggregate = [
+            aggregate.pending_events[start:]
+            for aggregate_id, start in self._pending_at_start.items()
+            for aggregate in (self.aggregates.get(aggregate_id),)
+            if aggregate is not None
+        ]
+        # By time across aggregates; heapq.merge keeps each aggregate's own version
+        # order even if the wall clock stepped back in between.
+        self.new_events.extend(heapq.merge(*per_aggregate, key=lambda event: event.timestamp))
+        self._pending_at_start = {}
+
+    def changed_since_begin(self) -> bool:
+        return any(
+            aggregate is not None and len(aggregate.pending_events) != start
+            for aggregate_id, start in self._pending_at_start.items()
+            for aggregate in (self.aggregates.get(aggregate_id),)
+        )
+
+    # --- saving ---------------------------------------------------------------------
+
+    def written(self) -> list[Aggregate]:
+        return [a for a in self.aggregates.values() if a is not None and a.pending_events]
+
+    def expected_versions(self) -> dict[UUID, int | None]:
+        written = {a.id for a in self.written()}
+        return {i: v for i, v in self.read_versions.items() if i not in written}
+
+
+class Ledger:
+    def __init__(self, app: PaymentsApplication, *, cache_size: int = 100_000) -> None:
+        self.app = app
+        self.cache = AggregateCache(cache_size)
+
+    def decide(self, raw: dict[str, Any]) -> Outcome:
+        return self.decide_batch([IncomingCommand(raw)])[0]
+
+    def decide_batch(
+        self,
+        commands: Sequence[IncomingCommand],
+        *,
+        consumer_group: str | None = None,
+        consumed: Sequence[tuple[str, int, int]] = (),
+    ) -> list[Outcome]:
+        """Decide `commands` in order and store everything in one transaction.
+
+        `consumed` names further (topic, partition, offset) records of this poll that
+        are not commands (e.g. dead letters), so the stored intake positions pass them.
+        """
+        sources = [c.source for c in commands if c.source is not None] + list(consumed)
+        positions = _intake_positions(sources, consumer_group)
+        crashed: set[int] = set()
+        conflicts = 0
+        while True:
+            working = WorkingSet(self.app, self.cache)
+            try:
+                outcomes = self._decide_all(working, commands, crashed)
+                self._save(working, positions)
+            except _CommandCrashed as crash:
+                self.cache.evict(working.aggregates)
+                crashed.add(crash.index)
+                continue
+            except IntegrityError as conflict:
+                self.cache.evict(working.aggregates)
+                conflicts += 1
+                if conflicts >= MAX_CONFLICT_ATTEMPTS:
+                    raise LedgerConflictError(
+                        f"batch of {len(commands)} still conflicting after {conflicts} attempts"
+                    ) from conflict
+                log.info("ledger.conflict", attempt=conflicts, error=str(conflict)[:200])
+                time.sleep(random.uniform(0, min(0.5, 0.005 * 2**conflicts)))
+                continue
+            except BaseException:
+                self.cache.evict(working.aggregates)
+                raise
+            self._snapshot(working)
+            for aggregate in working.aggregates.values():
+                if isinstance(aggregate, CACHED_TYPES):
+                    self.cache.put(aggregate)
+            return outcomes
+
+    def _snapshot(self, working: WorkingSet) -> None:
+        due = [
+            aggregate
+            for aggregate_id, aggregate in working.aggregates.items()
+            if isinstance(aggregate, Account)
+            and self.app.snapshot_due(aggregate, working.read_versions.get(aggregate_id))
+        ]
+        if not due:
+            return
+        try:
+            self.app.take_snapshots(due)
+        except Exception as error:  # derived data: the batch itself is safely stored
+            log.warning("ledger.snapshot_failed", error=str(error)[:200], count=len(due))
+
+    def _save(self, working: WorkingSet, positions: list[IntakePosition]) -> None:
+        written = working.written()
+        if sum(len(a.pending_events) for a in written) != len(working.new_events):
+            raise RuntimeError("events were triggered outside of a command")  # a bug
+        if written or positions:
+            self.app.record(
+                working.new_events,
+                expected_versions=working.expected_versions(),
+                intake_positions=positions,
+            )
+        for aggregate in written:
+            aggregate.collect_events()  # saved: no longer pending
+
+    def _decide_all(
+        self, working: WorkingSet, commands: Sequence[IncomingCommand], crashed: set[int]
+    ) -> list[Outcome]:
+        working.load(_first_ids(commands))
+        working.load(_payment_account_ids(working))
+        return [
+            self._decide_one(working, index, command.raw, index in crashed)
+            for index, command in enumerate(commands)
+        ]
+
+    def _decide_one(self, working: WorkingSet, index: int, raw: Any, crashed: bool) -> Outcome:
+        now = datetime.now(UTC)
+        raw_dict = raw if isinstance(raw, dict) else {}
+        command_type = raw_dict.get("type") if isinstance(raw_dict.get("type"), str) else None
+        command_id = raw_dict.get("command_id")
+        if not is_valid_command_id(command_id):
+            shown = command_id if isinstance(command_id, str) else ""
+            return _rejected(
+                shown, command_type, InvalidCommand(f"command_id: {COMMAND_ID_RULE}"), now
+            )
+        assert isinstance(command_id, str)
+
+        working.begin_command()
+        print_ = fingerprint(raw_dict)
+        record = working.get(CommandRecord, command_id_to_uuid(command_id))
+        if record is not None:
+            if record.fingerprint == print_:
+                return Outcome(
+                    command_id=command_id,
+                    type=record.command_type,
+                    status="accepted" if record.status == "accepted" else "rejected",
+                    code=record.code,
+                    message=record.message,
+                    replayed=True,
+                    processed_at=record.decided_at,
+                )
+            conflict = IdempotencyConflict(
+                f"command_id {command_id} was already used for a different command"
+            )
+            return _rejected(command_id, command_type, conflict, now)
+        if crashed:
+            failure = InternalError("the engine failed to decide this command; nothing applied")
+            return _rejected(command_id, command_type, failure, now)
+
+        rejection: Rejection | None = None
+        try:
+            parsed = parse_envelope(raw_dict)
+            HANDLERS[parsed.type](parsed, working)
+        except Rejection as broken_rule:
+            if working.changed_since_begin():  # a guard ran after an event: a bug
+                log.error("ledger.rejected_after_mutation", command_id=command_id, index=index)
+                raise _CommandCrashed(index) from broken_rule
+            rejection = broken_rule
+        except PersistenceError:
+            raise
+        except Exception as bug:
+            log.exception("ledger.command_crashed", command_id=command_id, index=index)
+            raise _CommandCrashed(index) from bug
+
+        actor = raw_dict.get("actor")
+        decided = CommandRecord.decide(
+            command_id=command_id,
+            # Capped: an invalid command is remembered too, and must not bloat the store.
+            actor=actor[:STORED_TEXT_LIMIT] if isinstance(actor, str) else "",
+            command_type=command_type[:STORED_TEXT_LIMIT] if command_type else None,
+            fingerprint=print_,
+            status="rejected" if rejection else "accepted",
+            code=rejection.code if rejection else None,
+            message=rejection.message if rejection else "",
+        )
+        working.add(decided)
+        working.end_command()
+        return Outcome(
+            command_id=command_id,
+            type=command_type,
+            status="rejected" if rejection else "accepted",
+            code=decided.code,
+            message=decided.message,
+            replayed=False,
+            processed_at=decided.decided_at,
+        )
+
+
+def _rejected(
+    command_id: str, command_type: str | None, rejection: Rejection, now: datetime
+) -> Outcome:
+    return Outcome(
+        command_id=command_id,
+        type=command_type,
+        status="rejected",
+        code=rejection.code,
+        message=rejection.message,
+        replayed=False,
+        processed_at=now,
+    )
+
+
+def _intake_positions(
+    sources: Sequence[tuple[str, int, int]], consumer_group: str | None
+) -> list[IntakePosition]:
+    next_offsets: dict[tuple[str, int], int] = {}
+    for topic, partition, offset in sources:
+        key = (topic, partition)
+        next_offsets[key] = max(next_offsets.get(key, 0), offset + 1)
+    if not next_offsets:
+        return []
+    group = consumer_group or "default"
+    return [IntakePosition(group, t, p, o) for (t, p), o in sorted(next_offsets.items())]
+
+
+def _first_ids(commands: Sequence[IncomingCommand]) -> list[UUID]:
+    """Every aggregate the batch names directly, to load them in one query."""
+    ids: list[UUID] = []
+    for command in commands:
+        raw = command.raw if isinstance(command.raw, dict) else {}
+        command_id = raw.get("command_id")
+        if is_valid_command_id(command_id):
+            ids.append(command_id_to_uuid(command_id))
+        payload = raw.get("payload")
+        if not isinstance(payload, dict):
+            continue
+        for field, value in payload.items():
+            if not isinstance(value, str):
+                continue
+            if field in ACCOUNT_FIELDS:
+                ids.append(account_id_to_uuid(value))
+            elif field == "payment_id":
+                ids.append(payment_id_to_uuid(value))
+            elif field == "transfer_id":
+                ids.append(transfer_id_to_uuid(value))
+            elif field == "batch_id":
+                ids.append(batch_id_to_uuid(value))
+    return ids
+
+
+def _payment_account_ids(working: WorkingSet) -> list[UUID]:
+    ids = []
+    for aggregate in working.aggregates.values():
+        if isinstance(aggregate, Payment):
+            ids.append(account_id_to_uuid(aggregate.payer_account))
+            ids.append(account_id_to_uuid(aggregate.merchant_account))
+    return ids

@@ -1,0 +1,123 @@
+"""A tiny HTTP server on 127.0.0.1: `/metrics` (Prometheus text) and `/health` (JSON).
+
+The port is `PAYMENTS_METRICS_PORT` (default 9464 for the engine, 9465 for the
+consumers, 9466 for the engine's relay process; 0 disables). It only binds to
+loopback: the numbers say how busy the
+ledger is, which is not for the whole network; a scraper on another host goes
+through a proxy or an agent on this one.
+
+A port already taken (a second engine on the same host) is logged and skipped: the
+engine's work matters more than its metrics, so it never fails to start for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from payments.runtime.observability.health import HealthMonitor
+from payments.runtime.observability.metrics import DEFAULT, Metrics
+from payments.runtime.settings import Settings
+
+log = structlog.get_logger("payments.observability")
+
+ENGINE_PORT = 9464
+CONSUMERS_PORT = 9465
+RELAY_PORT = 9466
+HOST = "127.0.0.1"
+
+
+def env_int(name: str, default: int, environ: Mapping[str, str] = os.environ) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def metrics_port(default: int, environ: Mapping[str, str] = os.environ) -> int:
+    port = env_int("PAYMENTS_METRICS_PORT", default, environ)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"PAYMENTS_METRICS_PORT must be 0-65535, got {port}")
+    return port
+
+
+class ObservabilityServer:
+    def __init__(self, metrics: Metrics, monitor: HealthMonitor, port: int) -> None:
+        self.metrics = metrics
+        self.monitor = monitor
+        self._http = ThreadingHTTPServer((HOST, port), _handler(metrics, monitor))
+        self._http.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, name="metrics-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._http.server_address[1])
+
+    def start(self) -> ObservabilityServer:
+        self.monitor.start()
+        self._thread.start()
+        log.info("metrics_serving", url=f"http://{HOST}:{self.port}/metrics")
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        self.monitor.stop()
+
+
+def _handler(metrics: Metrics, monitor: HealthMonitor) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+            elif path == "/health":
+                report = monitor.report()
+                body = json.dumps(report.to_json()).encode()
+                self._send(report.http_status, "application/json", body)
+            else:
+                self._send(404, "text/plain; charset=utf-8", b"try /metrics or /health\n")
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # a scrape every few seconds is not worth a log line
+
+    return Handler
+
+
+def start_observability(
+    settings: Settings, default_port: int, metrics: Metrics = DEFAULT
+) -> ObservabilityServer | None:
+    """Serve /metrics and /health in daemon threads; None when disabled or port taken."""
+    port = metrics_port(default_port)
+    if port == 0:
+        return None
+    monitor = HealthMonitor.for_services(
+        metrics,
+        settings.database_url.get_secret_value() if settings.database_url else None,
+        settings.kafka_bootstrap,
+        max_lag=env_int("PAYMENTS_HEALTH_MAX_LAG", 1000),
+    )
+    try:
+        server = ObservabilityServer(metrics, monitor, port)
+    except OSError as error:
+        log.warning("metrics_port_unavailable", port=port, error=str(error))
+        return None
+    return server.start()

@@ -1,0 +1,162 @@
+"""The benchmark's Kafka client side: its own topics, a publisher, an outcome collector.
+
+The publisher sends exactly what a client would (an envelope on `<prefix>.commands`,
+key = payment or account id) and notes the time of each send; the collector reads
+`<prefix>.command-results` from its first offset on a thread of its own and notes the
+time each outcome arrived. Envelopes are encoded before the clock starts, so the
+figures measure the engine, not our JSON encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from payments.runtime.settings import Topics
+from payments.tools.bench.workload import Command
+from payments.tools.services.topics import ensure_topics
+
+PARTITIONS = {"commands": 8, "events": 8, "command_results": 3, "commands_dlq": 1}
+
+
+def create_topics(bootstrap: str, prefix: str) -> Topics:
+    topics = Topics(prefix)
+    ensure_topics(bootstrap, {getattr(topics, name): n for name, n in PARTITIONS.items()})
+    return topics
+
+
+def delete_topics(bootstrap: str, topics: Topics) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics(topics.all(), timeout_ms=15_000)
+    finally:
+        admin.close()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    command_id: str
+    key: bytes
+    value: bytes
+
+
+def encode(commands: Iterable[Command]) -> list[Encoded]:
+    return [
+        Encoded(c.command_id, c.key.encode(), json.dumps(c.envelope).encode()) for c in commands
+    ]
+
+
+class Publisher:
+    def __init__(self, bootstrap: str, topic: str, linger_ms: int) -> None:
+        self.topic = topic
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            batch_size=256 * 1024,
+        )
+
+    def send_all(self, records: Sequence[Encoded]) -> dict[str, float]:
+        """As fast as the client goes; returns command_id → send time (perf_counter)."""
+        sent: dict[str, float] = {}
+        for record in records:
+            sent[record.command_id] = time.perf_counter()
+            self.producer.send(self.topic, key=record.key, value=record.value)
+        self.producer.flush(timeout=60)
+        return sent
+
+    def send_paced(
+        self, records: Sequence[Encoded], rate: float, seconds: float
+    ) -> dict[str, float]:
+        """At `rate` a second for `seconds` (or until `records` run out), each sent
+        on its own schedule: a late send is not followed by a burst to catch up
+        beyond the schedule, but the schedule itself never drifts."""
+        sent: dict[str, float] = {}
+        count = min(len(records), max(1, int(rate * seconds)))
+        start = time.perf_counter()
+        for index, record in enumerate(records[:count]):
+            due = start + index / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent[record.command_id] = time.perf_counter()
+            self.producer.send(self.topic, key=record.key, value=record.value)
+        self.producer.flush(timeout=60)
+        return sent
+
+    def close(self) -> None:
+        self.producer.close(timeout=10)
+
+
+@dataclass
+class OutcomeCollector:
+    """Every outcome on the results topic, with its arrival time, on a thread."""
+
+    bootstrap: str
+    topic: str
+    outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    arrived: dict[str, float] = field(default_factory=dict)
+    # When the engine produced each outcome (the record's CreateTime), on our
+    # perf_counter scale: splits a latency into the engine's part and delivery's.
+    produced: dict[str, float] = field(default_factory=dict)
+    messages: int = 0
+    duplicates: int = 0
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="outcomes", daemon=True)
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=5,
+        )
+        partitions = self._consumer.partitions_for_topic(self.topic) or set()
+        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        self._consumer.seek_to_beginning(*assigned)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            polled = self._consumer.poll(timeout_ms=50)
+            now = time.perf_counter()
+            wall_to_perf = now - time.time()
+            with self._lock:
+                for records in polled.values():
+                    for record in records:
+                        outcome = json.loads(record.value)
+                        command_id = outcome["command_id"]
+                        self.messages += 1
+                        if command_id in self.outcomes:
+                            self.duplicates += 1
+                            continue
+                        self.outcomes[command_id] = outcome
+                        self.arrived[command_id] = now
+                        self.produced[command_id] = record.timestamp / 1000 + wall_to_perf
+
+    def wait_for(self, command_ids: Iterable[str], timeout: float) -> list[str]:
+        """Wait until every id has an outcome; return those still missing at the timeout."""
+        missing = list(command_ids)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                missing = [c for c in missing if c not in self.outcomes]
+            if not missing or time.monotonic() > deadline:
+                return missing
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._consumer.close()

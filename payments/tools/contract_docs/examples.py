@@ -1,0 +1,184 @@
+"""A day of business that touches every command type, rejection code and event type.
+
+`run_scenario()` sends it through the real ledger on the in-memory store and returns
+what the engine would publish: outcomes and `payments.events` messages. The test
+`test_schemas_fresh` validates all of it against the wire models, and docs/contract.md
+takes its examples from it (`python -m payments.contract_docs.examples` prints them).
+The only code it cannot show is `internal_error`, which only a bug produces.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from payments.contract.wire import event_message
+from payments.ledger.service import Ledger, Outcome
+from payments.ledger.store import in_memory_application
+
+
+@dataclass(frozen=True)
+class Step:
+    envelope: dict[str, Any]
+    expect: str | None  # the rejection code, None when accepted
+
+
+def command(command_id: str, type_: str, **payload: Any) -> dict[str, Any]:
+    return {
+        "command_id": command_id,
+        "type": type_,
+        "actor": "ops@example",
+        "issued_at": "2026-11-28T10:00:00Z",
+        "payload": payload,
+    }
+
+
+def _open(n: int, account_id: str, currency: str, kind: str, **extra: Any) -> Step:
+    payload = {"account_id": account_id, "currency": currency, "kind": kind, **extra}
+    return Step(command(f"c-{n:04}", "open_account", **payload), None)
+
+
+def _transfer(
+    command_id: str, transfer_id: str, from_: str, to: str, amount: Any
+) -> dict[str, Any]:
+    return command(
+        command_id,
+        "transfer",
+        transfer_id=transfer_id,
+        from_account=from_,
+        to_account=to,
+        amount=amount,
+        currency="EUR",
+    )
+
+
+def _authorize(
+    command_id: str, payment_id: str, payer: str, merchant: str, amount: int
+) -> dict[str, Any]:
+    return command(
+        command_id,
+        "authorize_payment",
+        payment_id=payment_id,
+        payer_account=payer,
+        merchant_account=merchant,
+        amount=amount,
+        currency="EUR",
+    )
+
+
+def _settle(command_id: str, batch_id: str) -> dict[str, Any]:
+    return command(
+        command_id,
+        "settle_merchant",
+        batch_id=batch_id,
+        merchant_account="shop",
+        payout_account="payout",
+        fees_account="fees",
+        fee_bps=250,
+    )
+
+
+TOP_UP = _transfer("c-0007", "t-topup", "bank", "alice", 10_000)
+
+
+def _payment_steps() -> list[Step]:
+    pay = {"payment_id": "pay-1"}
+    return [
+        Step(_authorize("c-0009", "pay-1", "alice", "shop", 2_500), None),
+        Step(command("c-0010", "capture_payment", **pay, amount=2_000), None),
+        Step(command("c-0011", "void_payment", **pay), None),
+        Step(command("c-0012", "refund_payment", **pay, amount=300), None),
+        Step(command("c-0013", "chargeback_payment", **pay, amount=200, reason="fraud"), None),
+        Step(_settle("c-0014", "b-1"), None),
+        Step(command("c-0015", "close_account", account_id="old"), None),
+    ]
+
+
+def _rejections() -> list[Step]:
+    conflicting = {**TOP_UP, "payload": {**TOP_UP["payload"], "amount": 20_000}}
+    return [
+        Step(
+            command("c-0101", "open_account", account_id="carol", currency="EUR"),
+            "invalid_command",
+        ),
+        Step(command("c-0102", "freeze_account", account_id="alice"), "unknown_command_type"),
+        Step(conflicting, "idempotency_conflict"),
+        Step(_transfer("c-0103", "t-2", "alice", "bank", 10.5), "invalid_amount"),
+        Step(
+            command("c-0104", "open_account", account_id="dave", currency="EURO", kind="customer"),
+            "invalid_currency",
+        ),
+        Step(_transfer("c-0105", "t-3", "alice", "bob", 100), "currency_mismatch"),
+        Step(_transfer("c-0106", "t-4", "alice", "alice", 100), "same_account"),
+        Step(_transfer("c-0107", "t-5", "alice", "bank", 1_000_000), "insufficient_funds"),
+        Step(
+            command("c-0108", "open_account", account_id="alice", currency="EUR", kind="customer"),
+            "account_exists",
+        ),
+        Step(_transfer("c-0109", "t-6", "alice", "nobody", 100), "account_not_found"),
+        Step(_transfer("c-0110", "t-7", "alice", "old", 100), "account_closed"),
+        Step(command("c-0111", "close_account", account_id="alice"), "account_not_empty"),
+        Step(_authorize("c-0112", "pay-2", "shop", "alice", 100), "invalid_account_kind"),
+        Step(_authorize("c-0113", "pay-1", "alice", "shop", 100), "payment_exists"),
+        Step(command("c-0114", "capture_payment", payment_id="pay-404"), "payment_not_found"),
+        Step(command("c-0115", "capture_payment", payment_id="pay-1"), "invalid_payment_state"),
+        Step(_authorize("c-0116", "pay-3", "alice", "shop", 1_000), None),
+        Step(
+            command("c-0117", "capture_payment", payment_id="pay-3", amount=5_000),
+            "amount_exceeds_authorized",
+        ),
+        Step(
+            command("c-0118", "refund_payment", payment_id="pay-1", amount=9_999),
+            "amount_exceeds_captured",
+        ),
+        Step(_transfer("c-0119", "t-topup", "bank", "alice", 1), "transfer_exists"),
+        Step(_settle("c-0120", "b-1"), "batch_exists"),
+        Step(_settle("c-0121", "b-2"), "nothing_to_settle"),
+    ]
+
+
+SCENARIO: list[Step] = [
+    _open(1, "bank", "EUR", "external"),
+    _open(2, "alice", "EUR", "customer", overdraft_limit=0),
+    _open(3, "shop", "EUR", "merchant"),
+    _open(4, "fees", "EUR", "fees"),
+    _open(5, "payout", "EUR", "external"),
+    _open(6, "bob", "USD", "customer"),
+    Step(TOP_UP, None),
+    _open(8, "old", "EUR", "customer"),
+    *_payment_steps(),
+    Step(TOP_UP, None),  # sent again: answered from the stored outcome, replayed
+    *_rejections(),
+]
+
+
+@dataclass(frozen=True)
+class Published:
+    outcomes: list[tuple[Step, dict[str, Any]]]
+    events: list[dict[str, Any]]
+
+
+def run_scenario() -> Published:
+    app = in_memory_application()
+    ledger = Ledger(app)
+    outcomes: list[tuple[Step, dict[str, Any]]] = []
+    for step in SCENARIO:
+        outcome: Outcome = ledger.decide(step.envelope)
+        outcomes.append((step, outcome.to_json()))
+    notifications = app.recorder.select_notifications(start=1, limit=10_000)
+    events = [event_message(n, app.mapper) for n in notifications]
+    return Published(outcomes, events)
+
+
+def main() -> None:
+    published = run_scenario()
+    for step, outcome in published.outcomes:
+        print(json.dumps(step.envelope))
+        print("  ->", json.dumps(outcome))
+    for event in published.events:
+        print(json.dumps(event))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Pydantic mirrors of the Kafka messages the engine writes, for their JSON Schemas.
+
+The engine builds these messages as plain dicts (`payments.ledger.Outcome.to_json`,
+`payments.wire`); these models only describe them, field by field, as
+docs/architecture.md defines them. A test runs the real ledger and validates what it
+produces against these models, and compares each event payload model with the
+domain event's fields, so the description cannot drift from the code unnoticed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from payments.domain.commands import AccountKind, Identifier, Reason
+from payments.domain.errors import REJECTION_CODES, InternalError
+from payments.domain.money import MAX_AMOUNT
+
+RejectionCode = Literal[(*REJECTION_CODES, InternalError.code)]  # type: ignore[valid-type]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT, description="minor units")]
+Total = Annotated[int, Field(ge=0, description="minor units")]
+PostingId = Annotated[UUID, Field(description="shared by the debit and the credit of one posting")]
+PostingReason = Literal[
+    "transfer", "capture", "refund", "chargeback", "settlement_fee", "settlement_payout"
+]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Outcome(Message):
+    """The answer to one command, on `payments.command-results` (key: command_id)."""
+
+    command_id: str = Field(description="as sent (even one that breaks the command_id rule)")
+    type: str | None = Field(description="the raw type string, or null when there was none")
+    status: Literal["accepted", "rejected"]
+    code: RejectionCode | None = Field(description="null when accepted")
+    message: str = Field(description="what was wrong, in words; '' when accepted")
+    replayed: bool = Field(description="true when answered again from the stored outcome")
+    processed_at: datetime = Field(description="when the command was first decided (UTC)")
+
+
+class DeadLetter(Message):
+    """A record that could not be read as a command, on `payments.commands.dlq`."""
+
+    reason: str
+    source_topic: str
+    source_partition: int = Field(ge=0)
+    source_offset: int = Field(ge=0)
+    value: str = Field(
+        description="the record as text: invalid UTF-8 replaced, cut to 64 KiB ('' if null)"
+    )
+    value_bytes: int = Field(ge=0, description="the size of the original value in bytes")
+
+
+# --- event payloads: the event's own fields (docs/architecture.md, "Events") ---------
+
+
+class AccountOpened(Message):
+    account_id: Identifier
+    currency: Currency
+    kind: AccountKind
+    overdraft_limit: Total
+
+
+class AccountClosed(Message):
+    account_id: Identifier
+
+
+class AccountPosted(Message):
+    account_id: Identifier
+    posting_id: PostingId
+    amount: Amount
+    currency: Currency
+    counterparty: Identifier = Field(description="the account on the other side")
+    reason: PostingReason
+    reference: Identifier = Field(description="the transfer, payment or batch id")
+    forced: bool = Field(description="applied regardless of the overdraft limit")
+
+
+class AccountHold(Message):
+    account_id: Identifier
+    payment_id: Identifier
+    amount: Amount
+
+
+class AccountHoldCaptured(Message):
+    account_id: Identifier
+    payment_id: Identifier
+    amount: Amount
+    posting_id: PostingId
+    counterparty: Identifier = Field(description="the merchant account credited")
+
+
+class AccountSettled(Message):
+    account_id: Identifier
+    batch_id: Identifier
+    gross: Total
+    refunds: Total
+    chargebacks: Total
+    fees: Total
+    net: int = Field(description="gross - refunds - chargebacks - fees; may be negative")
+    item_count: int = Field(ge=0)
+
+
+class PaymentAuthorized(Message):
+    payment_id: Identifier
+    payer_account: Identifier
+    merchant_account: Identifier
+    amount: Amount
+    currency: Currency
+
+
+class PaymentAmount(Message):
+    payment_id: Identifier
+    amount: Amount
+
+
+class PaymentChargedBack(Message):
+    payment_id: Identifier
+    amount: Amount
+    reason: Reason
+
+
+class TransferRecorded(Message):
+    transfer_id: Identifier
+    from_account: Identifier
+    to_account: Identifier
+    amount: Amount
+    currency: Currency
+
+
+class SettlementBatchCreated(Message):
+    batch_id: Identifier
+    merchant_account: Identifier
+    payout_account: Identifier
+    fees_account: Identifier
+    currency: Currency
+    fee_bps: int = Field(ge=0, le=10_000)
+    gross: Total
+    refunds: Total
+    chargebacks: Total
+    fees: Total
+    net: int = Field(description="gross - refunds - chargebacks - fees; may be negative")
+    item_count: int = Field(ge=0)
+
+
+class CommandRecordDecided(Message):
+    command_type: str | None
+    fingerprint: str = Field(
+        pattern="^[0-9a-f]{64}$", description="sha256 of the canonical type and payload"
+    )
+    status: Literal["accepted", "rejected"]
+    code: RejectionCode | None
+    message: str
+
+
+EVENT_PAYLOADS: dict[str, type[Message]] = {
+    "Account.Opened": AccountOpened,
+    "Account.Closed": AccountClosed,
+    "Account.Debited": AccountPosted,
+    "Account.Credited": AccountPosted,
+    "Account.HoldPlaced": AccountHold,
+    "Account.HoldReleased": AccountHold,
+    "Account.HoldCaptured": AccountHoldCaptured,
+    "Account.Settled": AccountSettled,
+    "Payment.Authorized": PaymentAuthorized,
+    "Payment.Captured": PaymentAmount,
+    "Payment.Voided": PaymentAmount,
+    "Payment.Refunded": PaymentAmount,
+    "Payment.ChargedBack": PaymentChargedBack,
+    "Transfer.Recorded": TransferRecorded,
+    "SettlementBatch.Created": SettlementBatchCreated,
+    "CommandRecord.Decided": CommandRecordDecided,
+}
+
+
+class EventMessage(Message):
+    """One stored domain event, on `payments.events` (key: aggregate_id)."""
+
+    position: int = Field(ge=1, description="notification id in the event store: total order")
+    event_id: UUID = Field(description="uuid5(aggregate_id, str(aggregate_version))")
+    event_type: str
+    aggregate_type: str
+    aggregate_id: UUID
+    aggregate_version: int = Field(ge=1)
+    command_id: str = Field(description="the command that caused the event")
+    actor: str = Field(description="who issued that command")
+    recorded_at: datetime = Field(description="when the event was stored (UTC)")
+    payload: dict[str, object]
+
+
+def _event_model(event_type: str, payload: type[Message]) -> type[EventMessage]:
+    aggregate_type = event_type.split(".", 1)[0]
+    return create_model(
+        event_type.replace(".", ""),
+        __base__=EventMessage,
+        __doc__=f"`{event_type}` on `payments.events` (key: aggregate_id).",
+        event_type=(Literal[event_type], ...),
+        aggregate_type=(Literal[aggregate_type], ...),
+        payload=(payload, ...),
+    )
+
+
+EVENT_MODELS: dict[str, type[EventMessage]] = {
+    event_type: _event_model(event_type, payload) for event_type, payload in EVENT_PAYLOADS.items()
+}

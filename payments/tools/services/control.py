@@ -1,0 +1,171 @@
+"""`up`, `down`, `status`, `env`: the composition of the PostgreSQL and Kafka parts.
+
+Every check that can fail (binaries, ports, half-made state) runs before anything is
+started, so a failed `up` leaves nothing half-running.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+from payments.tools.schema import install_schema
+from payments.tools.services import broker, kafka_jars, postgres, secrets_file
+from payments.tools.services.config import ServiceConfig
+from payments.tools.services.errors import ServiceError
+from payments.tools.services.procs import check_port_free, require_executable
+from payments.tools.services.topics import ensure_topics
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def up(config: ServiceConfig | None = None, say: Say = _quiet) -> dict[str, str]:
+    """Start whatever is not running yet, wait until ready; return the env variables."""
+    config = config or ServiceConfig.from_env()
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    config.marker.touch()
+    # Two `up`s at once (two test sessions) must not both run initdb or start a broker.
+    with (config.state_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _up(config, say)
+
+
+def _up(config: ServiceConfig, say: Say) -> dict[str, str]:
+    started = time.monotonic()
+    passwords = secrets_file.load(config.secrets_file)
+    pg_exists = postgres.check_state(config, have_secrets=passwords is not None)
+    broker.check_state(config)
+    if passwords is None:
+        passwords = secrets_file.create(config.secrets_file)
+
+    pg_pid = postgres.running_pid(config)
+    kafka_pid = broker.running_pid(config)
+    lib = None
+    if pg_pid is None:
+        postgres.find_bindir(config)
+        check_port_free(config.pg_port, "PostgreSQL", "PAYMENTS_PG_PORT")
+    if kafka_pid is None:
+        require_executable(
+            "java", "install a Java 17+ runtime (apt-get install openjdk-17-jdk-headless)"
+        )
+        check_port_free(config.kafka_port, "Kafka", "PAYMENTS_KAFKA_PORT")
+        check_port_free(
+            config.controller_port, "the Kafka controller", "PAYMENTS_KAFKA_CONTROLLER_PORT"
+        )
+        lib = kafka_jars.ensure_lib(config)
+
+    # The JVM is the slowest to come up: start it first, set PostgreSQL up meanwhile.
+    if kafka_pid is None and lib is not None:
+        say(f"starting Kafka {config.kafka_bootstrap} (log: {broker.paths(config)['log']})")
+        kafka_pid = broker.start(config, lib)
+        new_kafka = True
+    else:
+        say(f"Kafka already running (pid {kafka_pid}) on {config.kafka_bootstrap}")
+        new_kafka = False
+    try:
+        if pg_pid is None:
+            if not pg_exists:
+                say(f"creating PostgreSQL cluster in {postgres.data_dir(config)}")
+                postgres.init_cluster(config, passwords["postgres"])
+            say(
+                f"starting PostgreSQL 127.0.0.1:{config.pg_port} (log: {postgres.log_file(config)})"
+            )
+            postgres.start(config)
+        else:
+            say(f"PostgreSQL already running (pid {pg_pid}) on 127.0.0.1:{config.pg_port}")
+        postgres.bootstrap(config.pg_port, passwords)
+        broker.wait_ready(config, kafka_pid)
+    except BaseException:
+        if new_kafka:
+            broker.stop(config)  # leave nothing half-running behind
+        raise
+    counts = ensure_topics(config.kafka_bootstrap, config.topics())
+    say("topics: " + ", ".join(f"{t} ({n})" for t, n in sorted(counts.items())))
+    variables = env_vars(config)
+    _install_schema(variables, say)
+    say(f"services up in {time.monotonic() - started:.1f} s")
+    return variables
+
+
+def _install_schema(variables: dict[str, str], say: Say) -> None:
+    install_schema(
+        admin_url=variables["PAYMENTS_ADMIN_DATABASE_URL"],
+        app_url=variables["PAYMENTS_DATABASE_URL"],
+    )
+    say("schema installed")
+
+
+def down(config: ServiceConfig | None = None, purge: bool = False, say: Say = _quiet) -> None:
+    config = config or ServiceConfig.from_env()
+    if postgres.stop(config):
+        say("PostgreSQL stopped")
+    if broker.stop(config):
+        say("Kafka stopped")
+    if purge and config.state_dir.exists():
+        if not config.marker.is_file():
+            raise ServiceError(
+                f"{config.state_dir} has no {config.marker.name} marker, so it is not ours to "
+                "delete: remove it yourself"
+            )
+        postgres.purge(config, say)
+        shutil.rmtree(config.state_dir)
+        say(f"removed {config.state_dir}")
+
+
+def status(config: ServiceConfig | None = None) -> list[dict[str, Any]]:
+    config = config or ServiceConfig.from_env()
+    pg_pid = postgres.running_pid(config)
+    kafka_pid = broker.running_pid(config)
+    return [
+        {
+            "service": "postgresql",
+            "running": pg_pid is not None,
+            "pid": pg_pid,
+            "address": f"127.0.0.1:{config.pg_port}",
+            "data": str(postgres.data_dir(config)),
+            "log": str(postgres.log_file(config)),
+        },
+        {
+            "service": "kafka",
+            "running": kafka_pid is not None,
+            "pid": kafka_pid,
+            "address": config.kafka_bootstrap,
+            "data": str(broker.paths(config)["data"]),
+            "log": str(broker.paths(config)["log"]),
+        },
+    ]
+
+
+def env_vars(config: ServiceConfig | None = None) -> dict[str, str]:
+    """The PAYMENTS_* variables that point the engine and the tests at these services."""
+    config = config or ServiceConfig.from_env()
+    passwords = secrets_file.load(config.secrets_file)
+    if passwords is None:
+        raise ServiceError(
+            f"no services state in {config.state_dir}: run `payments services up` first"
+        )
+    return database_vars(config.pg_port, passwords) | {
+        "PAYMENTS_KAFKA_BOOTSTRAP": config.kafka_bootstrap,
+        "PAYMENTS_TOPIC_PREFIX": config.topic_prefix,
+    }
+
+
+def database_vars(port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> dict[str, str]:
+    return {
+        "PAYMENTS_DATABASE_URL": postgres.url(
+            port, postgres.APP_ROLE, passwords[postgres.APP_ROLE], host=host
+        ),
+        "PAYMENTS_ADMIN_DATABASE_URL": postgres.url(
+            port, postgres.ADMIN_ROLE, passwords[postgres.ADMIN_ROLE], host=host
+        ),
+        "PAYMENTS_SUPERUSER_DATABASE_URL": postgres.url(
+            port, postgres.SUPERUSER, passwords[postgres.SUPERUSER], host=host
+        ),
+    }

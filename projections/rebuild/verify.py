@@ -1,0 +1,267 @@
+"""Verify the projections against the event store, and the audit log's hash chain.
+
+Recomputes every balance, payment and settlement batch (with its items) from the
+store with the consumers' own rules and compares them column by column with the
+tables; checks that posted sums to 0 per currency, that each batch's totals equal
+its items and follow the contract's fee and net rules; and walks the audit log:
+every row's hash recomputed, every link to the previous row, every row equal to the
+stored event at its position, no stored event missing up to the chain's head.
+Run it when the consumers have caught up: a lagging projection shows up as
+differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from payments.domain.money import fee_half_up
+from projections.audit.chain import (
+    AUDIT_COLUMNS,
+    CONTENT_COLUMNS,
+    GENESIS_HASH,
+    audit_content,
+    row_hash,
+)
+from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
+from projections.events import Event
+from projections.rebuild.read_model import ReadModel
+from projections.rebuild.source import EventSource
+from projections.settlements.fold import BATCH_COLUMNS, ITEM_COLUMNS, UNSETTLED_COLUMNS
+from projections.sqlrows import Row, select_all
+
+AUDIT_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str
+    key: str
+    column: str
+    expected: Any
+    actual: Any
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    last_position: int = 0
+    audit_rows: int = 0
+    posted_by_currency: dict[str, int] = field(default_factory=dict)
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def add(self, table: str, key: object, column: str, expected: Any, actual: Any) -> None:
+        self.differences.append(Difference(table, str(key), column, expected, actual))
+
+
+def verify(database_url: str, source: EventSource) -> VerifyReport:
+    report = VerifyReport()
+    stop = source.max_position()
+    model = ReadModel()
+    with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+        # One snapshot for every table read, so they agree with each other.
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        audit = AuditWalk(cur, report, stop)
+        for page in source.pages(0, stop):
+            model.apply(page)
+            audit.check_events(page)
+        audit.finish()
+        report.events, report.last_position = model.events, stop
+        _compare_tables(cur, model, report)
+    return report
+
+
+def _compare_tables(cur: psycopg.Cursor, model: ReadModel, report: VerifyReport) -> None:
+    compare_rows(
+        report,
+        "balances",
+        BALANCE_COLUMNS,
+        "account_id",
+        model.balances,
+        select_all(cur, "balances", BALANCE_COLUMNS, "account_id"),
+    )
+    compare_rows(
+        report,
+        "payments",
+        PAYMENT_COLUMNS,
+        "payment_id",
+        model.payments,
+        select_all(cur, "payments", PAYMENT_COLUMNS, "payment_id"),
+    )
+    state = model.settlements
+    compare_rows(
+        report,
+        "settlement_batches",
+        BATCH_COLUMNS,
+        "batch_id",
+        state.batches,
+        select_all(cur, "settlement_batches", BATCH_COLUMNS, "batch_id"),
+    )
+    items = select_all(cur, "settlement_items", ITEM_COLUMNS, "position")
+    compare_rows(
+        report,
+        "settlement_items",
+        ITEM_COLUMNS,
+        "position",
+        {i["position"]: i for i in state.items},
+        items,
+    )
+    compare_rows(
+        report,
+        "merchant_unsettled",
+        UNSETTLED_COLUMNS,
+        "position",
+        {i["position"]: i for i in state.unsettled_rows()},
+        select_all(cur, "merchant_unsettled", UNSETTLED_COLUMNS, "position"),
+    )
+    report.posted_by_currency = model.posted_by_currency()
+    for currency, total in sorted(report.posted_by_currency.items()):
+        if total != 0:
+            report.add("events", currency, "Σ posted", 0, total)
+    for (currency,), total in _table_posted(cur):
+        if total != 0:
+            report.add("balances", currency, "Σ posted", 0, total)
+    _check_batch_totals(report, state.batches, items)
+    for row in select_all(cur, "balances", BALANCE_COLUMNS, "account_id"):
+        if row["available"] != row["posted"] - row["held"]:
+            report.add(
+                "balances",
+                row["account_id"],
+                "available",
+                row["posted"] - row["held"],
+                row["available"],
+            )
+
+
+def _table_posted(cur: psycopg.Cursor) -> list[tuple[tuple[str], int]]:
+    cur.execute("SELECT currency, sum(posted) FROM balances GROUP BY currency ORDER BY currency")
+    return [((currency,), int(total)) for currency, total in cur.fetchall()]
+
+
+def compare_rows(
+    report: VerifyReport,
+    table: str,
+    columns: Sequence[str],
+    key: str,
+    expected: dict[Any, Row],
+    actual_rows: list[Row],
+) -> None:
+    actual = {row[key]: row for row in actual_rows}
+    for k, want in expected.items():
+        got = actual.get(k)
+        if got is None:
+            report.add(table, k, "(row)", "present", "missing")
+            continue
+        for column in columns:
+            if normalize(want.get(column)) != normalize(got.get(column)):
+                report.add(table, k, column, want.get(column), got.get(column))
+    for k in actual.keys() - expected.keys():
+        report.add(table, k, "(row)", "absent", "present")
+
+
+def _check_batch_totals(report: VerifyReport, batches: dict[str, Row], items: list[Row]) -> None:
+    sums: dict[str, dict[str, int]] = {}
+    for item in items:
+        per_kind = sums.setdefault(item["batch_id"], {"capture": 0, "refund": 0, "chargeback": 0})
+        per_kind[item["kind"]] += item["amount"]
+        per_kind["count"] = per_kind.get("count", 0) + 1
+    for batch_id, batch in batches.items():
+        got = sums.get(batch_id, {})
+        fees = fee_half_up(batch["gross"], batch["fee_bps"])
+        net = batch["gross"] - batch["refunds"] - batch["chargebacks"] - fees
+        for column, want in (("fees", fees), ("net", net)):  # the contract's arithmetic
+            if batch[column] != want:
+                report.add("settlement_batches", batch_id, f"{column} (rule)", want, batch[column])
+        for column, kind in (
+            ("gross", "capture"),
+            ("refunds", "refund"),
+            ("chargebacks", "chargeback"),
+            ("item_count", "count"),
+        ):
+            if batch[column] != got.get(kind, 0):
+                report.add(
+                    "settlement_items", batch_id, f"Σ {kind}", batch[column], got.get(kind, 0)
+                )
+
+
+def normalize(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+class AuditWalk:
+    """Walks audit_log in position order alongside the stored events."""
+
+    def __init__(self, cur: psycopg.Cursor, report: VerifyReport, stop: int) -> None:
+        self.cur = cur
+        self.report = report
+        self.stop = stop  # rows after the last stored event read are not judged
+        self.rows = self._audit_rows()
+        self.row: Row | None = next(self.rows, None)
+        self.prev_hash = GENESIS_HASH
+        head = cur.execute("SELECT position, hash FROM audit_chain_head WHERE id = 1").fetchone()
+        self.head_position, self.head_hash = head if head else (0, GENESIS_HASH)
+
+    def _audit_rows(self) -> Iterator[Row]:
+        after = 0
+        while True:
+            self.cur.execute(
+                f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log"
+                " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
+                (after, self.stop, AUDIT_PAGE),
+            )
+            page = [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in self.cur.fetchall()]
+            yield from page
+            if len(page) < AUDIT_PAGE:
+                return
+            after = page[-1]["position"]
+
+    def check_events(self, events: Sequence[Event]) -> None:
+        for event in events:
+            while self.row is not None and self.row["position"] < event["position"]:
+                self.report.add("audit_log", self.row["position"], "(row)", "absent", "present")
+                self._take_row()
+            if self.row is not None and self.row["position"] == event["position"]:
+                self._compare(event, self._take_row())
+            elif event["position"] <= self.head_position:
+                self.report.add("audit_log", event["position"], "(row)", "present", "missing")
+
+    def finish(self) -> None:
+        while self.row is not None:
+            self.report.add("audit_log", self.row["position"], "(row)", "absent", "present")
+            self._take_row()
+        if self.head_position <= self.stop and self.prev_hash != self.head_hash:
+            self.report.add("audit_chain_head", 1, "hash", self.prev_hash, self.head_hash)
+
+    def _take_row(self) -> Row:
+        row = self.row
+        assert row is not None
+        self.report.audit_rows += 1
+        if row["prev_hash"] != self.prev_hash:
+            self.report.add(
+                "audit_log", row["position"], "prev_hash", self.prev_hash, row["prev_hash"]
+            )
+        digest = row_hash(row["prev_hash"], {c: row[c] for c in CONTENT_COLUMNS})
+        if row["hash"] != digest:
+            self.report.add("audit_log", row["position"], "hash", digest, row["hash"])
+        self.prev_hash = row["hash"]
+        self.row = next(self.rows, None)
+        return row
+
+    def _compare(self, event: Event, row: Row) -> None:
+        want = audit_content(event)
+        for column in CONTENT_COLUMNS:
+            if normalize(want[column]) != normalize(row[column]):
+                self.report.add("audit_log", row["position"], column, want[column], row[column])
