@@ -1,9 +1,7 @@
 """Session fixtures: where PostgreSQL and Kafka are, for every test that needs them.
 
-In order of preference:
 1. PAYMENTS_DATABASE_URL and PAYMENTS_KAFKA_BOOTSTRAP already set: use those services.
-2. A Docker engine answers: testcontainers (postgres:15 + Kafka), best effort.
-3. Otherwise the local services, started in-process by the same functions as
+2. Otherwise the local services, started in-process by the same functions as
    `payments services up` (reused when already running).
 The chosen variables are exported into os.environ for the session, so engine and
 consumer subprocesses started by tests find the same services.
@@ -12,7 +10,6 @@ consumer subprocesses started by tests find the same services.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -41,53 +38,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def _docker_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
-def _containers() -> Iterator[dict[str, str]]:
-    """postgres:15 and Kafka in Docker, set up like the local services. Untested here."""
-    from testcontainers.community.kafka import KafkaContainer
-    from testcontainers.community.postgres import PostgresContainer
-
-    from payments.tools.services import postgres
-    from payments.tools.services.config import TOPIC_PARTITIONS
-    from payments.tools.services.control import database_vars
-    from payments.tools.services.topics import ensure_topics
-
-    passwords = {
-        role: secrets.token_urlsafe(24) for role in ("postgres", "payments_admin", "payments_app")
-    }
-    prefix = os.environ.get("PAYMENTS_TOPIC_PREFIX", "payments")
-    with (
-        PostgresContainer("postgres:15", username="postgres", password=passwords["postgres"],
-                          dbname="postgres") as pg,
-        KafkaContainer() as kafka,
-    ):  # fmt: skip
-        host, port = pg.get_container_host_ip(), int(pg.get_exposed_port(5432))
-        postgres.bootstrap(port, passwords, host=host)
-        bootstrap = kafka.get_bootstrap_server()
-        ensure_topics(bootstrap, {f"{prefix}.{s}": n for s, n in TOPIC_PARTITIONS.items()})
-        yield database_vars(port, passwords, host=host) | {
-            "PAYMENTS_KAFKA_BOOTSTRAP": bootstrap,
-            "PAYMENTS_TOPIC_PREFIX": prefix,
-        }
-
-
 def _local() -> Iterator[dict[str, str]]:
     from payments.tools.services import ServiceConfig, up
 
     # Left running afterwards on purpose: the next run reuses it in a fraction of a second.
-    yield up(ServiceConfig.from_env())
+    yield up(ServiceConfig.from_settings())
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +52,6 @@ def service_env() -> Iterator[dict[str, str]]:
         source: Iterator[dict[str, str]] = iter(
             [{k: v for k, v in os.environ.items() if k.startswith("PAYMENTS_")}]
         )
-    elif _docker_answers():
-        source = _containers()
     else:
         source = _local()
     variables = next(source)

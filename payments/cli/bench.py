@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from payments.runtime.logging import configure_logging
-from payments.runtime.settings import Settings
+from payments.runtime.settings import MissingSetting, Settings
 from payments.tools.bench import report, runner
 from payments.tools.bench.workload import SIZES
 
@@ -68,9 +68,9 @@ def bench(
         profile=profile,
     )
     try:
-        environment = runner.Environment.from_os()
-    except RuntimeError as error:
-        raise click.ClickException(str(error)) from None
+        environment = runner.Environment.from_settings(Settings())
+    except MissingSetting as missing:
+        raise click.ClickException(str(missing)) from None
     result = runner.run(options, environment, say=lambda m: err.print(f"[dim]bench:[/dim] {m}"))
     report.write_json(result, output)
     report.render(result, console)

@@ -52,7 +52,7 @@ def up() -> None:
     Example:
       payments services up && eval "$(payments services env)"
     """
-    control.up(ServiceConfig.from_env(), say=_say)
+    control.up(ServiceConfig.from_settings(), say=_say)
 
 
 @services.command()
@@ -65,7 +65,7 @@ def down(purge: bool) -> None:
     Example:
       payments services down --purge   # and delete their data
     """
-    control.down(ServiceConfig.from_env(), purge=purge, say=_say)
+    control.down(ServiceConfig.from_settings(), purge=purge, say=_say)
 
 
 @services.command()
@@ -78,7 +78,7 @@ def status(as_json: bool) -> None:
     Example:
       payments services status --json
     """
-    rows = control.status(ServiceConfig.from_env())
+    rows = control.status(ServiceConfig.from_settings())
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -99,7 +99,7 @@ def env() -> None:
     Example:
       eval "$(payments services env)"
     """
-    for name, value in control.env_vars(ServiceConfig.from_env()).items():
+    for name, value in control.env_vars(ServiceConfig.from_settings()).items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
 
@@ -112,12 +112,10 @@ def topics() -> None:
     Example:
       PAYMENTS_KAFKA_BOOTSTRAP=kafka:9092 payments services topics
     """
-    from payments.tools.services.config import TOPIC_PARTITIONS
     from payments.tools.services.topics import ensure_topics
 
     settings = Settings()
-    wanted = {f"{settings.topic_prefix}.{s}": n for s, n in TOPIC_PARTITIONS.items()}
-    counts = ensure_topics(settings.require_kafka_bootstrap(), wanted)
+    counts = ensure_topics(settings.require_kafka_bootstrap(), settings.topics.partitions)
     for topic, count in sorted(counts.items()):
         click.echo(f"{topic}: {count} partitions")
 
@@ -133,4 +131,4 @@ def smoke() -> None:
     """
     from payments.tools.services.smoke import run
 
-    run(ServiceConfig.from_env(), say=click.echo)
+    run(ServiceConfig.from_settings(), say=click.echo)

@@ -72,10 +72,10 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def start_relay_child() -> subprocess.Popen[bytes]:
+def start_relay_child(settings: Settings) -> subprocess.Popen[bytes]:
     # The child reads the same environment: give it its own metrics port, next to
     # the engine's (9464 → 9466), or none when the engine has none.
-    engine_port = metrics_port(ENGINE_PORT)
+    engine_port = metrics_port(settings, ENGINE_PORT)
     relay_port = engine_port + (RELAY_PORT - ENGINE_PORT) if engine_port else 0
     return subprocess.Popen(
         [sys.executable, "-m", "payments.cli", "relay"],
@@ -87,16 +87,17 @@ def start_relay_child() -> subprocess.Popen[bytes]:
 class RelaySupervisor(threading.Thread):
     """Keeps one relay child running until the engine stops; restarts it if it dies."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, stop: threading.Event) -> None:
         super().__init__(name="relay-supervisor", daemon=True)
+        self.settings = settings
         self.stop = stop
-        self.child = start_relay_child()
+        self.child = start_relay_child(settings)
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
             if self.child.poll() is not None:
                 log.warning("relay_child_exited", returncode=self.child.returncode)
-                self.child = start_relay_child()
+                self.child = start_relay_child(self.settings)
 
     def shutdown(self) -> None:
         self.join(timeout=5)
@@ -107,7 +108,7 @@ def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True)
     observability = start_observability(settings, ENGINE_PORT)  # None: disabled or port taken
     app = open_application(settings)
     ledger = Ledger(app)
-    supervisor = RelaySupervisor(stop) if relay else None
+    supervisor = RelaySupervisor(settings, stop) if relay else None
     if supervisor is not None:
         supervisor.start()
     consumer = command_consumer(settings)

@@ -1,27 +1,39 @@
 """Settings: one frozen object built once at start and passed down.
 
-Names follow the public contract (`PAYMENTS_DATABASE_URL`, `PAYMENTS_KAFKA_BOOTSTRAP`,
-`PAYMENTS_TOPIC_PREFIX`). The database URL carries a password, so it is a
-`SecretStr`: it never appears in a repr, a log line or an error message.
+This is the only reader of `PAYMENTS_*` variables: every process builds one `Settings`
+and hands it (or values from it) down. Names follow the public contract
+(`PAYMENTS_DATABASE_URL`, `PAYMENTS_KAFKA_BOOTSTRAP`, `PAYMENTS_TOPIC_PREFIX`, …; the
+README's table lists them). URLs carry passwords, so they are `SecretStr`: they never
+appear in a repr, a log line or an error message.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The contract's topics: suffix after the prefix, and the partitions the project creates.
+TOPIC_PARTITIONS: dict[str, int] = {
+    "commands": 8,
+    "command-results": 3,
+    "events": 8,
+    "commands.dlq": 1,
+}
+
 
 class Topics:
-    """The contract's topic names under one prefix."""
+    """The contract's topic names under one prefix (the one place they are built)."""
 
     def __init__(self, prefix: str) -> None:
         self.commands = f"{prefix}.commands"
         self.command_results = f"{prefix}.command-results"
         self.events = f"{prefix}.events"
         self.commands_dlq = f"{prefix}.commands.dlq"
+        self.partitions = {f"{prefix}.{suffix}": n for suffix, n in TOPIC_PARTITIONS.items()}
 
     def all(self) -> list[str]:
         return [self.commands, self.command_results, self.events, self.commands_dlq]
@@ -46,6 +58,20 @@ class Settings(BaseSettings):
     engine_group: str = Field(default="payments-engine", description="consumer group of engines")
     engine_batch_max: int = Field(default=500, ge=1, le=10_000)
     engine_batch_wait_ms: int = Field(default=20, ge=0, le=10_000)
+    superuser_database_url: SecretStr | None = Field(
+        default=None, description="the cluster's superuser (bench, tests that tamper)"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="/metrics and /health; 0 turns them off"
+    )
+    health_max_lag: int = Field(default=1000, ge=0, description="events behind = unhealthy")
+    # The local services of `payments services` (payments/tools/services).
+    services_dir: Path | None = Field(default=None, description="default <checkout>/.services")
+    cache_dir: Path | None = Field(default=None, description="default ~/.cache/payments-engine")
+    pg_bindir: Path | None = Field(default=None, description="folder of initdb/pg_ctl/postgres")
+    pg_port: int = Field(default=54329, ge=1, le=65535)
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
 
     @cached_property
     def topics(self) -> Topics:
@@ -60,6 +86,11 @@ class Settings(BaseSettings):
         if self.admin_database_url is None:
             raise MissingSetting("PAYMENTS_ADMIN_DATABASE_URL")
         return self.admin_database_url.get_secret_value()
+
+    def require_superuser_database_url(self) -> str:
+        if self.superuser_database_url is None:
+            raise MissingSetting("PAYMENTS_SUPERUSER_DATABASE_URL")
+        return self.superuser_database_url.get_secret_value()
 
     def require_kafka_bootstrap(self) -> str:
         if not self.kafka_bootstrap:

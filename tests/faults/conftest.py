@@ -83,7 +83,7 @@ def profile(pytestconfig: pytest.Config) -> Profile:
 
 @pytest.fixture(scope="session")
 def fault_config() -> ServiceConfig:
-    shared = ServiceConfig.from_env()
+    shared = ServiceConfig.from_settings()
     return ServiceConfig(
         state_dir=STATE_DIR,
         cache_dir=shared.cache_dir,  # the Kafka jars are downloaded once for both

@@ -33,7 +33,7 @@ def free_port() -> int:
 def isolated_config(tmp_path: Path) -> ServiceConfig:
     """A second set of services: own state folder, own ports, shared jar cache."""
     return replace(
-        ServiceConfig.from_env(),
+        ServiceConfig.from_settings(),
         state_dir=tmp_path / "state",
         pg_port=free_port(),
         kafka_port=free_port(),
@@ -109,7 +109,7 @@ def test_the_admin_owns_the_schema_and_the_app_may_create_tables(
 def test_up_again_finds_everything_running_and_returns_quickly(service_env) -> None:
     if "127.0.0.1" not in service_env["PAYMENTS_KAFKA_BOOTSTRAP"]:
         pytest.skip("the suite runs on services this project did not start")
-    config = ServiceConfig.from_env()
+    config = ServiceConfig.from_settings()
     before = [row["pid"] for row in control.status(config)]
     started = time.monotonic()
     control.up(config)
@@ -163,7 +163,7 @@ def test_missing_java_and_missing_maven_are_reported(tmp_path: Path) -> None:
     common = {
         "PAYMENTS_SERVICES_DIR": str(tmp_path / "state"),
         "PAYMENTS_CACHE_DIR": str(tmp_path / "empty-cache"),
-        "PAYMENTS_PG_BINDIR": str(postgres.find_bindir(ServiceConfig.from_env())),
+        "PAYMENTS_PG_BINDIR": str(postgres.find_bindir(ServiceConfig.from_settings())),
         "PAYMENTS_PG_PORT": str(free_port()),
         "PAYMENTS_KAFKA_PORT": str(free_port()),
         "PAYMENTS_KAFKA_CONTROLLER_PORT": str(free_port()),

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from pydantic import ValidationError
 
 from payments.runtime.observability.health import HealthMonitor, HealthReport, LagTrend
 from payments.runtime.observability.metrics import Metrics
 from payments.runtime.observability.server import metrics_port
+from payments.runtime.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -220,10 +222,16 @@ def test_kafka_is_probed_at_most_every_few_seconds(metrics: Metrics) -> None:
     ("environ", "expected"),
     [({}, 9464), ({"PAYMENTS_METRICS_PORT": "0"}, 0), ({"PAYMENTS_METRICS_PORT": "9999"}, 9999)],
 )
-def test_metrics_port_comes_from_the_environment(environ: dict[str, str], expected: int) -> None:
-    assert metrics_port(9464, environ) == expected
+def test_metrics_port_comes_from_the_settings(
+    environ: dict[str, str], expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PAYMENTS_METRICS_PORT", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert metrics_port(Settings(), 9464) == expected
 
 
-def test_a_bad_metrics_port_is_an_error() -> None:
-    with pytest.raises(ValueError, match="PAYMENTS_METRICS_PORT"):
-        metrics_port(9464, {"PAYMENTS_METRICS_PORT": "70000"})
+def test_a_bad_metrics_port_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_METRICS_PORT", "70000")
+    with pytest.raises(ValidationError, match="metrics_port"):
+        Settings()

@@ -58,3 +58,21 @@ def test_settings_are_frozen(env: pytest.MonkeyPatch) -> None:
     settings = Settings()
     with pytest.raises(Exception, match="frozen"):
         settings.topic_prefix = "other"  # type: ignore[misc]
+
+
+def test_no_module_but_settings_reads_a_payments_variable() -> None:
+    """Configuration is read in one place (payments.runtime.settings) and handed down."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    reads = re.compile(r"""(environ\.get\(|environ\[|getenv\()\s*["']PAYMENTS_""")
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for package in ("payments", "projections", "consumers")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.name != "settings.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if reads.search(line)
+    ]
+    assert offenders == []

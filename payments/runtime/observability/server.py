@@ -13,9 +13,7 @@ engine's work matters more than its metrics, so it never fails to start for them
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import structlog
@@ -33,21 +31,9 @@ RELAY_PORT = 9466
 HOST = "127.0.0.1"
 
 
-def env_int(name: str, default: int, environ: Mapping[str, str] = os.environ) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-
-
-def metrics_port(default: int, environ: Mapping[str, str] = os.environ) -> int:
-    port = env_int("PAYMENTS_METRICS_PORT", default, environ)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"PAYMENTS_METRICS_PORT must be 0-65535, got {port}")
-    return port
+def metrics_port(settings: Settings, default: int) -> int:
+    """`PAYMENTS_METRICS_PORT` when set, else this process's default."""
+    return default if settings.metrics_port is None else settings.metrics_port
 
 
 class ObservabilityServer:
@@ -106,14 +92,14 @@ def start_observability(
     settings: Settings, default_port: int, metrics: Metrics = DEFAULT
 ) -> ObservabilityServer | None:
     """Serve /metrics and /health in daemon threads; None when disabled or port taken."""
-    port = metrics_port(default_port)
+    port = metrics_port(settings, default_port)
     if port == 0:
         return None
     monitor = HealthMonitor.for_services(
         metrics,
         settings.database_url.get_secret_value() if settings.database_url else None,
         settings.kafka_bootstrap,
-        max_lag=env_int("PAYMENTS_HEALTH_MAX_LAG", 1000),
+        max_lag=settings.health_max_lag,
     )
     try:
         server = ObservabilityServer(metrics, monitor, port)

@@ -66,20 +66,13 @@ class Environment:
     bootstrap: str
 
     @classmethod
-    def from_os(cls) -> Environment:
-        names = (
-            "PAYMENTS_DATABASE_URL",
-            "PAYMENTS_ADMIN_DATABASE_URL",
-            "PAYMENTS_SUPERUSER_DATABASE_URL",
-            "PAYMENTS_KAFKA_BOOTSTRAP",
+    def from_settings(cls, settings: Settings) -> Environment:
+        return cls(
+            settings.require_database_url(),
+            settings.require_admin_database_url(),
+            settings.require_superuser_database_url(),
+            settings.require_kafka_bootstrap(),
         )
-        missing = [n for n in names if not os.environ.get(n)]
-        if missing:
-            raise RuntimeError(
-                f"{', '.join(missing)} not set: run `payments services up` and "
-                '`eval "$(payments services env)"` first'
-            )
-        return cls(*(os.environ[n] for n in names))
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Where the local services keep their state and which ports they use.
 
-Everything can be overridden by environment variables so a second checkout (e.g. CI
-in a fresh clone) can run beside the first without colliding on ports or state.
+Everything can be overridden by settings (`PAYMENTS_SERVICES_DIR`, `PAYMENTS_PG_PORT`,
+…, read by `payments.runtime.settings`) so a second checkout (e.g. CI in a fresh clone)
+can run beside the first without colliding on ports or state.
 """
 
 from __future__ import annotations
@@ -10,16 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from payments.runtime.settings import Settings, Topics
+
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
 
-# Partition counts of the contract topics (suffix after the prefix).
-TOPIC_PARTITIONS: dict[str, int] = {
-    "commands": 8,
-    "events": 8,
-    "command-results": 3,
-    "commands.dlq": 1,
-}
 
 
 def project_root() -> Path:
@@ -29,16 +25,6 @@ def project_root() -> Path:
         if (parent / "pyproject.toml").is_file() and (parent / "payments").is_dir():
             return parent
     return Path.cwd()
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a port number, got {raw!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -52,20 +38,19 @@ class ServiceConfig:
     pg_bindir: Path | None = None  # None: look it up
 
     @classmethod
-    def from_env(cls) -> ServiceConfig:
-        state = os.environ.get("PAYMENTS_SERVICES_DIR") or str(project_root() / ".services")
-        cache = os.environ.get("PAYMENTS_CACHE_DIR") or str(
+    def from_settings(cls, settings: Settings | None = None) -> ServiceConfig:
+        settings = settings or Settings()
+        cache = settings.cache_dir or (
             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "payments-engine"
         )
-        bindir = os.environ.get("PAYMENTS_PG_BINDIR")
         return cls(
-            state_dir=Path(state).resolve(),
+            state_dir=Path(settings.services_dir or project_root() / ".services").resolve(),
             cache_dir=Path(cache).resolve(),
-            pg_port=_int_env("PAYMENTS_PG_PORT", 54329),
-            kafka_port=_int_env("PAYMENTS_KAFKA_PORT", 19092),
-            controller_port=_int_env("PAYMENTS_KAFKA_CONTROLLER_PORT", 19093),
-            topic_prefix=os.environ.get("PAYMENTS_TOPIC_PREFIX") or "payments",
-            pg_bindir=Path(bindir) if bindir else None,
+            pg_port=settings.pg_port,
+            kafka_port=settings.kafka_port,
+            controller_port=settings.kafka_controller_port,
+            topic_prefix=settings.topic_prefix,
+            pg_bindir=settings.pg_bindir,
         )
 
     @property
@@ -90,4 +75,4 @@ class ServiceConfig:
         return self.cache_dir / f"kafka-{KAFKA_VERSION}" / "lib"
 
     def topics(self) -> dict[str, int]:
-        return {f"{self.topic_prefix}.{suffix}": n for suffix, n in TOPIC_PARTITIONS.items()}
+        return Topics(self.topic_prefix).partitions

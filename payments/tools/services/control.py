@@ -28,7 +28,7 @@ def _quiet(_: str) -> None:
 
 def up(config: ServiceConfig | None = None, say: Say = _quiet) -> dict[str, str]:
     """Start whatever is not running yet, wait until ready; return the env variables."""
-    config = config or ServiceConfig.from_env()
+    config = config or ServiceConfig.from_settings()
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.marker.touch()
     # Two `up`s at once (two test sessions) must not both run initdb or start a broker.
@@ -103,7 +103,7 @@ def _install_schema(variables: dict[str, str], say: Say) -> None:
 
 
 def down(config: ServiceConfig | None = None, purge: bool = False, say: Say = _quiet) -> None:
-    config = config or ServiceConfig.from_env()
+    config = config or ServiceConfig.from_settings()
     if postgres.stop(config):
         say("PostgreSQL stopped")
     if broker.stop(config):
@@ -120,7 +120,7 @@ def down(config: ServiceConfig | None = None, purge: bool = False, say: Say = _q
 
 
 def status(config: ServiceConfig | None = None) -> list[dict[str, Any]]:
-    config = config or ServiceConfig.from_env()
+    config = config or ServiceConfig.from_settings()
     pg_pid = postgres.running_pid(config)
     kafka_pid = broker.running_pid(config)
     return [
@@ -145,7 +145,7 @@ def status(config: ServiceConfig | None = None) -> list[dict[str, Any]]:
 
 def env_vars(config: ServiceConfig | None = None) -> dict[str, str]:
     """The PAYMENTS_* variables that point the engine and the tests at these services."""
-    config = config or ServiceConfig.from_env()
+    config = config or ServiceConfig.from_settings()
     passwords = secrets_file.load(config.secrets_file)
     if passwords is None:
         raise ServiceError(
