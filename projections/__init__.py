@@ -2,9 +2,9 @@
 that rebuild and check them against the event store.
 
 - `events`: the relayed event dict (parse, check). `decode`: stored rows to it, fast.
-- `balances`, `settlements`, `audit`: pure folds and the hash chain (no I/O).
-- `apply_*`: one batch of events into the tables, idempotent (versions, positions).
-- `schema`, `positions`, `sqlrows`: DDL, consumer offsets, bulk row I/O.
-- `read_model`, `replay`, `verify`, `history`, `queries`, `source`: rebuild, check,
-  look back, look up; `cli`: the `payments` subcommands of the read side.
+- `balances/`, `settlements/`, `audit/`: one folder per projection — its pure fold (or
+  hash chain: no I/O) and `apply` (one batch of events into its tables, idempotent).
+- `schema`, `positions`, `sqlrows`, `catalog`, `queries`: DDL, consumer offsets, bulk
+  row I/O, the projection table, lookups.
+- `rebuild/`: `read_model`, `replay`, `verify`, `history`, `source` (the event store).
 """
