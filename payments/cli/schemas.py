@@ -22,8 +22,8 @@ from payments.tools.contract_docs.schemas import DEFAULT_DIR, stale, write
 def schemas_command(out: Path, check: bool) -> None:
     """Write the contract's JSON Schemas (commands, outcome, dead letter, events).
 
-    Run it after changing a command model in payments/commands.py or a message model
-    in payments/contract_docs/wire_models.py, and commit the result.
+    Run it after changing a command model in payments/domain/commands.py or a message model
+    in payments/contract/messages.py, and commit the result.
 
     \b
     Example:

@@ -22,6 +22,12 @@ from eventsourcing.domain import Aggregate
 from pydantic import BaseModel
 
 from payments.cli.schemas import schemas_command
+from payments.contract.messages import (
+    EVENT_MODELS,
+    EVENT_PAYLOADS,
+    DeadLetter,
+    Outcome,
+)
 from payments.contract.wire import dead_letter
 from payments.domain.account import Account
 from payments.domain.command_record import CommandRecord
@@ -32,12 +38,6 @@ from payments.domain.settlement import SettlementBatch
 from payments.domain.transfer import Transfer
 from payments.tools.contract_docs import schemas
 from payments.tools.contract_docs.examples import run_scenario
-from payments.tools.contract_docs.wire_models import (
-    EVENT_MODELS,
-    EVENT_PAYLOADS,
-    DeadLetter,
-    Outcome,
-)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 ALL_CODES = {*REJECTION_CODES, InternalError.code}

@@ -2,8 +2,9 @@
 
 `run_scenario()` sends it through the real ledger on the in-memory store and returns
 what the engine would publish: outcomes and `payments.events` messages. The test
-`test_schemas_fresh` validates all of it against the wire models, and docs/contract.md
-takes its examples from it (`python -m payments.contract_docs.examples` prints them).
+`test_schemas_fresh` validates all of it against `payments.contract.messages`, and
+docs/contract.md takes its examples from it (`python -m
+payments.tools.contract_docs.examples` prints them).
 The only code it cannot show is `internal_error`, which only a bug produces.
 """
 

@@ -2,7 +2,7 @@
 
 `generate()` maps each file under docs/schemas/ to its text: the command envelope and
 one schema per command payload (from `payments.commands`), the outcome, the dead
-letter, and one schema per event type plus their union (from `wire_models`).
+letter, and one schema per event type plus their union (from `payments.contract.messages`).
 `payments schemas` writes them; `payments schemas --check` and the unit test
 `test_schemas_fresh` fail when the committed files are not what the models say now.
 """
@@ -15,8 +15,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field, RootModel
 
+from payments.contract.messages import EVENT_MODELS, DeadLetter, Outcome
 from payments.domain.commands import PAYLOAD_MODELS, Envelope
-from payments.tools.contract_docs.wire_models import EVENT_MODELS, DeadLetter, Outcome
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "docs" / "schemas"

@@ -1,10 +1,19 @@
-"""Pydantic mirrors of the Kafka messages the engine writes, for their JSON Schemas.
+"""Every Kafka message of the contract, declared once as a pydantic model.
 
-The engine builds these messages as plain dicts (`payments.ledger.Outcome.to_json`,
-`payments.wire`); these models only describe them, field by field, as
-docs/architecture.md defines them. A test runs the real ledger and validates what it
-produces against these models, and compares each event payload model with the
-domain event's fields, so the description cannot drift from the code unnoticed.
+The outcome, the dead letter, and per event type its payload (`EVENT_PAYLOADS`) and
+its whole `payments.events` message (`EVENT_MODELS`), as docs/architecture.md
+("Wire formats") describes them. Everything else is derived from here or checked
+against it: the JSON Schemas in docs/schemas/ (`payments schemas`), the read side's
+field checks (`projections.events`), and the domain events, which
+tests/unit/test_event_contract.py holds to exactly these fields and types.
+
+The engine itself builds these messages as plain dicts (`payments.contract.wire`),
+for speed; tests/unit/test_schemas_fresh.py validates what the real ledger
+publishes against these models.
+
+A new event type or field: declare it in the domain event and here (a field that
+older stored events lack takes a default here, and the read side then treats it as
+optional), then run `payments schemas`.
 """
 
 from __future__ import annotations
@@ -198,7 +207,7 @@ class EventMessage(Message):
 def _event_model(event_type: str, payload: type[Message]) -> type[EventMessage]:
     aggregate_type = event_type.split(".", 1)[0]
     return create_model(
-        event_type.replace(".", ""),
+        event_type.replace(".", "") + "Message",  # the bare name may be its payload model's
         __base__=EventMessage,
         __doc__=f"`{event_type}` on `payments.events` (key: aggregate_id).",
         event_type=(Literal[event_type], ...),
