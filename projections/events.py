@@ -4,70 +4,84 @@ The wire format is docs/architecture.md "Wire formats → Event". A record that 
 such an event (bad JSON, a missing field, a float amount) raises `BadEvent`: the
 consumer logs it and moves past it, so one poison record never stalls a projection.
 `recorded_at` becomes an aware `datetime`; everything else keeps its JSON type.
+
+The payload checks are derived, once at import, from the one declaration of each
+event type (`payments.contract.messages.EVENT_PAYLOADS`): per field, a cheap JSON
+type check, so checking an event costs dict lookups, not a pydantic validation.
 """
 
 from __future__ import annotations
 
 import json
+import types
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from payments.contract.messages import EVENT_PAYLOADS
 
 Event = dict[str, Any]
 
-# Payload fields the read side relies on, per event type (the catalogue's fields).
-# Types: "int" is a JSON integer (never bool/float), "str" a string, "bool" a bool.
-PAYLOAD_FIELDS: dict[str, dict[str, str]] = {
-    "Account.Opened": {
-        "account_id": "str",
-        "currency": "str",
-        "kind": "str",
-        "overdraft_limit": "int",
-    },
-    "Account.Closed": {"account_id": "str"},
-    "Account.Debited": {
-        "account_id": "str",
-        "posting_id": "str",
-        "amount": "int",
-        "currency": "str",
-        "reason": "str",
-        "reference": "str",
-    },
-    "Account.HoldPlaced": {"account_id": "str", "payment_id": "str", "amount": "int"},
-    "Account.HoldCaptured": {
-        "account_id": "str",
-        "payment_id": "str",
-        "amount": "int",
-        "posting_id": "str",
-    },
-    "Account.Settled": {"account_id": "str", "batch_id": "str"},
-    "Payment.Authorized": {
-        "payment_id": "str",
-        "payer_account": "str",
-        "merchant_account": "str",
-        "amount": "int",
-        "currency": "str",
-    },
-    "Payment.Captured": {"payment_id": "str", "amount": "int"},
-    "Transfer.Recorded": {"transfer_id": "str", "amount": "int", "currency": "str"},
-    "SettlementBatch.Created": {
-        "batch_id": "str",
-        "merchant_account": "str",
-        "payout_account": "str",
-        "fees_account": "str",
-        "currency": "str",
-        "fee_bps": "int",
-        "gross": "int",
-        "refunds": "int",
-        "chargebacks": "int",
-        "fees": "int",
-        "net": "int",
-        "item_count": "int",
-    },
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "int": lambda v: type(v) is int,  # never bool (a subclass) nor float
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: type(v) is bool,
 }
-PAYLOAD_FIELDS["Account.Credited"] = PAYLOAD_FIELDS["Account.Debited"]
-PAYLOAD_FIELDS["Account.HoldReleased"] = PAYLOAD_FIELDS["Account.HoldPlaced"]
-for _name in ("Voided", "Refunded", "ChargedBack"):
-    PAYLOAD_FIELDS[f"Payment.{_name}"] = PAYLOAD_FIELDS["Payment.Captured"]
+
+
+class WireType(NamedTuple):
+    """A field's JSON type as the read side checks it."""
+
+    kind: str  # a key of _CHECKS
+    nullable: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.kind} or null" if self.nullable else self.kind
+
+
+def wire_type(annotation: Any) -> WireType:
+    """The JSON type of a Python annotation (a message model's or a domain event's).
+
+    Anything not plain on the wire raises TypeError: a new kind of field must get a
+    check here before the read side can trust it.
+    """
+    origin = get_origin(annotation)
+    if origin is Annotated:  # constraints are the write side's; the JSON type is inside
+        return wire_type(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        present = [a for a in get_args(annotation) if a is not type(None)]
+        if len(present) == 1 and len(present) < len(get_args(annotation)):
+            return WireType(wire_type(present[0]).kind, nullable=True)
+    elif origin is Literal and all(type(a) is str for a in get_args(annotation)):
+        return WireType("str")
+    elif annotation is bool:
+        return WireType("bool")
+    elif annotation is int:
+        return WireType("int")
+    elif annotation in (str, UUID):  # a UUID travels as its text
+        return WireType("str")
+    raise TypeError(f"no JSON type check for {annotation!r}")
+
+
+class FieldCheck(NamedTuple):
+    name: str
+    type: WireType
+    required: bool  # False: a field with a default (older stored events lack it)
+
+
+def payload_checks(model: type[BaseModel]) -> tuple[FieldCheck, ...]:
+    return tuple(
+        FieldCheck(name, wire_type(field.annotation), field.is_required())
+        for name, field in model.model_fields.items()
+    )
+
+
+PAYLOAD_FIELDS: dict[str, tuple[FieldCheck, ...]] = {
+    event_type: payload_checks(model) for event_type, model in EVENT_PAYLOADS.items()
+}
 
 ENVELOPE_FIELDS: dict[str, str] = {
     "position": "int",
@@ -76,12 +90,6 @@ ENVELOPE_FIELDS: dict[str, str] = {
     "aggregate_type": "str",
     "aggregate_id": "str",
     "aggregate_version": "int",
-}
-
-_CHECKS = {
-    "int": lambda v: type(v) is int,
-    "str": lambda v: isinstance(v, str),
-    "bool": lambda v: type(v) is bool,
 }
 
 
@@ -104,14 +112,14 @@ def parse_event(raw: bytes | str | None) -> Event:
 
 def check_event(event: Event) -> Event:
     """Check fields and types; turn `recorded_at` into a datetime. Returns the dict."""
-    _check_fields(event, ENVELOPE_FIELDS, "event")
+    _check_envelope(event)
     for optional in ("command_id", "actor"):
         if event.get(optional) is not None and not isinstance(event[optional], str):
             raise BadEvent(f"event.{optional} must be a string or null")
     payload = event.get("payload")
     if not isinstance(payload, dict):
         raise BadEvent("event.payload must be an object")
-    _check_fields(payload, PAYLOAD_FIELDS.get(event["event_type"], {}), "payload")
+    _check_payload(payload, PAYLOAD_FIELDS.get(event["event_type"], ()))
     recorded_at = event.get("recorded_at")
     if isinstance(recorded_at, str):
         event["recorded_at"] = parse_time(recorded_at)
@@ -137,9 +145,21 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _check_fields(obj: dict[str, Any], fields: dict[str, str], where: str) -> None:
-    for name, kind in fields.items():
-        if name not in obj:
-            raise BadEvent(f"{where}.{name} is missing")
-        if not _CHECKS[kind](obj[name]):
-            raise BadEvent(f"{where}.{name} must be {kind}, got {type(obj[name]).__name__}")
+def _check_envelope(event: Event) -> None:
+    for name, kind in ENVELOPE_FIELDS.items():
+        if name not in event:
+            raise BadEvent(f"event.{name} is missing")
+        if not _CHECKS[kind](event[name]):
+            raise BadEvent(f"event.{name} must be {kind}, got {type(event[name]).__name__}")
+
+
+def _check_payload(payload: dict[str, Any], checks: tuple[FieldCheck, ...]) -> None:
+    for name, (kind, nullable), required in checks:
+        if name not in payload:
+            if required:
+                raise BadEvent(f"payload.{name} is missing")
+            continue
+        value = payload[name]
+        if not _CHECKS[kind](value) and not (nullable and value is None):
+            wanted = WireType(kind, nullable)
+            raise BadEvent(f"payload.{name} must be {wanted}, got {type(value).__name__}")
