@@ -1,7 +1,8 @@
 """The contract documents say what the code does, and are regenerated when it changes.
 
 - docs/schemas/ is exactly what the models generate now (else: run `payments schemas`);
-- the wire models match the domain events and what the real ledger publishes;
+- the message models match what the real ledger publishes (and the domain events:
+  tests/unit/test_event_contract.py);
 - docs/asyncapi.yaml points at schema files that exist, and uses all of them;
 - docs/contract.md's examples are valid messages covering every command type,
   rejection code and event type.
@@ -9,7 +10,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -18,34 +18,22 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from eventsourcing.domain import Aggregate
 from pydantic import BaseModel
 
 from payments.cli.schemas import schemas_command
 from payments.contract.messages import (
     EVENT_MODELS,
-    EVENT_PAYLOADS,
     DeadLetter,
     Outcome,
 )
 from payments.contract.wire import dead_letter
-from payments.domain.account import Account
-from payments.domain.command_record import CommandRecord
 from payments.domain.commands import COMMAND_TYPES, PAYLOAD_MODELS, Envelope
 from payments.domain.errors import REJECTION_CODES, InternalError
-from payments.domain.payment import Payment
-from payments.domain.settlement import SettlementBatch
-from payments.domain.transfer import Transfer
 from payments.tools.contract_docs import schemas
 from payments.tools.contract_docs.examples import run_scenario
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 ALL_CODES = {*REJECTION_CODES, InternalError.code}
-AGGREGATES = {
-    cls.__name__: cls for cls in (Account, Payment, Transfer, SettlementBatch, CommandRecord)
-}
-NOT_PAYLOAD = {"originator_id", "originator_version", "originator_topic", "timestamp"}
-NOT_PAYLOAD |= {"command_id", "actor"}  # top-level fields of the message
 
 
 def test_committed_schemas_are_what_the_models_generate() -> None:
@@ -89,31 +77,6 @@ def test_one_schema_per_command_type_and_event_type() -> None:
     assert {f"commands/{t}.json" for t in COMMAND_TYPES} <= files
     assert {f"events/{t}.json" for t in EVENT_MODELS} <= files
     assert set(PAYLOAD_MODELS) == set(COMMAND_TYPES)
-
-
-def payload_fields(domain_event: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(domain_event)} - NOT_PAYLOAD
-
-
-@pytest.mark.parametrize("event_type", sorted(EVENT_PAYLOADS))
-def test_event_payload_models_have_the_domain_events_fields(event_type: str) -> None:
-    aggregate, name = event_type.split(".")
-    domain_event = getattr(AGGREGATES[aggregate], name)
-    assert set(EVENT_PAYLOADS[event_type].model_fields) == payload_fields(domain_event)
-
-
-def test_every_domain_event_class_has_a_wire_model() -> None:
-    found = {
-        f"{aggregate}.{name}"
-        for aggregate, cls in AGGREGATES.items()
-        for name, member in vars(cls).items()
-        if isinstance(member, type)
-        and issubclass(member, Aggregate.Event)
-        and name != "Event"  # the aggregate's base event class
-        # the library adds an empty `Created` to aggregates created by another event
-        and not (name == "Created" and not payload_fields(member))
-    }
-    assert found == set(EVENT_PAYLOADS)
 
 
 def test_what_the_ledger_publishes_matches_the_wire_models() -> None:
