@@ -1,7 +1,8 @@
 """Projection consumers against the real Kafka broker and PostgreSQL.
 
-Hand-made events (EventFactory) are published to a unique topic prefix, as the
-relay would publish them; the projection tables live in a unique PostgreSQL schema
+Events written by the real domain (EventFactory: commands through an in-memory
+Ledger, renumbered with gaps) are published to a unique topic prefix, as the relay
+would publish them; the projection tables live in a unique PostgreSQL schema
 with its own stand-in `payments_events` (positions only: the audit chain's oracle).
 The expected tables are recomputed with `verify` from the same event list.
 """
@@ -148,16 +149,16 @@ def _end_offsets(box: Sandbox) -> dict[int, int]:
     return end_offsets(box.bootstrap, box.topic)
 
 
-def business_day(namespace: str, payments: int = 6, position_step: int = 3) -> EventFactory:
+def business_day(payments: int = 6, position_step: int = 3) -> EventFactory:
     """Transfers, payments with partial captures, refunds, chargebacks, settlements."""
-    f = EventFactory(namespace=namespace, position_step=position_step)  # gaps, as on PostgreSQL
+    f = EventFactory(position_step=position_step)  # gaps, as on PostgreSQL
     f.open_account("BANK", kind="external")
     f.open_account("A1", overdraft=1_000)
     f.open_account("B1")
     f.open_account("SHOP", kind="merchant")
     f.open_account("FEES", kind="fees")
     f.open_account("OUT", kind="external")
-    f.transfer("top-up", "BANK", "A1", 100_000)
+    f.transfer("top-up", "BANK", "A1", 100_000 + 2_000 * payments)  # enough for every payment
     f.transfer("t-1", "A1", "B1", 2_500)
     for i in range(payments):
         pay = f"pay-{i}"
@@ -184,7 +185,7 @@ def assert_tables_match(box: Sandbox, events: list[dict]) -> None:
 
 
 def test_tables_equal_the_recomputed_ones_after_a_scripted_stream(sandbox):
-    f = business_day("s1")
+    f = business_day()
     sandbox.publish(f.events)
 
     run_consumers_until(sandbox, caught_up(sandbox, f.events))
@@ -201,7 +202,7 @@ def test_tables_equal_the_recomputed_ones_after_a_scripted_stream(sandbox):
 
 
 def test_duplicates_rewinds_and_bad_records_change_nothing(sandbox):
-    f = business_day("s2")
+    f = business_day()
     sandbox.publish(f.events)
     run_consumers_until(sandbox, caught_up(sandbox, f.events))
     before = sandbox.tables()
@@ -223,7 +224,7 @@ def test_duplicates_rewinds_and_bad_records_change_nothing(sandbox):
 
 
 def test_events_out_of_position_order_across_partitions_chain_in_order(sandbox):
-    f = business_day("s3")
+    f = business_day()
     # Publish aggregates in reverse order of first appearance: per-aggregate order is
     # kept (as Kafka does per key), global order is not.
     by_aggregate: dict[str, list[dict]] = {}
@@ -241,7 +242,7 @@ def test_events_out_of_position_order_across_partitions_chain_in_order(sandbox):
 
 
 def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(sandbox, tmp_path: Path):
-    f = business_day("s4", payments=400)
+    f = business_day(payments=400)
     sandbox.publish(f.events)
     env = dict(os.environ)
     env.update(
@@ -289,7 +290,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(sandbox, tmp_p
 
 
 def test_a_lost_database_connection_is_retried_and_nothing_is_lost(sandbox, superuser_database_url):
-    f = business_day("s5", payments=150)
+    f = business_day(payments=150)
     first_half = len(f.events) // 2
     sandbox.publish(f.events[:first_half])
     killed = []
@@ -316,7 +317,7 @@ def test_a_lost_database_connection_is_retried_and_nothing_is_lost(sandbox, supe
 def test_replay_while_consumers_run_hands_over_without_loss(sandbox):
     from projections.rebuild.replay import replay
 
-    f = business_day("s6", payments=60)
+    f = business_day(payments=60)
     half = len(f.events) // 2
     first, second = f.events[:half], f.events[half:]
     sandbox.publish(first)

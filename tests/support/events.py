@@ -1,9 +1,18 @@
-"""Synthetic event streams in the wire format, for tests and demos of the read side.
+"""Event streams in the wire format, written by the real domain, for read-side tests.
 
-`EventFactory` plays a well-behaved write side: it numbers positions and aggregate
-versions and emits, per business action, the events the catalogue prescribes
-(e.g. a capture is `Payment.Captured` + the payer's `Account.HoldCaptured` + the
-merchant's `Account.Credited`). It checks no rules: feed it sensible stories.
+`EventFactory` is the write side in miniature: each method sends one command through
+the real `Ledger` on the in-memory store and collects what the relay would publish
+(`payments.contract.wire.event_message`): the events the handlers record, in their
+order, then the command's `CommandRecord.Decided` (the relay publishes it too; the
+audit log chains it, the other projections ignore it). So a story's events are the
+domain's own, never a hand-made copy that can drift from it. A rejected command
+raises `StoryRejected`: a test's story must be one the engine accepts.
+
+Only positions and times are renumbered, as a test needs them: positions from
+`first_position` in steps of `position_step` (> 1 leaves gaps, as PostgreSQL does),
+`recorded_at` from `start` plus one millisecond per event. Aggregate ids are the
+domain's (`payments.domain.ids`), so two factories in one test that must not share
+aggregates need distinct business ids.
 """
 
 from __future__ import annotations
@@ -11,72 +20,76 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import NAMESPACE_URL, uuid5
+from uuid import UUID
 
-from payments.domain.money import fee_half_up
+from payments.contract.messages import EVENT_PAYLOADS
+from payments.contract.wire import event_id, event_message
+from payments.domain import ids
+from payments.ledger.service import Ledger
+from payments.ledger.store import in_memory_application
 from projections.events import Event, format_time
 
-_KINDS = {
-    "Account": "account",
-    "Payment": "payment",
-    "Transfer": "transfer",
-    "SettlementBatch": "batch",
+ACTOR = "ops@example"
+_ID_OF = {
+    "Account": ids.account_id_to_uuid,
+    "Payment": ids.payment_id_to_uuid,
+    "Transfer": ids.transfer_id_to_uuid,
+    "SettlementBatch": ids.batch_id_to_uuid,
+    "CommandRecord": ids.command_id_to_uuid,
 }
-_ITEM_KINDS = ("capture", "refund", "chargeback")
+_TOTALS = ("gross", "refunds", "chargebacks", "fees", "net", "item_count")
+
+
+class StoryRejected(AssertionError):
+    """The engine rejected a command of a test's story."""
 
 
 class EventFactory:
     def __init__(
         self,
-        namespace: str = "test",
         first_position: int = 1,
         start: datetime | None = None,
         position_step: int = 1,
     ) -> None:
-        self.namespace = namespace
-        self.position = first_position - position_step
-        self.position_step = position_step  # > 1 leaves gaps, as PostgreSQL does
-        self.clock = start or datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-        self.versions: dict[str, int] = {}
-        self.payments: dict[str, dict[str, Any]] = {}
-        self.unsettled: dict[str, list[tuple[str, int]]] = {}  # merchant → (kind, amount)
-        self.currencies: dict[str, str] = {}
-        self.postings = 0
+        self.app = in_memory_application()
+        self.ledger = Ledger(self.app)
+        self.first_position = first_position
+        self.position_step = position_step
+        self.start = start or datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
         self.events: list[Event] = []
+        self.commands = 0
+        self._stored = 0  # notification ids read from the store so far
 
     def aggregate_id(self, aggregate_type: str, business_id: str) -> str:
-        kind = _KINDS[aggregate_type]
-        return str(uuid5(NAMESPACE_URL, f"{self.namespace}:{kind}:{business_id}"))
+        return str(_ID_OF[aggregate_type](business_id))
 
-    def emit(self, aggregate_type: str, business_id: str, name: str, **payload: Any) -> Event:
-        aggregate_id = self.aggregate_id(aggregate_type, business_id)
-        version = self.versions.get(aggregate_id, 0) + 1
-        self.versions[aggregate_id] = version
-        self.position += self.position_step
-        self.clock += timedelta(milliseconds=1)
-        event = {
-            "position": self.position,
-            "event_id": str(uuid5(uuid5(NAMESPACE_URL, aggregate_id), str(version))),
-            "event_type": f"{aggregate_type}.{name}",
-            "aggregate_type": aggregate_type,
-            "aggregate_id": aggregate_id,
-            "aggregate_version": version,
-            "command_id": f"{self.namespace}-c{self.position}",
-            "actor": "ops@example",
-            "recorded_at": self.clock,
+    # --- commands ----------------------------------------------------------------------
+
+    def send(self, command_type: str, **payload: Any) -> list[Event]:
+        """Decide one command; returns (and keeps) the events it published."""
+        self.commands += 1
+        envelope = {
+            "command_id": f"c-{self.commands}",
+            "type": command_type,
+            "actor": ACTOR,
             "payload": payload,
         }
-        self.events.append(event)
-        return event
+        outcome = self.ledger.decide(envelope)
+        if outcome.status != "accepted":
+            raise StoryRejected(f"{command_type} {payload}: {outcome.code}: {outcome.message}")
+        notifications = self.app.recorder.select_notifications(start=self._stored + 1, limit=10_000)
+        self._stored += len(notifications)
+        published = []
+        for notification in notifications:
+            published.append(self._renumbered(event_message(notification, self.app.mapper)))
+            self.events.append(published[-1])
+        return published
 
     def open_account(
         self, account_id: str, currency: str = "EUR", kind: str = "customer", overdraft: int = 0
     ) -> None:
-        self.currencies[account_id] = currency
-        self.emit(
-            "Account",
-            account_id,
-            "Opened",
+        self.send(
+            "open_account",
             account_id=account_id,
             currency=currency,
             kind=kind,
@@ -84,155 +97,119 @@ class EventFactory:
         )
 
     def close_account(self, account_id: str) -> None:
-        self.emit("Account", account_id, "Closed", account_id=account_id)
-
-    def post(
-        self, debit: str, credit: str, amount: int, reason: str, reference: str, forced: bool
-    ) -> None:
-        self.postings += 1
-        posting_id = f"{self.namespace}-p{self.postings}"
-        currency = self.currencies[debit]
-        for account, other, name in ((debit, credit, "Debited"), (credit, debit, "Credited")):
-            self.emit(
-                "Account",
-                account,
-                name,
-                account_id=account,
-                posting_id=posting_id,
-                amount=amount,
-                currency=currency,
-                counterparty=other,
-                reason=reason,
-                reference=reference,
-                forced=forced,
-            )
+        self.send("close_account", account_id=account_id)
 
     def transfer(self, transfer_id: str, source: str, target: str, amount: int) -> None:
-        currency = self.currencies[source]
-        self.emit(
-            "Transfer",
-            transfer_id,
-            "Recorded",
+        self.send(
+            "transfer",
             transfer_id=transfer_id,
             from_account=source,
             to_account=target,
             amount=amount,
-            currency=currency,
+            currency=self.currency(source),
         )
-        self.post(source, target, amount, "transfer", transfer_id, forced=False)
 
     def authorize(self, payment_id: str, payer: str, merchant: str, amount: int) -> None:
-        currency = self.currencies[payer]
-        self.payments[payment_id] = {"payer": payer, "merchant": merchant}
-        self.emit(
-            "Payment",
-            payment_id,
-            "Authorized",
+        self.send(
+            "authorize_payment",
             payment_id=payment_id,
             payer_account=payer,
             merchant_account=merchant,
             amount=amount,
-            currency=currency,
-        )
-        self.emit(
-            "Account", payer, "HoldPlaced", account_id=payer, payment_id=payment_id, amount=amount
+            currency=self.currency(payer),
         )
 
-    def capture(self, payment_id: str, amount: int) -> None:
-        payer, merchant = self._parties(payment_id)
-        self.postings += 1
-        posting_id = f"{self.namespace}-p{self.postings}"
-        self.emit("Payment", payment_id, "Captured", payment_id=payment_id, amount=amount)
-        self.emit(
-            "Account",
-            payer,
-            "HoldCaptured",
-            account_id=payer,
-            payment_id=payment_id,
-            amount=amount,
-            posting_id=posting_id,
-            counterparty=merchant,
-        )
-        self.emit(
-            "Account",
-            merchant,
-            "Credited",
-            account_id=merchant,
-            posting_id=posting_id,
-            amount=amount,
-            currency=self.currencies[merchant],
-            counterparty=payer,
-            reason="capture",
-            reference=payment_id,
-            forced=False,
-        )
-        self.unsettled.setdefault(merchant, []).append(("capture", amount))
+    def capture(self, payment_id: str, amount: int | None = None) -> None:
+        """Capture `amount`, or all that remains authorized."""
+        extra = {} if amount is None else {"amount": amount}
+        self.send("capture_payment", payment_id=payment_id, **extra)
 
-    def void(self, payment_id: str, amount: int) -> None:
-        payer, _ = self._parties(payment_id)
-        self.emit("Payment", payment_id, "Voided", payment_id=payment_id, amount=amount)
-        self.emit(
-            "Account", payer, "HoldReleased", account_id=payer, payment_id=payment_id, amount=amount
-        )
+    def void(self, payment_id: str, amount: int | None = None) -> None:
+        """Void what remains; `amount` (if given) is what the test expects that to be."""
+        published = self.send("void_payment", payment_id=payment_id)
+        voided = _payload_of(published, "Payment.Voided")["amount"]
+        if amount is not None and voided != amount:
+            raise StoryRejected(f"void of {payment_id} voided {voided}, not {amount}")
 
     def refund(self, payment_id: str, amount: int) -> None:
-        payer, merchant = self._parties(payment_id)
-        self.emit("Payment", payment_id, "Refunded", payment_id=payment_id, amount=amount)
-        self.post(merchant, payer, amount, "refund", payment_id, forced=False)
-        self.unsettled.setdefault(merchant, []).append(("refund", amount))
+        self.send("refund_payment", payment_id=payment_id, amount=amount)
 
     def chargeback(self, payment_id: str, amount: int, reason: str = "fraud") -> None:
-        payer, merchant = self._parties(payment_id)
-        self.emit(
-            "Payment",
-            payment_id,
-            "ChargedBack",
-            payment_id=payment_id,
-            amount=amount,
-            reason=reason,
-        )
-        self.post(merchant, payer, amount, "chargeback", payment_id, forced=True)
-        self.unsettled.setdefault(merchant, []).append(("chargeback", amount))
+        self.send("chargeback_payment", payment_id=payment_id, amount=amount, reason=reason)
 
     def settle(
         self, batch_id: str, merchant: str, payout: str, fees_account: str, fee_bps: int
     ) -> dict[str, int]:
         """Settle the merchant's unsettled items; returns the batch's totals."""
-        items = self.unsettled.pop(merchant, [])
-        sums = {kind: sum(a for k, a in items if k == kind) for kind in _ITEM_KINDS}
-        gross = sums["capture"]
-        fees = fee_half_up(gross, fee_bps)
-        net = gross - sums["refund"] - sums["chargeback"] - fees
-        totals = {
-            "gross": gross,
-            "refunds": sums["refund"],
-            "chargebacks": sums["chargeback"],
-            "fees": fees,
-            "net": net,
-            "item_count": len(items),
-        }
-        self.emit(
-            "SettlementBatch",
-            batch_id,
-            "Created",
+        published = self.send(
+            "settle_merchant",
             batch_id=batch_id,
             merchant_account=merchant,
             payout_account=payout,
             fees_account=fees_account,
-            currency=self.currencies[merchant],
             fee_bps=fee_bps,
-            **totals,
         )
-        self.emit("Account", merchant, "Settled", account_id=merchant, batch_id=batch_id, **totals)
-        if fees > 0:
-            self.post(merchant, fees_account, fees, "settlement_fee", batch_id, forced=True)
-        if net > 0:
-            self.post(merchant, payout, net, "settlement_payout", batch_id, forced=True)
-        return totals
+        batch = _payload_of(published, "SettlementBatch.Created")
+        return {name: batch[name] for name in _TOTALS}
 
-    def _parties(self, payment_id: str) -> tuple[str, str]:
-        payment = self.payments[payment_id]
-        return payment["payer"], payment["merchant"]
+    # --- for tests of what the domain never writes ------------------------------------
+
+    def unknown_event(
+        self, aggregate_type: str, business_id: str, name: str, **payload: Any
+    ) -> Event:
+        """Append an event of a type the contract does not have (a newer write side).
+
+        The store does not know it: append it after the story's last command.
+        """
+        event_type = f"{aggregate_type}.{name}"
+        if event_type in EVENT_PAYLOADS:
+            raise ValueError(f"{event_type} is a domain event: send the command that makes it")
+        aggregate_id = self.aggregate_id(aggregate_type, business_id)
+        version = 1 + max(
+            (e["aggregate_version"] for e in self.events if e["aggregate_id"] == aggregate_id),
+            default=0,
+        )
+        event = self._renumbered(
+            {
+                "position": 0,
+                "event_id": str(event_id(UUID(aggregate_id), version)),
+                "event_type": event_type,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": aggregate_id,
+                "aggregate_version": version,
+                "command_id": None,
+                "actor": ACTOR,
+                "recorded_at": None,
+                "payload": payload,
+            }
+        )
+        self.events.append(event)
+        return event
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def currency(self, account_id: str) -> str:
+        """The currency the account was opened in (as its `Account.Opened` says)."""
+        opened = [
+            e["payload"]["currency"]
+            for e in self.events
+            if e["event_type"] == "Account.Opened" and e["payload"]["account_id"] == account_id
+        ]
+        if not opened:
+            raise StoryRejected(f"no account {account_id} was opened")
+        return opened[0]
+
+    def _renumbered(self, message: dict[str, Any]) -> Event:
+        index = len(self.events)
+        return {
+            **message,
+            "position": self.first_position + index * self.position_step,
+            "recorded_at": self.start + timedelta(milliseconds=index + 1),
+        }
+
+
+def _payload_of(events: list[Event], event_type: str) -> dict[str, Any]:
+    return next(e["payload"] for e in events if e["event_type"] == event_type)
 
 
 def to_wire(event: Event) -> bytes:

@@ -107,6 +107,6 @@ def test_resent_and_rewound_events_change_nothing():
 def test_unknown_event_types_are_ignored():
     f = EventFactory()
     f.open_account("A1")
-    f.emit("Account", "A1", "Renamed", account_id="A1", label="x")
+    f.unknown_event("Account", "A1", "Renamed", account_id="A1", label="x")
     model = fold(f.events)
     assert model.balances["A1"]["last_version"] == 1

@@ -12,10 +12,11 @@ from tests.support.events import EventFactory, to_wire
 
 def good_event() -> dict:
     f = EventFactory()
-    f.open_account("A1")
+    f.open_account("A1", overdraft=5)
     f.open_account("B1")
     f.transfer("t-1", "A1", "B1", 5)
-    return json.loads(to_wire(f.events[-1]))
+    credited = [e for e in f.events if e["event_type"] == "Account.Credited"]
+    return json.loads(to_wire(credited[-1]))
 
 
 def test_a_relayed_event_parses():
