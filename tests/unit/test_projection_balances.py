@@ -1,4 +1,4 @@
-"""Worked examples: balances and payments folded from synthetic events."""
+"""Worked examples: balances and payments folded from the events the domain writes."""
 
 from __future__ import annotations
 

@@ -32,6 +32,12 @@ def test_a_relayed_event_parses():
         (lambda e: e.update(aggregate_version="3"), "aggregate_version must be int"),
         (lambda e: e["payload"].update(amount=5.0), "amount must be int"),
         (lambda e: e["payload"].update(amount=True), "amount must be int"),
+        (lambda e: e["payload"].pop("forced"), "payload.forced is missing"),
+        (lambda e: e["payload"].update(forced=1), "payload.forced must be bool, got int"),
+        (
+            lambda e: e["payload"].update(counterparty=None),
+            "counterparty must be str, got NoneType",
+        ),
         (lambda e: e.update(recorded_at="yesterday"), "not an ISO-8601"),
         (lambda e: e.update(payload=[]), "payload must be an object"),
     ],
@@ -47,3 +53,15 @@ def test_bad_events_are_refused(mutate, reason):
 def test_unreadable_records_are_refused(raw):
     with pytest.raises(BadEvent):
         parse_event(raw)
+
+
+def test_nullable_fields_take_null_and_nothing_else():
+    f = EventFactory()
+    f.open_account("A1")
+    decided = json.loads(to_wire(f.events[-1]))
+    assert decided["event_type"] == "CommandRecord.Decided"
+    assert decided["payload"]["code"] is None
+    assert parse_event(json.dumps(decided))["payload"]["code"] is None
+    decided["payload"]["code"] = 5
+    with pytest.raises(BadEvent, match=r"payload\.code must be str or null, got int"):
+        parse_event(json.dumps(decided))
