@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-import psycopg
-from kafka.errors import KafkaError
+import sys
+
 from pydantic import ValidationError
 
 from payments.runtime.settings import MissingSetting
@@ -21,10 +21,14 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, ValidationError):
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
         return f"invalid PAYMENTS_* setting ({fields}): check your environment"
-    if isinstance(error, psycopg.OperationalError):
+    # An error of a client library that was never imported cannot be this one: looking
+    # only in sys.modules keeps a quick command from paying for Kafka's import.
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(error, psycopg.OperationalError):
         # psycopg's message names host and port, never the password.
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
         return f"cannot reach PostgreSQL ({first_line}); {HINT_SERVICES}"
-    if isinstance(error, KafkaError):
+    kafka_errors = sys.modules.get("kafka.errors")
+    if kafka_errors is not None and isinstance(error, kafka_errors.KafkaError):
         return f"Kafka failed ({type(error).__name__}: {error}); {HINT_SERVICES}"
     return None
