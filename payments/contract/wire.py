@@ -1,7 +1,11 @@
-"""The Kafka message formats (JSON): relayed events and dead letters.
+"""The Kafka message formats (JSON): relayed events, outcomes and dead letters.
 
 `event_message` is shared by the relay and the read-side replay, so a projection
 rebuilt from the store sees exactly what consumers saw on `payments.events`.
+
+Answers always fit the broker's message size (1 MB by default) and always encode:
+what an outcome or a dead letter echoes of the input (ids, type, key, value) is cut
+to a limit with a visible marker, and `encode` replaces what UTF-8 cannot hold.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from uuid import UUID, uuid5
 from eventsourcing.persistence import Mapper, Notification
 
 DEAD_LETTER_VALUE_LIMIT = 64 * 1024
+ECHO_LIMIT = 1024  # characters of an id, type, reason or message echoed in an answer
+KEY_LIMIT = 1024  # bytes of a record key echoed as an answer's key
 # The library's and the envelope's own fields; the payload holds the event's.
 _NOT_PAYLOAD = frozenset(
     {"originator_id", "originator_version", "originator_topic", "timestamp", "command_id", "actor"}
@@ -97,13 +103,53 @@ def notification_message(notification: Notification, mapper: Mapper[Any]) -> dic
     return fast if fast is not None else event_message(notification, mapper)
 
 
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text`, or its first `limit` characters and a marker saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[cut: {len(text)} characters]"
+
+
+def cut_key(key: bytes | None, limit: int = KEY_LIMIT) -> bytes | None:
+    if key is None or len(key) <= limit:
+        return key
+    return key[:limit] + f"...[cut: {len(key)} bytes]".encode()
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; a lone surrogate that slipped into a string becomes '?'."""
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", errors="replace")
+
+
+def outcome_message(
+    command_id: str,
+    command_type: str | None,
+    status: str,
+    code: str | None,
+    message: str,
+    replayed: bool,
+    processed_at: datetime,
+) -> dict[str, Any]:
+    """One command's answer, for `payments.command-results`; echoes are cut."""
+    return {
+        "command_id": cut(command_id),
+        "type": None if command_type is None else cut(command_type, 256),
+        "status": status,
+        "code": code,
+        "message": cut(message),
+        "replayed": replayed,
+        "processed_at": iso_utc(processed_at),
+    }
+
+
 def dead_letter(
     reason: str, topic: str, partition: int, offset: int, value_bytes: bytes | None
 ) -> dict[str, Any]:
     """A record that could not be read as a command, for `payments.commands.dlq`."""
     raw = value_bytes or b""
     return {
-        "reason": reason,
+        "reason": cut(reason),
         "source_topic": topic,
         "source_partition": partition,
         "source_offset": offset,

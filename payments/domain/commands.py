@@ -5,7 +5,9 @@ contract's `Rejection`: an unknown type → `unknown_command_type`; a bad amount
 (float, string, boolean, zero, negative, > 10^12) → `invalid_amount`; a currency
 that is not an upper-case ISO 4217 code → `invalid_currency`; anything else,
 including missing and unknown fields → `invalid_command` with a message naming the
-field path and why. The models stay importable so `model_json_schema()` can
+field path and why. First of all, `text_rules.check_document` applies the envelope's
+text and number rules (no lone surrogate or NUL anywhere, nesting, 64-bit integers)
+to the parsed document. The models stay importable so `model_json_schema()` can
 generate the contract's JSON Schemas.
 """
 
@@ -35,11 +37,23 @@ from payments.domain.errors import (
     UnknownCommandType,
 )
 from payments.domain.money import MAX_AMOUNT
+from payments.domain.text_rules import MAX_NESTING, check_document
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9:_.\-]{1,64}$"
 COMMAND_ID_PATTERN = r"^[\x20-\x7E]{1,128}$"
 IDENTIFIER_RULE = "must be 1-64 characters of A-Z a-z 0-9 : _ . -"
 COMMAND_ID_RULE = "must be 1-128 printable ASCII characters"
+# Free text (actor, type) may be any Unicode but no C0 control character nor DEL.
+LABEL_PATTERN = r"^[^\x00-\x1F\x7F]+$"
+TYPE_PATTERN = r"^[^\x00-\x1F\x7F]*$"  # "" stays an unknown_command_type
+LABEL_RULE = "must not contain control characters (U+0000-U+001F, U+007F)"
+TEXT_PATTERN = r"^[^\x00]*$"  # what JSON Schema can say of clean text: no NUL
+TEXT_RULES = (
+    "Every string of the envelope, keys and values at any depth, is valid Unicode: no lone "
+    "UTF-16 surrogate (e.g. \\udc00) and no U+0000 (invalid_command naming the field). "
+    f"JSON nesting is at most {MAX_NESTING} levels; integers lie within ±(2^63−1) "
+    f"(payload.amount beyond it: invalid_amount)."
+)
 
 
 MESSAGE_LIMIT = 300  # messages are stored and published: a huge input is not echoed
@@ -76,7 +90,7 @@ def _parse_timestamp(value: Any) -> datetime:
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT, description="minor units")]
 Currency = Annotated[str, AfterValidator(_check_currency)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=TEXT_PATTERN)]
 AccountKind = Literal["customer", "merchant", "external", "fees"]
 
 
@@ -154,11 +168,13 @@ COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, json_schema_extra={"description": TEXT_RULES}
+    )
 
     command_id: Annotated[str, StringConstraints(pattern=COMMAND_ID_PATTERN)]
-    type: str
-    actor: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    type: Annotated[str, StringConstraints(pattern=TYPE_PATTERN)]
+    actor: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=LABEL_PATTERN)]
     issued_at: Annotated[
         datetime | None, BeforeValidator(lambda v: None if v is None else _parse_timestamp(v))
     ] = None
@@ -186,6 +202,7 @@ def is_valid_command_id(value: object) -> bool:
 def parse_envelope(raw: dict[str, Any]) -> ParsedCommand:
     if not isinstance(raw, dict):
         raise InvalidCommand("command: must be a JSON object")
+    check_document(raw)  # before pydantic: no later step may see unclean text
     try:
         envelope = Envelope.model_validate(raw)
     except ValidationError as e:
@@ -231,6 +248,8 @@ def _why(error: ErrorDetails, field: str) -> str:
     if kind == "extra_forbidden":
         return "is not an allowed field"
     if kind == "string_pattern_mismatch":
+        if field in ("type", "actor"):
+            return LABEL_RULE
         return COMMAND_ID_RULE if field == "command_id" else IDENTIFIER_RULE
     if field in ("amount", "overdraft_limit", "fee_bps") and kind in ("int_type", "int_parsing"):
         return f"must be a JSON integer of minor units, got {type(error['input']).__name__}"

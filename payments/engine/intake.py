@@ -11,11 +11,16 @@ Transaction boundaries, and why a kill -9 anywhere loses and doubles nothing:
    CommandRecord and is answered again with `replayed: true`, applying nothing.
 4. `commit` of Kafka offsets — only after the answers are acknowledged, so no
    command is ever left without an outcome on the results topic.
+
+One record's content never stalls a poll: reading it cannot raise (a dead letter
+instead), the ledger contains every failure to its command (see
+`payments.ledger.service`), and an answer always encodes and fits the broker (cut by
+`payments.contract.wire`; one the broker would still refuse becomes a short dead
+letter). Only outages of Kafka or PostgreSQL are retried.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,8 +32,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from payments.contract.wire import dead_letter
-from payments.engine.publisher import Publisher, PublishError
+from payments.contract.wire import cut, cut_key, dead_letter, encode
+from payments.engine.publisher import Publisher, PublishError, UnpublishableMessage
 from payments.engine.records import DeadLetter, read_command
 from payments.ledger.service import IncomingCommand, Ledger, Outcome
 from payments.runtime.backoff import Backoff
@@ -47,10 +52,6 @@ class BatchReport:
     rejected: int
     replayed: int
     seconds: float
-
-
-def encode(document: dict[str, object]) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class CommandIntake:
@@ -172,18 +173,14 @@ class CommandIntake:
         while True:
             try:
                 for outcome in outcomes:
-                    self.producer.send(
-                        self.topics.command_results,
-                        key=outcome.command_id.encode(),
-                        value=encode(outcome.to_json()),
-                    )
+                    document = outcome.to_json()
+                    key = cut_key(document["command_id"].encode("utf-8", errors="replace"))
+                    self._send_or_letter(self.topics.command_results, key, document)
                 for letter in dead:
                     document = dead_letter(
                         letter.reason, letter.topic, letter.partition, letter.offset, letter.value
                     )
-                    self.producer.send(
-                        self.topics.commands_dlq, key=letter.key, value=encode(document)
-                    )
+                    self._send_or_letter(self.topics.commands_dlq, cut_key(letter.key), document)
                 self.producer.flush(timeout=30)
                 return True
             except PublishError as error:
@@ -193,6 +190,23 @@ class CommandIntake:
             if stop.is_set():
                 return False
             backoff.wait(stop)
+
+    def _send_or_letter(self, topic: str, key: bytes | None, document: dict) -> None:
+        """Send one answer; one the broker can never take becomes a short dead letter."""
+        try:
+            self.producer.send(topic, key=key, value=encode(document))
+        except UnpublishableMessage as error:
+            log.error("answer_unpublishable", topic=topic, error=str(error)[:200])
+            record_error("answer_unpublishable")
+            letter = {
+                "reason": f"its answer could not be published: {str(error)[:200]}",
+                "answer_topic": topic,
+                "command_id": cut(str(document.get("command_id")), 256),
+                "source_offset": document.get("source_offset"),
+            }
+            self.producer.send(
+                self.topics.commands_dlq, key=cut_key(key, 256), value=encode(letter)
+            )
 
     def _commit(self, next_offsets: dict[TopicPartition, int]) -> None:
         try:

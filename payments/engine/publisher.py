@@ -8,6 +8,9 @@ Consumers stay on kafka-python.
 
 Delivery is idempotent with acks=all: a retried send is never doubled on the broker,
 and `flush` raises unless every message since the last flush was acknowledged.
+A message that can never be sent (too large for the broker) is refused at `send`
+with `UnpublishableMessage`, so the caller answers it otherwise instead of
+re-sending the whole lot forever.
 """
 
 from __future__ import annotations
@@ -19,9 +22,17 @@ from confluent_kafka import KafkaException, Producer
 
 from payments.runtime.settings import Settings
 
+# The broker's default message.max.bytes is 1,048,588: refuse larger ones locally.
+MESSAGE_MAX_BYTES = 1_000_000
+_PERMANENT = (RdKafkaError.MSG_SIZE_TOO_LARGE, RdKafkaError._INVALID_ARG)
+
 
 class PublishError(Exception):
     """Some message was not acknowledged by the broker; re-send the whole lot."""
+
+
+class UnpublishableMessage(ValueError):
+    """This one message can never be sent as it is; re-sending cannot help."""
 
 
 class Publisher:
@@ -33,7 +44,7 @@ class Publisher:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
-                "message.max.bytes": 2 * 1024 * 1024,
+                "message.max.bytes": MESSAGE_MAX_BYTES,
                 # Java's default partitioner, so keys land where other clients expect.
                 "partitioner": "murmur2_random",
                 "logger": None,
@@ -53,6 +64,8 @@ class Publisher:
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain
             except KafkaException as error:
+                if error.args and error.args[0].code() in _PERMANENT:
+                    raise UnpublishableMessage(str(error)) from error
                 raise PublishError(str(error)) from error
 
     def flush(self, timeout: float = 30.0) -> None:

@@ -12,11 +12,22 @@ payload) is answered from its record (`replayed`); with another fingerprint it i
 `idempotency_conflict` (not recorded). Validation comes after, so an invalid command
 re-sent identically is replayed too.
 
+Every failure is contained to its command. A command breaking the envelope's text
+rules arrives with its rejection (from `read_command`) and is answered without being
+parsed; ids of bad input are never derived; a command that crashes the deciding code
+(a bug) is rejected with `internal_error` and the batch redone without it. If the
+batch's one save fails for a reason other than an outage or a conflict (the store
+refused some content, e.g. a `DataError`), the batch is split in two and each half
+decided and saved on its own (bisection: a half that saves is committed with its
+own intake positions, exactly as if the poll had been smaller); a single command
+that still cannot be saved is answered `invalid_command` and only its intake
+position stored. If even that fails, the failure is not about content and it
+propagates, like an outage. So one record can never stall a poll.
+
 Concurrency is optimistic: on an `IntegrityError` (another engine wrote an aggregate
 we used) the batch is forgotten, its aggregates evicted from the cache and the whole
-batch decided again. A command that crashes the deciding code (a bug) is rejected
-with `internal_error` and the batch redone without it, so it cannot stall a
-partition. Database outages (`OperationalError`, `InterfaceError`) propagate.
+batch decided again. Database outages (`OperationalError`, `InterfaceError`)
+propagate.
 """
 
 from __future__ import annotations
@@ -34,9 +45,14 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+)
 
-from payments.contract.wire import iso_utc
+from payments.contract.wire import outcome_message
 from payments.domain.account import Account
 from payments.domain.command_record import CommandRecord
 from payments.domain.commands import COMMAND_ID_RULE, is_valid_command_id, parse_envelope
@@ -50,6 +66,7 @@ from payments.domain.ids import (
     transfer_id_to_uuid,
 )
 from payments.domain.payment import Payment
+from payments.domain.text_rules import is_clean_text
 from payments.ledger.store import AggregateCache, IntakePosition, PaymentsApplication
 
 log = structlog.get_logger(__name__)
@@ -74,6 +91,7 @@ ACCOUNT_FIELDS = (
 class IncomingCommand:
     raw: dict[str, Any]
     source: tuple[str, int, int] | None = None  # (topic, partition, offset)
+    rejection: Rejection | None = None  # broke the text rules: answered, never parsed
 
 
 @dataclass(frozen=True)
@@ -87,19 +105,23 @@ class Outcome:
     processed_at: datetime  # UTC; for a replay, the time of the original decision
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "command_id": self.command_id,
-            "type": self.type,
-            "status": self.status,
-            "code": self.code,
-            "message": self.message,
-            "replayed": self.replayed,
-            "processed_at": iso_utc(self.processed_at),
-        }
+        return outcome_message(
+            self.command_id,
+            self.type,
+            self.status,
+            self.code,
+            self.message,
+            self.replayed,
+            self.processed_at,
+        )
 
 
 def fingerprint(raw: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the command's type and payload."""
+    """sha256 of the canonical JSON of the command's type and payload.
+
+    Total: `surrogatepass` encodes a lone surrogate instead of raising (such a command
+    is rejected, but still answered idempotently); for clean text it is plain UTF-8.
+    """
     canonical = json.dumps(
         {"type": raw.get("type"), "payload": raw.get("payload")},
         sort_keys=True,
@@ -107,7 +129,7 @@ def fingerprint(raw: dict[str, Any]) -> str:
         ensure_ascii=False,
         default=repr,
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class LedgerConflictError(RuntimeError):
@@ -117,6 +139,15 @@ class LedgerConflictError(RuntimeError):
 class _CommandCrashed(Exception):  # a control-flow signal within decide_batch
     def __init__(self, index: int) -> None:
         self.index = index
+
+
+class _Unsavable(Exception):  # the store refused the batch, not for an outage
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+OUTAGES = (OperationalError, InterfaceError)
 
 
 class WorkingSet:
@@ -232,6 +263,57 @@ class Ledger:
         `consumed` names further (topic, partition, offset) records of this poll that
         are not commands (e.g. dead letters), so the stored intake positions pass them.
         """
+        try:
+            return self._decide_and_save(commands, consumer_group, consumed)
+        except _Unsavable as refused:
+            if not commands:
+                raise refused.cause from None  # nothing but positions: not about content
+            if len(commands) == 1:
+                return [self._answer_unsavable(commands[0], refused, consumer_group, consumed)]
+            log.warning("ledger.batch_unsavable", commands=len(commands), error=str(refused)[:200])
+            half = len(commands) // 2
+            # In order: the first half's positions stop before the second half's records.
+            first = self.decide_batch(commands[:half], consumer_group=consumer_group)
+            rest = self.decide_batch(
+                commands[half:], consumer_group=consumer_group, consumed=consumed
+            )
+            return first + rest
+
+    def _answer_unsavable(
+        self,
+        command: IncomingCommand,
+        refused: _Unsavable,
+        consumer_group: str | None,
+        consumed: Sequence[tuple[str, int, int]],
+    ) -> Outcome:
+        """The one command the store refused: answered, only its position stored."""
+        sources = ([command.source] if command.source else []) + list(consumed)
+        if not sources:
+            raise refused.cause from None  # nothing else to store: content or store, unknown
+        try:
+            self._decide_and_save([], consumer_group, sources)
+        except _Unsavable:
+            raise refused.cause from None  # positions alone fail too: not this command
+        raw = command.raw if isinstance(command.raw, dict) else {}
+        command_id, command_type = raw.get("command_id"), raw.get("type")
+        log.error("ledger.command_unsavable", command_id=command_id, error=str(refused)[:200])
+        rejection = InvalidCommand(
+            f"command: the store refused its content ({type(refused.cause).__name__}); "
+            "nothing applied"
+        )
+        return _rejected(
+            command_id if isinstance(command_id, str) else "",
+            command_type if is_clean_text(command_type) else None,
+            rejection,
+            datetime.now(UTC),
+        )
+
+    def _decide_and_save(
+        self,
+        commands: Sequence[IncomingCommand],
+        consumer_group: str | None,
+        consumed: Sequence[tuple[str, int, int]],
+    ) -> list[Outcome]:
         sources = [c.source for c in commands if c.source is not None] + list(consumed)
         positions = _intake_positions(sources, consumer_group)
         crashed: set[int] = set()
@@ -255,7 +337,7 @@ class Ledger:
                 log.info("ledger.conflict", attempt=conflicts, error=str(conflict)[:200])
                 time.sleep(random.uniform(0, min(0.5, 0.005 * 2**conflicts)))
                 continue
-            except BaseException:
+            except BaseException:  # outages, and _Unsavable for decide_batch to split
                 self.cache.evict(working.aggregates)
                 raise
             self._snapshot(working)
@@ -283,11 +365,16 @@ class Ledger:
         if sum(len(a.pending_events) for a in written) != len(working.new_events):
             raise RuntimeError("events were triggered outside of a command")  # a bug
         if written or positions:
-            self.app.record(
-                working.new_events,
-                expected_versions=working.expected_versions(),
-                intake_positions=positions,
-            )
+            try:
+                self.app.record(
+                    working.new_events,
+                    expected_versions=working.expected_versions(),
+                    intake_positions=positions,
+                )
+            except (*OUTAGES, IntegrityError):
+                raise
+            except Exception as refused:  # e.g. a DataError, or content that won't encode
+                raise _Unsavable(refused) from refused
         for aggregate in written:
             aggregate.collect_events()  # saved: no longer pending
 
@@ -297,14 +384,17 @@ class Ledger:
         working.load(_first_ids(commands))
         working.load(_payment_account_ids(working))
         return [
-            self._decide_one(working, index, command.raw, index in crashed)
+            self._decide_one(working, index, command, index in crashed)
             for index, command in enumerate(commands)
         ]
 
-    def _decide_one(self, working: WorkingSet, index: int, raw: Any, crashed: bool) -> Outcome:
+    def _decide_one(
+        self, working: WorkingSet, index: int, command: IncomingCommand, crashed: bool
+    ) -> Outcome:
         now = datetime.now(UTC)
-        raw_dict = raw if isinstance(raw, dict) else {}
-        command_type = raw_dict.get("type") if isinstance(raw_dict.get("type"), str) else None
+        raw_dict = command.raw if isinstance(command.raw, dict) else {}
+        # Unclean text is never stored nor echoed: the type is answered as null.
+        command_type = raw_dict.get("type") if is_clean_text(raw_dict.get("type")) else None
         command_id = raw_dict.get("command_id")
         if not is_valid_command_id(command_id):
             shown = command_id if isinstance(command_id, str) else ""
@@ -314,8 +404,16 @@ class Ledger:
         assert isinstance(command_id, str)
 
         working.begin_command()
-        print_ = fingerprint(raw_dict)
-        record = working.get(CommandRecord, command_id_to_uuid(command_id))
+        try:
+            print_ = fingerprint(raw_dict)
+            record_id = command_id_to_uuid(command_id)
+        except Exception as bug:  # fingerprint and id are total; contained all the same
+            if crashed:
+                failure = InternalError("the engine failed to decide this command; nothing applied")
+                return _rejected(command_id, command_type, failure, now)
+            log.exception("ledger.command_crashed", command_id=command_id, index=index)
+            raise _CommandCrashed(index) from bug
+        record = working.get(CommandRecord, record_id)
         if record is not None:
             if record.fingerprint == print_:
                 return Outcome(
@@ -335,10 +433,11 @@ class Ledger:
             failure = InternalError("the engine failed to decide this command; nothing applied")
             return _rejected(command_id, command_type, failure, now)
 
-        rejection: Rejection | None = None
+        rejection: Rejection | None = command.rejection
         try:
-            parsed = parse_envelope(raw_dict)
-            HANDLERS[parsed.type](parsed, working)
+            if rejection is None:
+                parsed = parse_envelope(raw_dict)
+                HANDLERS[parsed.type](parsed, working)
         except Rejection as broken_rule:
             if working.changed_since_begin():  # a guard ran after an event: a bug
                 log.error("ledger.rejected_after_mutation", command_id=command_id, index=index)
@@ -354,7 +453,7 @@ class Ledger:
         decided = CommandRecord.decide(
             command_id=command_id,
             # Capped: an invalid command is remembered too, and must not bloat the store.
-            actor=actor[:STORED_TEXT_LIMIT] if isinstance(actor, str) else "",
+            actor=actor[:STORED_TEXT_LIMIT] if is_clean_text(actor) else "",
             command_type=command_type[:STORED_TEXT_LIMIT] if command_type else None,
             fingerprint=print_,
             status="rejected" if rejection else "accepted",
@@ -405,6 +504,8 @@ def _first_ids(commands: Sequence[IncomingCommand]) -> list[UUID]:
     """Every aggregate the batch names directly, to load them in one query."""
     ids: list[UUID] = []
     for command in commands:
+        if command.rejection is not None:
+            continue  # its text broke the rules: derive nothing from it
         raw = command.raw if isinstance(command.raw, dict) else {}
         command_id = raw.get("command_id")
         if is_valid_command_id(command_id):
@@ -413,8 +514,8 @@ def _first_ids(commands: Sequence[IncomingCommand]) -> list[UUID]:
         if not isinstance(payload, dict):
             continue
         for field, value in payload.items():
-            if not isinstance(value, str):
-                continue
+            if not is_clean_text(value):
+                continue  # its command is rejected; uuid5 could not even encode it
             if field in ACCOUNT_FIELDS:
                 ids.append(account_id_to_uuid(value))
             elif field == "payment_id":

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, Field, RootModel
 
 from payments.contract.messages import EVENT_MODELS, DeadLetter, Outcome
-from payments.domain.commands import PAYLOAD_MODELS, Envelope
+from payments.domain.commands import PAYLOAD_MODELS, TEXT_RULES, Envelope
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIR = Path(__file__).resolve().parents[3] / "docs" / "schemas"
@@ -44,7 +44,8 @@ def generate() -> dict[str, str]:
             Envelope,
             "Command envelope",
             "A command on `payments.commands`. `type` selects the payload's schema: "
-            "commands/<type>.json. An unknown type is rejected with `unknown_command_type`.",
+            "commands/<type>.json. An unknown type is rejected with `unknown_command_type`. "
+            + TEXT_RULES,
         ),
         "outcome.json": schema_of(Outcome, "Outcome"),
         "dead-letter.json": schema_of(DeadLetter, "Dead letter"),

@@ -1,0 +1,111 @@
+"""The envelope's text and number rules, checked on the parsed JSON before pydantic.
+
+Every string of an envelope, keys and values at any depth, must be valid Unicode
+text: no lone UTF-16 surrogate (JSON lets `"\\udc00"` through, UTF-8 cannot encode
+it) and no U+0000 (PostgreSQL refuses it in `text` and `jsonb`). Nesting deeper than
+`MAX_NESTING` and integers beyond a signed 64-bit integer are refused too; an amount
+beyond the contract's bound is `invalid_amount`, anything else `invalid_command`.
+Checked once, first, so no later step (fingerprint, ids, storage, answers) ever
+sees text it cannot encode. Messages escape what they echo, so they are clean too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from payments.domain.errors import InvalidAmount, InvalidCommand, Rejection
+from payments.domain.money import MAX_AMOUNT
+
+MAX_NESTING = 32  # objects and arrays inside the envelope object, itself level 1
+MAX_INTEGER = 2**63 - 1
+_LONG_INTEGER_DIGITS = 25  # longer JSON integers are beyond every bound anyway
+
+
+def parse_json_int(text: str) -> int:
+    """`json.loads(parse_int=...)`: exact up to 25 digits, else a stand-in beyond 2^64.
+
+    Python refuses to convert integers of more than 4,300 digits (the whole document
+    would be unreadable, so not answerable); any integer this long breaks the rules,
+    so its exact value never matters.
+    """
+    if len(text.lstrip("-")) <= _LONG_INTEGER_DIGITS:
+        return int(text)
+    return -(2**64) if text.startswith("-") else 2**64
+
+
+_UNCLEAN = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_fault(text: str) -> str | None:
+    """Why `text` is not clean (a lone surrogate or a NUL), or None."""
+    found = _UNCLEAN.search(text)
+    if found is None:
+        return None
+    code, index = ord(found.group()), found.start()
+    if code == 0:
+        return f"contains U+0000 (NUL) at character {index}"
+    return f"contains a lone UTF-16 surrogate (U+{code:04X}) at character {index}"
+
+
+def is_clean_text(value: object) -> bool:
+    return isinstance(value, str) and text_fault(value) is None
+
+
+def _name(key: str) -> str:
+    if text_fault(key) is None and len(key) <= 40 and key.isprintable():
+        return key
+    return ascii(key[:40])  # escaped, so the message is clean text itself
+
+
+def check_document(document: Any) -> None:
+    """Raise the contract's rejection for the first rule the document breaks."""
+    # Iterative, depth-first in document order: deep input cannot exhaust the stack.
+    pending: list[tuple[Any, str, int]] = [(document, "", 1)]
+    while pending:
+        value, path, depth = pending.pop()
+        if isinstance(value, str):
+            fault = text_fault(value)
+            if fault:
+                raise InvalidCommand(f"{path or 'command'}: {fault}")
+        elif isinstance(value, bool) or value is None or isinstance(value, float):
+            continue
+        elif isinstance(value, int):
+            _check_integer(value, path)
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_NESTING:
+                raise InvalidCommand(f"{path}: JSON nested deeper than {MAX_NESTING} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            children = []
+            for key, child in items:
+                if isinstance(key, str):
+                    fault = text_fault(key)
+                    if fault:
+                        raise InvalidCommand(f"{_join(path, _name(key))}: a field name {fault}")
+                children.append((child, _join(path, _name(str(key))), depth + 1))
+            pending.extend(reversed(children))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _check_integer(value: int, path: str) -> None:
+    if -MAX_INTEGER <= value <= MAX_INTEGER:
+        return  # within bounds here; the command's model checks its own ranges
+    if path == "payload.amount":
+        raise InvalidAmount(f"{path}: must be between 1 and {MAX_AMOUNT}, got {_size(value)}")
+    raise InvalidCommand(f"{path}: integer beyond ±(2^63−1) ({_size(value)})")
+
+
+def _size(value: int) -> str:
+    # Never str() a huge int (Python refuses beyond 4,300 digits, and echoes would bloat).
+    return str(value) if abs(value) <= MAX_INTEGER else f"an integer of {value.bit_length()} bits"
+
+
+def clean_text_rejection(document: Any) -> Rejection | None:
+    try:
+        check_document(document)
+    except Rejection as rejection:
+        return rejection
+    return None
