@@ -8,13 +8,23 @@ committed offsets are written afterwards, best effort, for lag tools only.
 Fencing: the loop remembers the offsets it last stored. If the stored ones differ
 when a batch commits (a replay handed over new positions, or another consumer took
 the partition during a rebalance), the batch is rolled back and the loop seeks to
-what the database says. A record that is not a valid event is logged and passed
-over (its offset still advances), so it cannot stall the projection.
+what the database says.
+
+Poison: a record that is not an event, or whose event the projection cannot store
+(PostgreSQL refuses a value, the store lacks its predecessors), is quarantined in
+the batch's own transaction and passed over (`projections.quarantine`): a failing
+batch is re-applied one event at a time, under a savepoint each, to find it. Health
+stays red and the metric counts it until an operator acknowledges the row; the loop
+re-reads the open quarantine every `alarm_every` seconds.
+
+`fill` (the audit log's) runs every `fill_every` seconds: it reads from the event
+store what the projection has waited for a whole interval (`projections.gaps`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,11 +37,25 @@ from kafka.structs import OffsetAndMetadata
 
 from payments.runtime.backoff import Backoff
 from payments.runtime.kafka_clients import FAST_FAILOVER, subscribe_when_known
-from payments.runtime.observability.metrics import record_error, record_projection
+from payments.runtime.observability.metrics import (
+    record_error,
+    record_poison,
+    record_projection,
+    record_quarantine,
+)
 from projections.events import BadEvent, Event, parse_event
 from projections.positions import load_positions, save_positions
+from projections.quarantine import (
+    POISON_ERRORS,
+    Quarantined,
+    open_quarantine,
+    poisoned,
+    quarantine,
+)
 
 Apply = Callable[[psycopg.Cursor, Sequence[Event]], object]
+# Reads what the projection has waited for since the last call; returns what it still waits for.
+Fill = Callable[[psycopg.Cursor, frozenset[int]], frozenset[int]]
 log = structlog.get_logger(__name__)
 
 
@@ -45,6 +69,9 @@ class ConsumerConfig:
     group: str
     max_records: int = 1000
     poll_timeout_ms: int = 500
+    fill: Fill | None = None
+    fill_every: float = 5.0
+    alarm_every: float = 5.0
 
 
 class _Resync(Exception):
@@ -60,6 +87,10 @@ class ProjectionConsumer:
         self.log = log.bind(projection=config.projection, topic=config.topic)
         self.applied = 0  # events applied by this process (for tests and logs)
         self.resyncs = 0  # batches dropped because the stored positions had moved
+        self.quarantined = 0  # records quarantined by this process
+        self.waiting: frozenset[int] = frozenset()  # what `fill` saw missing last time
+        self._next_fill = 0.0
+        self._next_alarm = 0.0
 
     def run(self) -> None:
         """Consume until `stop` is set; outages are retried with capped backoff."""
@@ -75,6 +106,7 @@ class ProjectionConsumer:
 
     def _session(self, backoff: Backoff) -> None:
         self.expected.clear()
+        self._next_alarm = 0.0  # re-read the open quarantine first thing
         with psycopg.connect(
             self.config.database_url,
             autocommit=True,
@@ -100,6 +132,7 @@ class ProjectionConsumer:
                     )
                     if records:
                         self._handle(consumer, conn, records)
+                    self._housekeeping(conn)
                     backoff.reset()
             finally:
                 consumer.close(autocommit=False)
@@ -110,20 +143,18 @@ class ProjectionConsumer:
         conn: psycopg.Connection,
         records: dict[TopicPartition, list],
     ) -> None:
-        events: list[Event] = []
+        events: list[tuple[Event, int, int, bytes | None]] = []
+        poison: list[Quarantined] = []
         next_offsets: dict[int, int] = {}
         for tp, batch in records.items():
             next_offsets[tp.partition] = batch[-1].offset + 1
             for record in batch:
                 try:
-                    events.append(parse_event(record.value))
-                except BadEvent as exc:
-                    self.log.warning(
-                        "consumer.bad_event_skipped",
-                        partition=tp.partition,
-                        offset=record.offset,
-                        reason=str(exc),
+                    events.append(
+                        (parse_event(record.value), tp.partition, record.offset, record.value)
                     )
+                except BadEvent as exc:
+                    poison.append(poisoned(tp.partition, record.offset, exc, record.value))
         try:
             with conn.transaction(), conn.cursor() as cur:
                 stored = load_positions(cur, self.config.projection, self.config.topic, lock=True)
@@ -132,13 +163,26 @@ class ProjectionConsumer:
                     for p in next_offsets
                 ):
                     raise _Resync
-                self.config.apply(cur, events)
+                applied = self._apply(conn, cur, events, poison)
+                new_poison = quarantine(cur, self.config.projection, self.config.topic, poison)
                 save_positions(cur, self.config.projection, self.config.topic, next_offsets)
         except _Resync:
             self.resyncs += 1
             self.log.info("consumer.resync", stored=stored, expected=self.expected)
             self.seek_to_stored(consumer, conn, consumer.assignment())
             return
+        for item in new_poison:
+            self.log.error(
+                "consumer.record_quarantined",
+                partition=item.partition,
+                offset=item.offset,
+                reason=item.reason,
+            )
+            record_poison(self.config.projection, item.label)
+        if new_poison:
+            self.quarantined += len(new_poison)
+            self._next_alarm = 0.0  # red health now, not at the next refresh
+        events = applied
         self.expected.update(next_offsets)
         self.applied += len(events)
         if events:
@@ -155,6 +199,49 @@ class ProjectionConsumer:
         except KafkaError as exc:  # the database holds the truth; this is a courtesy
             self.log.warning("consumer.kafka_commit_failed", error=str(exc))
             record_error("consumer_kafka_commit_failed")
+
+    def _apply(
+        self,
+        conn: psycopg.Connection,
+        cur: psycopg.Cursor,
+        events: list[tuple[Event, int, int, bytes | None]],
+        poison: list[Quarantined],
+    ) -> list[Event]:
+        """Apply the batch; if its content fails, one event at a time. Returns those applied."""
+        try:
+            with conn.transaction():  # a savepoint: a failed batch leaves no trace
+                self.config.apply(cur, [event for event, *_ in events])
+            return [event for event, *_ in events]
+        except POISON_ERRORS as exc:
+            self.log.warning("consumer.batch_poisoned_isolating", error=str(exc)[:300])
+        applied = []
+        for event, partition, offset, value in events:
+            try:
+                with conn.transaction():
+                    self.config.apply(cur, [event])
+                applied.append(event)
+            except POISON_ERRORS as exc:
+                poison.append(poisoned(partition, offset, exc, value))
+        return applied
+
+    def _housekeeping(self, conn: psycopg.Connection) -> None:
+        """Between polls: the periodic store fill, and the open quarantine for health."""
+        now = time.monotonic()
+        if self.config.fill is not None and now >= self._next_fill:
+            self._next_fill = now + self.config.fill_every
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    self.waiting = self.config.fill(cur, self.waiting)
+            except POISON_ERRORS as exc:
+                # A stored event this projection cannot hold: loud, and tried again.
+                self.log.error("consumer.fill_failed", error=str(exc)[:1000])
+                record_poison(self.config.projection, "unstorable_stored")
+                self.waiting = frozenset()
+        if now >= self._next_alarm:
+            self._next_alarm = now + self.config.alarm_every
+            with conn.transaction(), conn.cursor() as cur:
+                state = open_quarantine(cur, self.config.projection)
+            record_quarantine(self.config.projection, state.count, state.last_reason)
 
     def seek_to_stored(
         self, consumer: KafkaConsumer, conn: psycopg.Connection, partitions: set[TopicPartition]

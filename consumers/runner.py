@@ -15,10 +15,15 @@ from collections.abc import Sequence
 
 import structlog
 
-from consumers.loop import ConsumerConfig, ProjectionConsumer
+from consumers.loop import ConsumerConfig, Fill, ProjectionConsumer
 from payments.runtime.observability.server import CONSUMERS_PORT, start_observability
 from payments.runtime.settings import Settings
+from projections.audit.apply import fill_audit_gaps
 from projections.catalog import APPLIERS
+
+# Periodic reads from the event store: the audit log's missing positions. (Balances
+# and settlements fill their version gaps inside `apply`, projections.gaps.)
+FILLS: dict[str, Fill] = {"audit": fill_audit_gaps}
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +36,7 @@ def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
         bootstrap=settings.require_kafka_bootstrap(),
         topic=settings.topics.events,
         group=f"{settings.topic_prefix}-projection-{projection}",
+        fill=FILLS.get(projection),
     )
 
 

@@ -140,6 +140,20 @@ CREATE TABLE IF NOT EXISTS projection_positions (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (projection, topic, partition)
 );
+-- Records a projection could not use (projections.quarantine): kept, counted, shown
+-- by health and verify until an operator sets acknowledged_at.
+CREATE TABLE IF NOT EXISTS projection_quarantine (
+    projection text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    "offset" bigint NOT NULL,
+    reason text NOT NULL,
+    value bytea,
+    value_bytes integer NOT NULL,
+    quarantined_at timestamptz NOT NULL DEFAULT now(),
+    acknowledged_at timestamptz,
+    PRIMARY KEY (projection, topic, partition, "offset")
+);
 """
 
 PROJECTION_DDL = {"balances": _BALANCES, "settlements": _SETTLEMENTS, "audit": _AUDIT}

@@ -8,6 +8,11 @@ event store itself says which positions exist: the chain takes the store's next
 positions in order and stops at the first one not staged yet. A later batch, maybe
 from another partition's consumer, carries on. The one-row `audit_chain_head`,
 locked FOR UPDATE, makes chain extensions take turns.
+
+A position that never arrives (its record was unreadable, or fell out of retention)
+would stop the chain for ever, so the consumer calls `fill_audit_gaps` every few
+seconds: a stored position the chain is still waiting for after a whole interval,
+with later rows staged, is read from the event store itself and chained.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from psycopg import sql
 
 from projections.audit.chain import AUDIT_COLUMNS, CONTENT_COLUMNS, audit_content, chain
 from projections.events import Event
+from projections.gaps import fetch_positions
 from projections.sqlrows import Row, copy_rows, insert_rows
 
 EVENTS_TABLE = "payments_events"  # the event store's table (the notification log)
@@ -103,3 +109,33 @@ def _next_chainable(
         )
         from_staging = {r[0]: dict(zip(CONTENT_COLUMNS, r, strict=True)) for r in cur.fetchall()}
     return [arrived.get(p) or from_staging[p] for p in prefix]
+
+
+def fill_audit_gaps(
+    cur: psycopg.Cursor, waited: frozenset[int], events_table: str = EVENTS_TABLE
+) -> frozenset[int]:
+    """Chain from the store the positions missing since the last call; returns the rest.
+
+    Missing: stored, above the chain's head, below a staged row, not staged. Only
+    positions already missing at the previous call (`waited`) are read from the
+    store, so a record merely on its way from another partition gets its interval.
+    """
+    (head,) = cur.execute("SELECT position FROM audit_chain_head WHERE id = 1").fetchone()
+    missing = frozenset(
+        position
+        for (position,) in cur.execute(
+            sql.SQL(
+                "SELECT e.notification_id FROM {} AS e"
+                " WHERE e.notification_id > %(head)s"
+                " AND e.notification_id < (SELECT max(position) FROM audit_staging)"
+                " AND NOT EXISTS"
+                " (SELECT 1 FROM audit_staging s WHERE s.position = e.notification_id)"
+                " ORDER BY e.notification_id LIMIT %(page)s"
+            ).format(sql.Identifier(events_table)),
+            {"head": head, "page": CHAIN_PAGE},
+        )
+    )
+    due = sorted(missing & waited)
+    if due:
+        apply_audit(cur, fetch_positions(cur, due, events_table), events_table)
+    return missing - frozenset(due)

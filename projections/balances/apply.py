@@ -2,7 +2,9 @@
 
 Loads (FOR UPDATE) only the rows the batch touches, folds the events with the pure
 rules of `projections.balances`, and writes back the changed rows in one
-statement. Re-sent events are skipped by each row's `last_version`.
+statement. Re-sent events are skipped by each row's `last_version`; an event that
+skips versions of its aggregate is preceded by the missing ones, read from the event
+store (`projections.gaps`), so a late or lost record never leaves a balance wrong.
 """
 
 from __future__ import annotations
@@ -20,17 +22,28 @@ from projections.balances.fold import (
     fold_payments,
 )
 from projections.events import Event
+from projections.gaps import complete
 from projections.sqlrows import select_rows, upsert_rows
+
+_FOLDED = ACCOUNT_EVENTS | PAYMENT_EVENTS
 
 
 def apply_balances(cur: psycopg.Cursor, events: Sequence[Event]) -> None:
     accounts = {e["payload"]["account_id"] for e in events if e["event_type"] in ACCOUNT_EVENTS}
-    if accounts:
-        rows = select_rows(cur, "balances", BALANCE_COLUMNS, "account_id", accounts, lock=True)
-        changed = fold_balances(rows, events)
-        upsert_rows(cur, "balances", BALANCE_COLUMNS, "account_id", (rows[k] for k in changed))
     payments = {e["payload"]["payment_id"] for e in events if e["event_type"] in PAYMENT_EVENTS}
+    balances = select_rows(cur, "balances", BALANCE_COLUMNS, "account_id", accounts, lock=True)
+    payment_rows = select_rows(cur, "payments", PAYMENT_COLUMNS, "payment_id", payments, lock=True)
+    last = {
+        str(row["aggregate_id"]): row["last_version"]
+        for row in (*balances.values(), *payment_rows.values())
+    }
+    # Missing versions come from the same aggregates, so the rows above cover them.
+    events = complete(cur, events, last, relevant=lambda e: e["event_type"] in _FOLDED)
+    if accounts:
+        changed = fold_balances(balances, events)
+        upsert_rows(cur, "balances", BALANCE_COLUMNS, "account_id", (balances[k] for k in changed))
     if payments:
-        rows = select_rows(cur, "payments", PAYMENT_COLUMNS, "payment_id", payments, lock=True)
-        changed = fold_payments(rows, events)
-        upsert_rows(cur, "payments", PAYMENT_COLUMNS, "payment_id", (rows[k] for k in changed))
+        changed = fold_payments(payment_rows, events)
+        upsert_rows(
+            cur, "payments", PAYMENT_COLUMNS, "payment_id", (payment_rows[k] for k in changed)
+        )

@@ -30,6 +30,7 @@ from projections.audit.chain import (
 )
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.events import Event
+from projections.quarantine import open_rows
 from projections.rebuild.read_model import ReadModel
 from projections.rebuild.source import EventSource
 from projections.settlements.fold import BATCH_COLUMNS, ITEM_COLUMNS, UNSETTLED_COLUMNS
@@ -77,6 +78,12 @@ def verify(database_url: str, source: EventSource) -> VerifyReport:
         audit.finish()
         report.events, report.last_position = model.events, stop
         _compare_tables(cur, model, report)
+        # A quarantined record is a difference until an operator acknowledges it.
+        for projection, topic, partition, offset, reason in open_rows(cur):
+            report.add(
+                "projection_quarantine", f"{projection}:{topic}:{partition}:{offset}",
+                "(record)", "applied or acknowledged", reason,
+            )  # fmt: skip
     return report
 
 

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 import psycopg
 
 from projections.events import Event
+from projections.gaps import complete
 from projections.settlements.fold import (
     BATCH_COLUMNS,
     ITEM_COLUMNS,
     MERCHANT_COLUMNS,
     UNSETTLED_COLUMNS,
+    item_kind,
     plan_settlements,
 )
 from projections.sqlrows import insert_rows, select_rows, upsert_rows
@@ -43,6 +45,9 @@ def apply_settlements(cur: psycopg.Cursor, events: Sequence[Event]) -> None:
     merchants = select_rows(
         cur, "settlement_merchants", MERCHANT_COLUMNS, "account_id", accounts, lock=True
     )
+    # A merchant event after a hole in its versions: read the hole from the store first.
+    last = {str(row["aggregate_id"]): row["last_version"] for row in merchants.values()}
+    events = complete(cur, events, last, relevant=_merchant_event)
     plan = plan_settlements(events, merchants)
     if plan.settle_stored:
         cur.executemany(
@@ -55,3 +60,8 @@ def apply_settlements(cur: psycopg.Cursor, events: Sequence[Event]) -> None:
     upsert_rows(
         cur, "settlement_merchants", MERCHANT_COLUMNS, "account_id", plan.merchants.values()
     )
+
+
+def _merchant_event(event: Event) -> bool:
+    """The events whose versions `settlement_merchants.last_version` records."""
+    return event["event_type"] == "Account.Settled" or item_kind(event) is not None

@@ -3,7 +3,8 @@
 Events written by the real domain (EventFactory: commands through an in-memory
 Ledger, renumbered with gaps) are published to a unique topic prefix, as the relay
 would publish them; the projection tables live in a unique PostgreSQL schema
-with its own stand-in `payments_events` (positions only: the audit chain's oracle).
+with its own stand-in `payments_events` (the store's rows: the audit chain's oracle, and
+where a version gap is filled from).
 The expected tables are recomputed with `verify` from the same event list.
 """
 
@@ -33,6 +34,7 @@ from projections.rebuild.verify import verify
 from projections.schema import PROJECTIONS, install
 from tests.support.events import EventFactory, to_wire, url_with_search_path
 from tests.support.kafka import create_topics, publish, unique_prefix
+from tests.support.store_rows import INSERT_ROWS, STAND_IN_DDL, stored_rows
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +56,7 @@ class Sandbox:
         """Publish as the relay does (key = aggregate id); `store` records positions."""
         if store:
             with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO payments_events (notification_id) VALUES (%s)"
-                    " ON CONFLICT DO NOTHING",
-                    [(e["position"],) for e in events],
-                )
+                cur.executemany(INSERT_ROWS, stored_rows(events))
         publish(
             self.bootstrap, self.topic, [(e["aggregate_id"].encode(), to_wire(e)) for e in events]
         )
@@ -80,7 +78,7 @@ def sandbox(settings, superuser_database_url) -> Iterator[Sandbox]:
     url = url_with_search_path(settings.require_database_url(), schema)
     install(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE payments_events (notification_id bigint PRIMARY KEY)")
+        conn.execute(STAND_IN_DDL)
     prefix = unique_prefix("proj")
     bootstrap = settings.require_kafka_bootstrap()
     topics = create_topics(bootstrap, prefix)
@@ -220,6 +218,13 @@ def test_duplicates_rewinds_and_bad_records_change_nothing(sandbox):
     loops = run_consumers_until(sandbox, caught_up(sandbox, f.events), group="rewound")
     assert sandbox.tables() == before
     assert sum(loop.applied for loop in loops) > 0  # it did read everything again
+    # The garbage is quarantined once per projection (the rewind found it there already)
+    # and verify lists it until an operator acknowledges it.
+    quarantined = sandbox.sql("SELECT projection, reason FROM projection_quarantine ORDER BY 1, 2")
+    assert [p for p, _ in quarantined] == sorted(2 * list(PROJECTIONS))
+    assert all(reason.startswith("unreadable: ") for _, reason in quarantined)
+    assert sum(loop.quarantined for loop in loops) == 0
+    sandbox.sql("UPDATE projection_quarantine SET acknowledged_at = now()")
     assert_tables_match(sandbox, f.events)
 
 

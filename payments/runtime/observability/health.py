@@ -8,7 +8,8 @@ hung service never hangs the health check too.
 
 Keeping up means every lag this process knows (relay, projections) is at most
 `max_lag` events, or smaller than it was `window` seconds ago: a big backlog that is
-shrinking is a catch-up, not a stall.
+shrinking is a catch-up, not a stall. An alarm (e.g. a projection's quarantined
+records, `Metrics.raise_alarm`) keeps the report red, with its reason, until cleared.
 """
 
 from __future__ import annotations
@@ -97,17 +98,18 @@ class HealthReport:
     keeping_up: bool
     lag: dict[str, int]
     store_position: int | None
+    alarms: dict[str, str] = field(default_factory=dict)  # source → reason (red while any)
 
     @property
     def ok(self) -> bool:
-        return self.postgres and self.kafka and self.keeping_up
+        return self.postgres and self.kafka and self.keeping_up and not self.alarms
 
     @property
     def http_status(self) -> int:
         return 200 if self.ok else 503
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "status": "ok" if self.ok else "degraded",
             "postgres": self.postgres,
             "kafka": self.kafka,
@@ -115,6 +117,9 @@ class HealthReport:
             "lag": self.lag,
             "store_position": self.store_position,
         }
+        if self.alarms:  # only when red for it: the healthy document keeps its shape
+            document["alarms"] = self.alarms
+        return document
 
 
 PostgresProbe = Callable[[], tuple[bool, int | None]]
@@ -202,7 +207,9 @@ class HealthMonitor:
                 trend.keeping_up(self.max_lag) for trend in self.trends.values()
             )
             kafka = self._kafka[1] if self._kafka else False
-            return HealthReport(self._postgres, kafka, keeping_up, lags, self._store)
+        # Alarms are read live: an acknowledged quarantine turns green at once.
+        alarms = self.metrics.alarms()
+        return HealthReport(self._postgres, kafka, keeping_up, lags, self._store, alarms)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="health", daemon=True)

@@ -3,7 +3,9 @@
 The engine and the consumers call four functions: `record_batch(report, outcomes)`
 after each intake batch, `record_relay(position, count)` after each relayed page,
 `record_projection(name, position)` after each applied poll, and `record_error(kind)`
-when they back off from a failure. The health monitor adds the event store's
+when they back off from a failure; the consumers also count quarantined records
+(`record_poison`) and report the open quarantine (`record_quarantine`), which raises an
+alarm: /health is red while any alarm stands. The health monitor adds the event store's
 highest notification id (`record_store_position`), which turns positions into lag:
 lag = store position − relay (or projection) position, in events.
 
@@ -133,6 +135,18 @@ class Metrics:
             ["projection"],
             registry=r,
         )
+        self.poison = Counter(
+            "payments_projection_poison_events",
+            "Records a projection quarantined instead of applying (projections.quarantine).",
+            ["projection", "reason"],
+            registry=r,
+        )
+        self.quarantined = Gauge(
+            "payments_projection_quarantined_events",
+            "Quarantined records not yet acknowledged by an operator (health is red above 0).",
+            ["projection"],
+            registry=r,
+        )
         self.errors = Counter(
             "payments_errors",
             "Failures the process backed off from, by kind.",
@@ -145,6 +159,7 @@ class Metrics:
         self._store: int | None = None
         self._relay: int | None = None
         self._projections: dict[str, int] = {}
+        self._alarms: dict[str, str] = {}  # source → why health must be red
 
     # --- called by the engine and the consumers --------------------------------------
 
@@ -179,6 +194,32 @@ class Metrics:
 
     def record_error(self, kind: str) -> None:
         self.errors.labels(kind).inc()
+
+    def record_poison(self, projection: str, reason: str) -> None:
+        self.poison.labels(projection, reason).inc()
+
+    def record_quarantine(self, projection: str, count: int, last_reason: str | None) -> None:
+        """The projection's open (unacknowledged) quarantine: red health while count > 0."""
+        self.quarantined.labels(projection).set(count)
+        if count:
+            self.raise_alarm(
+                f"{projection}.quarantine", f"{count} record(s) quarantined, last: {last_reason}"
+            )
+        else:
+            self.clear_alarm(f"{projection}.quarantine")
+
+    def raise_alarm(self, source: str, reason: str) -> None:
+        """Something an operator must look at: /health stays red until it is cleared."""
+        with self._lock:
+            self._alarms[source] = reason
+
+    def clear_alarm(self, source: str) -> None:
+        with self._lock:
+            self._alarms.pop(source, None)
+
+    def alarms(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._alarms)
 
     # --- called by the health monitor -------------------------------------------------
 
@@ -227,3 +268,5 @@ record_batch = DEFAULT.record_batch
 record_relay = DEFAULT.record_relay
 record_projection = DEFAULT.record_projection
 record_error = DEFAULT.record_error
+record_poison = DEFAULT.record_poison
+record_quarantine = DEFAULT.record_quarantine
