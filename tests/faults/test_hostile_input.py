@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from payments.contract.wire import cut
+from payments.domain.text_rules import text_fault
+from payments.runtime.settings import Settings
 from tests.faults.checker import StoreView
 from tests.faults.cluster import Fleet
 from tests.faults.hostile import Batch, collect
@@ -95,8 +98,38 @@ def hostile_commands(
         ("value near 1 MB", {**ok_open, "command_id": cid("near-1mb"),
                              "payload": {**ok_open["payload"], "account_id": "a" * NEAR_1MB}},
          "invalid_command", "account_id"),
+        # Issue 12: text JSON can carry but UTF-8 and PostgreSQL cannot, depth, big integers.
+        ("lone surrogate in an account id", transfer(cid("sur-acct"), a, "b\udc00", 5),
+         "invalid_command", "to_account"),
+        ("lone surrogate in the type", {**ok_open, "command_id": cid("sur-type"),
+                                        "type": "open_\udc00account"}, "invalid_command", "type"),
+        ("lone surrogate in the actor", {**ok_open, "command_id": cid("sur-actor"),
+                                         "actor": "ops\udc00"}, "invalid_command", "actor"),
+        ("NUL in the actor", {**ok_open, "command_id": cid("nul-actor"), "actor": "o\x00ps"},
+         "invalid_command", "actor"),
+        ("lone surrogate in a payload key", {**ok_open, "command_id": cid("sur-key"),
+                                             "payload": {**ok_open["payload"], "\ud800": 1}},
+         "invalid_command", "payload"),
+        ("control char in the actor", {**ok_open, "command_id": cid("bel-actor"),
+                                       "actor": "ops\x07"}, "invalid_command", "actor"),
+        ("nesting 40 deep", _deep_command(cid("deep-40"), 40), "invalid_command", "nested"),
+        ("2^63 overdraft", command(cid("od-huge"), "open_account", account_id=f"{run}-od",
+                                   currency="EUR", kind="customer", overdraft_limit=2**63),
+         "invalid_command", "overdraft_limit"),
+        ("5,000-digit amount", _long_amount(cid("amt-5000")), "invalid_amount", "amount"),
+        ("900 KB command_id", {**ok_open, "command_id": cid("big-") + "q" * 900_000},
+         "invalid_command", "command_id"),
     ]  # fmt: skip
     return cases
+
+
+def _long_amount(command_id: str) -> bytes:
+    # More digits than Python's int() converts by default: the record must still be read.
+    return (
+        f'{{"command_id": "{command_id}", "type": "transfer", "actor": "x", '
+        f'"payload": {{"transfer_id": "t", "from_account": "a", "to_account": "b", '
+        f'"currency": "EUR", "amount": {"9" * 5000}}}}}'
+    ).encode()
 
 
 def _deep_command(command_id: str, depth: int) -> bytes:
@@ -122,7 +155,11 @@ DEAD_LETTERS: list[tuple[str, bytes | None, str]] = [
     ("deeply nested JSON", b'{"command_id": ' + b"[" * DEEP + b"]" * DEEP + b"}", "nested"),
     ("not JSON near 1 MB", b"\x01" * NEAR_1MB, "JSON"),
     ("empty value", None, "empty"),
-]
+    ("lone surrogate in command_id", b'{"command_id": "c-\\udc00", "type": "transfer"}',
+     "command_id is not clean"),
+    ("NUL in command_id", b'{"command_id": "c-\\u0000", "type": "transfer"}',
+     "command_id is not clean"),
+]  # fmt: skip
 
 
 def test_hostile_records_get_the_contract_answer(fleet: Fleet, report: Report) -> None:
@@ -154,6 +191,7 @@ def test_hostile_records_get_the_contract_answer(fleet: Fleet, report: Report) -
         batch.command(transfer(good, a, b, 1), good)
         valid.append(good)
         command_id = record["command_id"] if isinstance(record, dict) else _id_of(record)
+        command_id = cut(command_id)  # a huge id is answered cut, with a marker
         batch.command(record, command_id)
         expected[command_id] = (label, code, word)
     letters = {batch.letter(value): (label, word) for label, value, word in DEAD_LETTERS}
@@ -195,6 +233,8 @@ def test_hostile_records_get_the_contract_answer(fleet: Fleet, report: Report) -
         if cid in expected and set(kinds) - {"CommandRecord.Decided"}
     }
     found_round.checks["nothing written by a bad command"] = "ok" if not touched else str(touched)
+    unclean = stored_unclean_text(fleet.settings, run)
+    found_round.checks["no NUL or lone surrogate stored"] = "ok" if not unclean else str(unclean)
     # Only the valid 1-cent transfers moved money (the conflict's 999 did not).
     moved = (store.posted[a], store.posted[b])
     expected_moved = (10_000 - len(valid), len(valid))
@@ -202,6 +242,28 @@ def test_hostile_records_get_the_contract_answer(fleet: Fleet, report: Report) -
     found_round.checks["engine_answers"] = fleet.probe()
     failures = found_round.failures()
     assert not failures, failures
+
+
+def stored_unclean_text(settings: Settings, run: str) -> list[str]:
+    """Strings of the run's stored events (JSON state) that hold a NUL or a lone surrogate."""
+    import psycopg
+
+    with psycopg.connect(settings.require_database_url()) as conn:
+        rows = conn.execute(
+            "SELECT state FROM payments_events WHERE position(convert_to(%s, 'UTF8') in state) > 0",
+            (run,),
+        ).fetchall()
+    found: list[str] = []
+    pending: list[Any] = [json.loads(bytes(state)) for (state,) in rows]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend([*value.keys(), *value.values()])
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and text_fault(value):
+            found.append(ascii(value[:80]))
+    return found
 
 
 def judge_outcome(found: list[dict[str, Any]], code: str, word: str) -> str:
@@ -229,4 +291,4 @@ def judge_conflict(found: list[dict[str, Any]]) -> str:
 
 
 def _id_of(record: bytes) -> str:
-    return json.loads(record)["command_id"]
+    return json.loads(record, parse_int=str)["command_id"]
