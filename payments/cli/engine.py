@@ -61,10 +61,23 @@ def relay_command() -> None:
 @click.argument("source", type=click.File("r"), default="-")
 @click.option("--json", "as_json", is_flag=True, help="Print outcomes as JSON lines.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for outcomes.")
-def send_command(source: click.utils.LazyFile, as_json: bool, timeout: float) -> None:
+@click.option(
+    "--in-order/--by-entity",
+    default=True,
+    show_default=True,
+    help="--in-order (default): every line under one key, so one partition, decided in "
+    "file order; what a file of commands means. --by-entity: each line keyed by the "
+    "payment or account it touches, spread over partitions for bulk loads; order holds "
+    "only within one payment or account.",
+)
+def send_command(
+    source: click.utils.LazyFile, as_json: bool, timeout: float, in_order: bool
+) -> None:
     """Publish command envelopes (JSON lines, a file or stdin) and print their outcomes.
 
-    Exits 1 if any command was rejected or got no outcome in time.
+    By default the lines are decided in file order (--in-order), so a transfer may
+    follow the open_account lines of its accounts; --by-entity trades that for
+    throughput. Exits 1 if any command was rejected or got no outcome in time.
 
     \b
     Example:
@@ -74,7 +87,7 @@ def send_command(source: click.utils.LazyFile, as_json: bool, timeout: float) ->
     """
     settings = Settings()
     configure_logging(settings)
-    result = send_commands(settings, source, timeout=timeout)
+    result = send_commands(settings, source, timeout=timeout, in_order=in_order)
     rows = [
         result.outcomes.get(command_id) or {"command_id": command_id, "status": "timed_out"}
         for command_id in result.sent

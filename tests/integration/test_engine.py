@@ -386,3 +386,43 @@ def test_send_prints_each_outcome_and_fails_on_a_rejection(stream, settings: Set
     ]
     assert "not a command envelope" in sent.stderr
     assert sent.returncode == 1
+
+
+def test_send_in_order_decides_a_file_in_file_order(stream, settings: Settings) -> None:
+    """Accounts opened, then money moved between them: with --in-order (the default)
+    every line shares one partition, so no transfer ever runs before its accounts."""
+    bootstrap, topics, start = stream
+    run = uuid.uuid4().hex[:6]
+    accounts = [f"io-{run}-{n}" for n in range(8)]
+    lines = [command(f"{run}-open-bank", "open_account", account_id=f"io-{run}-bank",
+                     currency="EUR", kind="external")]  # fmt: skip
+    for n, account in enumerate(accounts):
+        lines.append(command(f"{run}-open-{n}", "open_account", account_id=account,
+                             currency="EUR", kind="customer"))  # fmt: skip
+        lines.append(command(f"{run}-fund-{n}", "transfer", transfer_id=f"{run}-f{n}",
+                             from_account=f"io-{run}-bank", to_account=account, amount=100,
+                             currency="EUR"))  # fmt: skip
+    start()
+    prefix = topics.commands.removesuffix(".commands")
+    sent = subprocess.run(
+        [sys.executable, "-m", "payments.cli", "send", "--json", "--timeout", "90", "--in-order"],
+        input="\n".join(json.dumps(line) for line in lines) + "\n",
+        capture_output=True,
+        text=True,
+        env=engine_env(settings, prefix, "unused"),
+        timeout=120,
+    )
+    printed = [json.loads(line) for line in sent.stdout.splitlines()]
+    assert [(o["command_id"], o["status"]) for o in printed] == [
+        (line["command_id"], "accepted") for line in lines
+    ], sent.stderr
+    assert sent.returncode == 0
+    ours = [
+        r
+        for r in read_topic(bootstrap, topics.commands, lambda rs: len(rs) >= len(lines))
+        if json.loads(r.value)["command_id"].startswith(run)
+    ]
+    assert len({r.partition for r in ours}) == 1  # one key, one partition
+    assert [json.loads(r.value)["command_id"] for r in sorted(ours, key=lambda r: r.offset)] == [
+        line["command_id"] for line in lines
+    ]
