@@ -35,7 +35,13 @@ from kafka.structs import OffsetAndMetadata
 from payments.contract.wire import cut, cut_key, dead_letter, encode
 from payments.engine.publisher import Publisher, PublishError, UnpublishableMessage
 from payments.engine.records import DeadLetter, read_command
-from payments.ledger.service import IncomingCommand, Ledger, Outcome
+from payments.ledger.service import (
+    IncomingCommand,
+    Ledger,
+    LedgerConflictError,
+    Outcome,
+    internal_error_outcome,
+)
 from payments.runtime.backoff import Backoff
 from payments.runtime.kafka_clients import subscribe_when_known
 from payments.runtime.observability.metrics import record_error
@@ -156,14 +162,50 @@ class CommandIntake:
                 # The database is away: keep the batch in hand and try again later.
                 log.warning("database_unavailable", error=str(error), batch=len(commands))
                 record_error("database_unavailable")
+            except LedgerConflictError as error:
+                # Contention with other engines, not content: try the batch again later.
+                log.warning("batch_conflicting", error=str(error), batch=len(commands))
+                record_error("batch_conflicting")
             except Exception:
-                # Nothing of the batch was stored (one transaction): keep it and retry
-                # later rather than die; a person reads the log if it persists.
+                # Nothing of the batch was stored (one transaction). Rather than retry the
+                # poll forever for what may be one record, decide its commands one by one.
                 log.exception("batch_failed", batch=len(commands))
                 record_error("batch_failed")
+                try:
+                    return self._decide_one_by_one(commands, consumed)
+                except (OperationalError, InterfaceError, LedgerConflictError):
+                    pass  # an outage after all: back off and try the batch again
+                except Exception:
+                    log.exception("batch_failed_one_by_one", batch=len(commands))
             if stop.is_set():
                 return None
             backoff.wait(stop)
+
+    def _decide_one_by_one(
+        self, commands: list[IncomingCommand], consumed: list[tuple[str, int, int]]
+    ) -> list[Outcome]:
+        """Each command in its own transaction; one that still fails gets `internal_error`.
+
+        Its offset alone is then stored, so it is answered and passed. If even that
+        fails the store is at fault, not the command: the error propagates.
+        """
+        group = self.settings.engine_group
+        outcomes: list[Outcome] = []
+        for command in commands:
+            try:
+                outcomes.extend(self.ledger.decide_batch([command], consumer_group=group))
+            except (OperationalError, InterfaceError, LedgerConflictError):
+                raise
+            except Exception:
+                log.exception("command_failed", source=command.source)
+                record_error("command_failed")
+                self.ledger.decide_batch(
+                    [], consumer_group=group, consumed=[command.source] if command.source else []
+                )
+                outcomes.append(internal_error_outcome(command))
+        if consumed:
+            self.ledger.decide_batch([], consumer_group=group, consumed=consumed)
+        return outcomes
 
     def _publish(
         self, outcomes: Sequence[Outcome], dead: Sequence[DeadLetter], stop: threading.Event

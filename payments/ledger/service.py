@@ -473,6 +473,18 @@ class Ledger:
         )
 
 
+def internal_error_outcome(command: IncomingCommand) -> Outcome:
+    """The answer for a command the engine failed to decide at all; nothing applied."""
+    raw = command.raw if isinstance(command.raw, dict) else {}
+    command_id, command_type = raw.get("command_id"), raw.get("type")
+    return _rejected(
+        command_id if isinstance(command_id, str) else "",
+        command_type if is_clean_text(command_type) else None,
+        InternalError("the engine failed to decide this command; nothing applied"),
+        datetime.now(UTC),
+    )
+
+
 def _rejected(
     command_id: str, command_type: str | None, rejection: Rejection, now: datetime
 ) -> Outcome:

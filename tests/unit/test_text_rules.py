@@ -220,3 +220,32 @@ def test_a_store_refusing_everything_is_not_blamed_on_a_command() -> None:
         pytest.raises(ProgrammingError),
     ):
         Ledger(app).decide_batch(batch, consumer_group="g")
+
+
+def test_the_intake_decides_one_by_one_when_a_batch_fails_for_no_known_reason() -> None:
+    import threading
+
+    from payments.engine.intake import CommandIntake
+    from payments.ledger.service import Ledger
+    from payments.ledger.store import in_memory_application
+    from payments.runtime.settings import Settings
+
+    ledger = Ledger(in_memory_application())
+    real = ledger.decide_batch
+
+    def broken_by_poison(commands, **kwargs):  # a bug some record's content triggers
+        if any(c.raw.get("command_id") == "poison" for c in commands):
+            raise KeyError("a bug")
+        return real(commands, **kwargs)
+
+    ledger.decide_batch = broken_by_poison  # type: ignore[method-assign]
+    intake = CommandIntake(Settings(), ledger, consumer=None, producer=None)  # type: ignore[arg-type]
+    ids = ["a1", "poison", "a2"]
+    batch = [IncomingCommand(envelope(command_id=i), ("cmds", 0, n)) for n, i in enumerate(ids)]
+    outcomes = intake._decide(batch, [], threading.Event())
+    assert outcomes is not None
+    assert [(o.command_id, o.code) for o in outcomes] == [
+        ("a1", None),
+        ("poison", "internal_error"),
+        ("a2", "account_exists"),  # the same envelope opens alice again
+    ]
