@@ -91,6 +91,7 @@ def test_forged_records_are_quarantined_loudly_and_nothing_else_changes(
         b1 = [e for e in f.events if e["payload"].get("account_id") == "B1"]
         credit = next(e for e in b1 if e["event_type"] == "Account.Credited")
         opened = next(e for e in f.events if e["event_type"] == "Account.Opened")
+        transfer = next(e for e in f.events if e["event_type"] == "Transfer.Recorded")
         head = 1  # a position the audit log has chained already: only the others care
         records = [
             # NUL in a text: PostgreSQL's text and jsonb cannot hold it.
@@ -103,6 +104,11 @@ def test_forged_records_are_quarantined_loudly_and_nothing_else_changes(
             forged(opened, position=head, payload={"overdraft_limit": "lots"}),
             # Versions the event store does not hold.
             forged(credit, position=head, aggregate_version=999, payload={"amount": 1}),
+            # A lone surrogate: valid JSON (escaped), not encodable as UTF-8.
+            forged(opened, position=head, aggregate_id="00000000-0000-4000-8000-000000000002",
+                   payload={"account_id": "bad\udc00account"}),
+            # NUL where only the audit log looks (a position it has not chained yet).
+            forged(transfer, position=f.events[-1]["position"] + 1_000, actor="ops\x00"),
         ]  # fmt: skip
         assert sandbox.sql("SELECT count(*) FROM projection_quarantine") == [(0,)]
         publish(sandbox.bootstrap, sandbox.topic, [(b"forged", to_wire(r)) for r in records])
@@ -111,15 +117,21 @@ def test_forged_records_are_quarantined_loudly_and_nothing_else_changes(
             rows = sandbox.sql(
                 'SELECT projection, "offset", reason FROM projection_quarantine ORDER BY 2, 1'
             )
-            return rows if sum(p == "balances" for p, _, _ in rows) == 4 else None
+            done = (
+                sum(p == "balances" for p, _, _ in rows) == 5
+                and sum(p == "audit" for p, _, _ in rows) == 2
+            )
+            return rows if done else None
 
-        rows = wait_for(quarantined_rows, "balances quarantined all four", log_path)
+        rows = wait_for(quarantined_rows, "balances quarantined five, audit two", log_path)
         balances = [reason for projection, _, reason in rows if projection == "balances"]
         assert balances[0].startswith(("unstorable: ", "unreadable: ")), balances  # the NUL
         assert balances[1].startswith("unstorable: ") and "out of range" in balances[1]
         assert balances[2].startswith("unreadable: ") and "overdraft_limit" in balances[2]
         assert balances[3].startswith("not_in_store: ")
-        assert any(p == "audit" for p, _, _ in rows)  # the NUL cannot go into its jsonb either
+        assert balances[4].startswith(("unstorable: ", "unfoldable: ", "unreadable: "))
+        audit = [reason for projection, _, reason in rows if projection == "audit"]
+        assert [r.split(":")[0] for r in audit] == ["unreadable", "unstorable"], audit
 
         # Health: red, with the reason.
         _, body = wait_for(
@@ -128,7 +140,7 @@ def test_forged_records_are_quarantined_loudly_and_nothing_else_changes(
             log_path,
         )
         alarms = json.loads(body)["alarms"]
-        assert "4 record(s) quarantined" in alarms["balances.quarantine"]
+        assert "5 record(s) quarantined" in alarms["balances.quarantine"]
         # The metric counts them, by reason.
         _, metrics = get(f"http://127.0.0.1:{port}/metrics")
         counted = {
@@ -138,8 +150,8 @@ def test_forged_records_are_quarantined_loudly_and_nothing_else_changes(
         }
         assert counted['payments_projection_poison_events_total{projection="balances",reason="not_in_store"}'] == 1  # fmt: skip  # noqa: E501
         assert counted['payments_projection_poison_events_total{projection="balances",reason="unreadable"}'] >= 1  # fmt: skip  # noqa: E501
-        assert sum(v for k, v in counted.items() if '"balances"' in k) == 4
-        assert 'payments_projection_quarantined_events{projection="balances"} 4.0' in metrics
+        assert sum(v for k, v in counted.items() if '"balances"' in k) == 5
+        assert 'payments_projection_quarantined_events{projection="balances"} 5.0' in metrics
         # Verify: the tables are right, the quarantined records are its only differences.
         report = verify(sandbox.url, ListEventSource([dict(e) for e in f.events]))
         assert {d.table for d in report.differences} == {"projection_quarantine"}
