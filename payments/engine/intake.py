@@ -186,17 +186,23 @@ class CommandIntake:
     ) -> list[Outcome]:
         """Each command in its own transaction; one that still fails gets `internal_error`.
 
-        Its offset alone is then stored, so it is answered and passed. If even that
-        fails the store is at fault, not the command: the error propagates.
+        Its offset alone is then stored, so it is answered and passed. A failure that
+        every command of the poll shares is the store's, not a command's: it propagates
+        (and the poll is retried), so a broken store never turns valid commands into
+        rejections.
         """
         group = self.settings.engine_group
         outcomes: list[Outcome] = []
+        failures: list[Exception] = []
         for command in commands:
             try:
                 outcomes.extend(self.ledger.decide_batch([command], consumer_group=group))
             except (OperationalError, InterfaceError, LedgerConflictError):
                 raise
-            except Exception:
+            except Exception as error:
+                if len(failures) == len(outcomes) == len(commands) - 1:
+                    raise  # not one command could be decided: not about content
+                failures.append(error)
                 log.exception("command_failed", source=command.source)
                 record_error("command_failed")
                 self.ledger.decide_batch(

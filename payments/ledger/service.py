@@ -16,8 +16,8 @@ Every failure is contained to its command. A command breaking the envelope's tex
 rules arrives with its rejection (from `read_command`) and is answered without being
 parsed; ids of bad input are never derived; a command that crashes the deciding code
 (a bug) is rejected with `internal_error` and the batch redone without it. If the
-batch's one save fails for a reason other than an outage or a conflict (the store
-refused some content, e.g. a `DataError`), the batch is split in two and each half
+batch's one save fails because the store refused some content (PostgreSQL's
+`DataError`, or a value the transcoder cannot encode), the batch is split in two and each half
 decided and saved on its own (bisection: a half that saves is committed with its
 own intake positions, exactly as if the poll had been smaller); a single command
 that still cannot be saved is answered `invalid_command` and only its intake
@@ -45,12 +45,7 @@ from uuid import UUID
 
 import structlog
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import (
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    PersistenceError,
-)
+from eventsourcing.persistence import DataError, IntegrityError, PersistenceError
 
 from payments.contract.wire import outcome_message
 from payments.domain.account import Account
@@ -147,7 +142,10 @@ class _Unsavable(Exception):  # the store refused the batch, not for an outage
         self.cause = cause
 
 
-OUTAGES = (OperationalError, InterfaceError)
+# What a value can make the store refuse: PostgreSQL's DataError, or the transcoder
+# failing to encode it. Anything else (a RuntimeError, a ProgrammingError) would fail
+# every command alike: it propagates rather than be blamed on one.
+CONTENT_REFUSALS = (DataError, UnicodeError, TypeError, ValueError)
 
 
 class WorkingSet:
@@ -371,9 +369,7 @@ class Ledger:
                     expected_versions=working.expected_versions(),
                     intake_positions=positions,
                 )
-            except (*OUTAGES, IntegrityError):
-                raise
-            except Exception as refused:  # e.g. a DataError, or content that won't encode
+            except CONTENT_REFUSALS as refused:  # the store or its encoder refused a value
                 raise _Unsavable(refused) from refused
         for aggregate in written:
             aggregate.collect_events()  # saved: no longer pending

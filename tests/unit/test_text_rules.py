@@ -249,3 +249,21 @@ def test_the_intake_decides_one_by_one_when_a_batch_fails_for_no_known_reason() 
         ("poison", "internal_error"),
         ("a2", "account_exists"),  # the same envelope opens alice again
     ]
+
+
+def test_the_intake_never_blames_commands_for_a_failure_they_all_share() -> None:
+    from unittest import mock
+
+    from payments.engine.intake import CommandIntake
+    from payments.ledger.service import Ledger
+    from payments.ledger.store import in_memory_application
+    from payments.runtime.settings import Settings
+
+    ledger = Ledger(in_memory_application())
+    intake = CommandIntake(Settings(), ledger, consumer=None, producer=None)  # type: ignore[arg-type]
+    batch = [IncomingCommand(envelope(command_id=f"b{n}"), ("cmds", 0, n)) for n in range(3)]
+    with (
+        mock.patch.object(ledger.app, "record", side_effect=RuntimeError("broken store")),
+        pytest.raises(RuntimeError),
+    ):
+        intake._decide_one_by_one(batch, [])
