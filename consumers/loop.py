@@ -38,6 +38,8 @@ from kafka.structs import OffsetAndMetadata
 from payments.runtime.backoff import Backoff
 from payments.runtime.kafka_clients import FAST_FAILOVER, subscribe_when_known
 from payments.runtime.observability.metrics import (
+    clear_alarm,
+    raise_alarm,
     record_error,
     record_poison,
     record_projection,
@@ -229,13 +231,17 @@ class ProjectionConsumer:
         now = time.monotonic()
         if self.config.fill is not None and now >= self._next_fill:
             self._next_fill = now + self.config.fill_every
+            alarm = f"{self.config.projection}.fill"
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     self.waiting = self.config.fill(cur, self.waiting)
+                clear_alarm(alarm)
             except POISON_ERRORS as exc:
-                # A stored event this projection cannot hold: loud, and tried again.
+                # A stored event this projection cannot hold: red, loud, and tried again
+                # (it cannot be passed over: the audit chain holds every stored event).
                 self.log.error("consumer.fill_failed", error=str(exc)[:1000])
                 record_poison(self.config.projection, "unstorable_stored")
+                raise_alarm(alarm, f"a stored event cannot be applied: {str(exc)[:300]}")
                 self.waiting = frozenset()
         if now >= self._next_alarm:
             self._next_alarm = now + self.config.alarm_every

@@ -2,7 +2,8 @@
 
 The wire format is docs/architecture.md "Wire formats → Event". A record that is not
 such an event (bad JSON, a missing field, a float amount) raises `BadEvent`: the
-consumer logs it and moves past it, so one poison record never stalls a projection.
+consumer quarantines it and moves past it (`projections.quarantine`), so one poison
+record never stalls a projection and is never passed over silently.
 `recorded_at` becomes an aware `datetime`; everything else keeps its JSON type.
 
 The payload checks are derived, once at import, from the one declaration of each

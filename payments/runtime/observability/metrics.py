@@ -270,3 +270,5 @@ record_projection = DEFAULT.record_projection
 record_error = DEFAULT.record_error
 record_poison = DEFAULT.record_poison
 record_quarantine = DEFAULT.record_quarantine
+raise_alarm = DEFAULT.raise_alarm
+clear_alarm = DEFAULT.clear_alarm
