@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payments.domain.commands import COMMAND_TYPES
+from payments.domain.text_rules import text_fault
 from tests.faults.cluster import Fleet
 from tests.faults.hostile import Batch, collect
 from tests.faults.profile import Profile
@@ -31,15 +32,18 @@ FIELDS = (
 )  # fmt: skip
 CID = "\x00CID\x00"  # replaced by a unique command_id when published
 
+# Any character, lone surrogates and NUL included (JSON can carry them; issue 12).
+any_text = st.text(
+    alphabet=st.characters(exclude_categories=()) | st.sampled_from("\udc00\ud800\x00"),
+    max_size=80,
+)
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(10**31), max_value=10**31)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=80),
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
-    ),
+    | any_text,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(any_text, inner, max_size=5),
     max_leaves=20,
 )
 plausible = st.sampled_from(
@@ -54,7 +58,7 @@ envelopes = st.fixed_dictionaries(
     {"command_id": command_ids},
     optional={
         "type": st.sampled_from(COMMAND_TYPES) | json_values,
-        "actor": st.text(max_size=300) | json_values,
+        "actor": st.text(max_size=300) | any_text | json_values,
         "issued_at": st.sampled_from(["2026-11-28T10:00:00Z", "yesterday"]) | json_values,
         "payload": payloads,
         "extra": json_values,
@@ -105,7 +109,7 @@ def add_record(batch: Batch, index: int, kind: str, drawn: Any) -> None:
         return
     envelope = dict(drawn)
     command_id = envelope["command_id"]
-    if isinstance(command_id, str):
+    if isinstance(command_id, str) and text_fault(command_id) is None:
         # Always under the run's unique prefix, so no two records (or runs) share one.
         envelope["command_id"] = f"{batch.run}-f{index}-" + command_id.replace(CID, "", 1)
         batch.command(json.dumps(envelope).encode(), envelope["command_id"])
