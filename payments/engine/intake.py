@@ -128,8 +128,8 @@ class CommandIntake:
         for outcome in outcomes:
             log.info(
                 "command_decided",
-                command_id=outcome.command_id,
-                type=outcome.type,
+                command_id=cut(outcome.command_id, 200),  # one line each, even for huge ids
+                type=None if outcome.type is None else cut(outcome.type, 200),
                 status=outcome.status,
                 code=outcome.code,
                 replayed=outcome.replayed,
