@@ -131,16 +131,14 @@ def test_probes_tell_reachable_from_unreachable(
     assert time.monotonic() - started < 5, "the Kafka probe must give up quickly"
 
 
-def test_a_taken_port_does_not_stop_the_process(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_taken_port_does_not_stop_the_process(settings: Settings) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        monkeypatch.setenv("PAYMENTS_METRICS_PORT", str(taken.getsockname()[1]))
-        assert start_observability(settings, 9464, Metrics(CollectorRegistry())) is None
+        on_taken_port = settings.model_copy(update={"metrics_port": taken.getsockname()[1]})
+        assert start_observability(on_taken_port, 9464, Metrics(CollectorRegistry())) is None
 
 
-def test_port_zero_disables_the_server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PAYMENTS_METRICS_PORT", "0")
-    assert start_observability(settings, 9464, Metrics(CollectorRegistry())) is None
+def test_port_zero_disables_the_server(settings: Settings) -> None:
+    disabled = settings.model_copy(update={"metrics_port": 0})
+    assert start_observability(disabled, 9464, Metrics(CollectorRegistry())) is None
