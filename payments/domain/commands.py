@@ -37,7 +37,7 @@ from payments.domain.errors import (
     UnknownCommandType,
 )
 from payments.domain.money import MAX_AMOUNT
-from payments.domain.text_rules import MAX_NESTING, check_document
+from payments.domain.text_rules import MAX_NESTING, check_document, integer_size
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9:_.\-]{1,64}$"
 COMMAND_ID_PATTERN = r"^[\x20-\x7E]{1,128}$"
@@ -254,7 +254,7 @@ def _why(error: ErrorDetails, field: str) -> str:
     if field in ("amount", "overdraft_limit", "fee_bps") and kind in ("int_type", "int_parsing"):
         return f"must be a JSON integer of minor units, got {type(error['input']).__name__}"
     if field == "amount" and kind in ("greater_than_equal", "less_than_equal"):
-        return f"must be between 1 and {MAX_AMOUNT}, got {error['input']}"
+        return f"must be between 1 and {MAX_AMOUNT}, got {integer_size(error['input'])}"
     if field == "currency" and kind == "string_type":
         return "must be an upper-case ISO 4217 code string"
     return error["msg"].lower() if error["msg"][:1].isupper() else error["msg"]

@@ -3,8 +3,9 @@
 Every string of an envelope, keys and values at any depth, must be valid Unicode
 text: no lone UTF-16 surrogate (JSON lets `"\\udc00"` through, UTF-8 cannot encode
 it) and no U+0000 (PostgreSQL refuses it in `text` and `jsonb`). Nesting deeper than
-`MAX_NESTING` and integers beyond a signed 64-bit integer are refused too; an amount
-beyond the contract's bound is `invalid_amount`, anything else `invalid_command`.
+`MAX_NESTING` and integers beyond a signed 64-bit integer are refused too
+(`invalid_command`); `payload.amount` is left to its model, which answers
+`invalid_amount` for anything beyond the contract's bound.
 Checked once, first, so no later step (fingerprint, ids, storage, answers) ever
 sees text it cannot encode. Messages escape what they echo, so they are clean too.
 """
@@ -14,8 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from payments.domain.errors import InvalidAmount, InvalidCommand, Rejection
-from payments.domain.money import MAX_AMOUNT
+from payments.domain.errors import InvalidCommand, Rejection
 
 MAX_NESTING = 32  # objects and arrays inside the envelope object, itself level 1
 MAX_INTEGER = 2**63 - 1
@@ -91,14 +91,14 @@ def _join(path: str, name: str) -> str:
 
 
 def _check_integer(value: int, path: str) -> None:
-    if -MAX_INTEGER <= value <= MAX_INTEGER:
-        return  # within bounds here; the command's model checks its own ranges
-    if path == "payload.amount":
-        raise InvalidAmount(f"{path}: must be between 1 and {MAX_AMOUNT}, got {_size(value)}")
-    raise InvalidCommand(f"{path}: integer beyond ±(2^63−1) ({_size(value)})")
+    if -MAX_INTEGER <= value <= MAX_INTEGER or path == "payload.amount":
+        # The model checks the amount in field order (a bad id before it comes first),
+        # as `invalid_amount`; every other integer beyond 64 bits stops here.
+        return
+    raise InvalidCommand(f"{path}: integer beyond ±(2^63−1) ({integer_size(value)})")
 
 
-def _size(value: int) -> str:
+def integer_size(value: int) -> str:
     # Never str() a huge int (Python refuses beyond 4,300 digits, and echoes would bloat).
     return str(value) if abs(value) <= MAX_INTEGER else f"an integer of {value.bit_length()} bits"
 

@@ -111,11 +111,14 @@ def test_read_command_dead_letters_an_unclean_command_id() -> None:
 
 
 def test_read_command_answers_an_integer_too_long_for_python() -> None:
-    value = b'{"command_id": "c-9", "type": "transfer", "actor": "a", "payload": {"amount": '
-    value += b"9" * 5000 + b"}}"
+    value = b'{"command_id": "c-9", "type": "transfer", "actor": "a", "payload": '
+    value += b'{"transfer_id": "t", "from_account": "a", "to_account": "b", "amount": '
+    value += b"9" * 5000 + b', "currency": "EUR"}}'
     read_back = read(value)
-    assert isinstance(read_back, IncomingCommand)
-    assert isinstance(read_back.rejection, InvalidAmount)
+    assert isinstance(read_back, IncomingCommand)  # read, not a dead letter
+    rejection = rejected(read_back.raw)  # the amount's model answers it, in field order
+    assert isinstance(rejection, InvalidAmount)
+    assert "integer of 65 bits" in rejection.message
 
 
 def test_a_valid_command_reads_without_a_rejection() -> None:
