@@ -62,8 +62,14 @@ CREATE TABLE IF NOT EXISTS settlement_batches{s} (
     net bigint NOT NULL,
     item_count integer NOT NULL,
     settled_at timestamptz NOT NULL,
-    last_version bigint NOT NULL
+    last_version bigint NOT NULL,
+    deficit_carried_in bigint NOT NULL DEFAULT 0,
+    deficit_carried_out bigint NOT NULL DEFAULT 0
 );
+-- Tables made before deficits were carried (their batches carried none).
+ALTER TABLE settlement_batches{s}
+    ADD COLUMN IF NOT EXISTS deficit_carried_in bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS deficit_carried_out bigint NOT NULL DEFAULT 0;
 -- One item per merchant account event (its position), settled into one batch.
 CREATE TABLE IF NOT EXISTS settlement_items{s} (
     position bigint CONSTRAINT settlement_items{s}_pkey PRIMARY KEY,

@@ -16,6 +16,7 @@ from payments.domain.currencies import ISO_4217
 ID = re.compile(r"[A-Za-z0-9:_.\-]{1,64}")
 KINDS = {"customer", "merchant", "external", "fees"}
 MAX = 10**12
+BOUND = 10**15  # |posted|, held and each unsettled total stay within it
 
 # type -> {field: (rule, required)}
 SPEC: dict[str, dict[str, tuple[str, bool]]] = {
@@ -167,11 +168,20 @@ class ReferenceBooks:
         return self.payments[payment_id]
 
     @staticmethod
-    def _can_pay(account: dict[str, Any], amount: int) -> None:
+    def _can_pay(account: dict[str, Any], amount: int, refund: bool = False) -> None:
+        """Voluntary: what stays must cover the unsettled net (after a refund, its own)."""
         if account["kind"] == "external":
             return
-        if account["posted"] - account["held"] - amount < -account["limit"]:
+        unsettled = account["gross"] - account["refunds"] - account["chargebacks"]
+        reserved = max(0, unsettled - amount if refund else unsettled)
+        if account["posted"] - account["held"] - amount - reserved < -account["limit"]:
             raise Refused("insufficient_funds")
+
+    @staticmethod
+    def _fits(account: dict[str, Any], posted: int = 0, held: int = 0, item: int = 0) -> None:
+        totals = max(account["gross"], account["refunds"], account["chargebacks"])
+        if max(abs(account["posted"] + posted), account["held"] + held, totals + item) > BOUND:
+            raise Refused("balance_limit_exceeded")
 
     def _move(self, debit: dict[str, Any], credit: dict[str, Any], amount: int) -> None:
         debit["posted"] -= amount
@@ -210,6 +220,8 @@ class ReferenceBooks:
         if source["currency"] != p["currency"] or target["currency"] != p["currency"]:
             raise Refused("currency_mismatch")
         self._can_pay(source, p["amount"])
+        self._fits(source, posted=-p["amount"])
+        self._fits(target, posted=p["amount"])
         self.transfers.add(p["transfer_id"])
         self._move(source, target, p["amount"])
 
@@ -224,6 +236,7 @@ class ReferenceBooks:
         if payer["kind"] not in ("customer", "external") or merchant["kind"] != "merchant":
             raise Refused("invalid_account_kind")
         self._can_pay(payer, p["amount"])
+        self._fits(payer, held=p["amount"])
         payer["held"] += p["amount"]
         self.payments[p["payment_id"]] = {
             "payer": p["payer_account"],
@@ -248,6 +261,8 @@ class ReferenceBooks:
         elif amount > remaining:
             raise Refused("amount_exceeds_authorized")
         payer, merchant = self._account(payment["payer"]), self._account(payment["merchant"])
+        self._fits(payer, posted=-amount, held=-amount)
+        self._fits(merchant, posted=amount, item=amount)
         payment["captured"] += amount
         payer["held"] -= amount
         self._move(payer, merchant, amount)
@@ -267,12 +282,15 @@ class ReferenceBooks:
         payment = self._payment(p["payment_id"])
         if p["amount"] > payment["captured"] - payment["refunded"] - payment["charged_back"]:
             raise Refused("amount_exceeds_captured")
-        merchant, payer = self._account(payment["merchant"]), self._account(payment["payer"])
+        merchant = self._account(payment["merchant"])
         if kind == "refunds":
-            self._can_pay(merchant, p["amount"])
-            payment["refunded"] += p["amount"]
-        else:  # chargebacks are forced
-            payment["charged_back"] += p["amount"]
+            payer = self._account(payment["payer"])
+            self._can_pay(merchant, p["amount"], refund=True)
+        else:  # chargebacks are forced, and facts: a closed payer is credited anyway
+            payer = self.accounts[payment["payer"]]
+        self._fits(merchant, posted=-p["amount"], item=p["amount"])
+        self._fits(payer, posted=p["amount"])
+        payment["refunded" if kind == "refunds" else "charged_back"] += p["amount"]
         self._move(merchant, payer, p["amount"])
         merchant[kind] += p["amount"]
         merchant["items"] += 1
@@ -304,9 +322,14 @@ class ReferenceBooks:
             raise Refused("nothing_to_settle")
         fees = (merchant["gross"] * p["fee_bps"] + 5000) // 10000
         net = merchant["gross"] - merchant["refunds"] - merchant["chargebacks"] - fees
+        # Never pay out more than the merchant holds once the fee is taken.
+        paid = max(0, min(net, merchant["posted"] - merchant["held"] - fees))
+        self._fits(merchant, posted=-(fees + paid))
+        self._fits(fees_account, posted=fees)
+        self._fits(payout, posted=paid)
         if fees > 0:
             self._move(merchant, fees_account, fees)
-        if net > 0:
-            self._move(merchant, payout, net)
+        if paid > 0:
+            self._move(merchant, payout, paid)
         merchant.update(gross=0, refunds=0, chargebacks=0, items=0)
         self.batches.add(p["batch_id"])

@@ -115,6 +115,12 @@ class AccountSettled(Message):
     fees: Total
     net: int = Field(description="gross - refunds - chargebacks - fees; may be negative")
     item_count: int = Field(ge=0)
+    deficit_carried_in: Total = Field(
+        default=0, description="what the merchant owed before the batch, recovered first"
+    )
+    deficit_carried_out: Total = Field(
+        default=0, description="what the merchant still owes after it, for later batches"
+    )
 
 
 class PaymentAuthorized(Message):
@@ -157,6 +163,12 @@ class SettlementBatchCreated(Message):
     fees: Total
     net: int = Field(description="gross - refunds - chargebacks - fees; may be negative")
     item_count: int = Field(ge=0)
+    deficit_carried_in: Total = Field(
+        default=0, description="what the merchant owed before the batch, recovered first"
+    )
+    deficit_carried_out: Total = Field(
+        default=0, description="what the merchant still owes after it, for later batches"
+    )
 
 
 class CommandRecordDecided(Message):

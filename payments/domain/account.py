@@ -1,10 +1,20 @@
 """Account: balances (posted, held, available), limits, holds and unsettled items.
 
 posted is credits minus debits, held the sum of open holds, available = posted − held.
-A voluntary debit of a non-external account must leave available ≥ −overdraft_limit;
-forced postings (chargebacks, settlement) skip that rule. A merchant account keeps
-running totals of its unsettled items (capture credits, refund and chargeback debits
-since its last `Settled`), so settling a merchant reads one aggregate.
+A merchant account keeps running totals of its unsettled items (capture credits,
+refund and chargeback debits since its last `Settled`), so settling a merchant reads
+one aggregate; `reserved` = max(0, unsettled net) is what its next settlement takes.
+
+A voluntary debit (or hold) of a non-external account must leave
+available − reserved ≥ −overdraft_limit, reserved counted after the debit (a refund
+lowers the unsettled net it is paid from). So captured money not yet settled cannot
+leave by a transfer and then be paid out again by the settlement. Forced postings
+(chargebacks, settlement) skip that rule.
+
+Every posting must keep |posted|, held and each unsettled total within MAX_BALANCE
+(`balance_limit_exceeded`), forced or not: 10^15 = 1000 × MAX_AMOUNT, below 2^53 (so a
+balance is exact as a JSON number even in a double) and far below the projection's
+bigint columns (9.2 × 10^18), which also hold available = posted − held and net.
 
 Guards are `check_…` methods; the mutators after them only record facts.
 """
@@ -18,6 +28,7 @@ from eventsourcing.domain import Aggregate
 from payments.domain.errors import (
     AccountClosed,
     AccountNotEmpty,
+    BalanceLimitExceeded,
     CurrencyMismatch,
     InsufficientFunds,
     InvalidAccountKind,
@@ -25,6 +36,7 @@ from payments.domain.errors import (
 from payments.domain.ids import account_id_to_uuid
 
 ACCOUNT_KINDS = ("customer", "merchant", "external", "fees")
+MAX_BALANCE = 10**15  # minor units; see the module docstring
 
 
 class Account(Aggregate):
@@ -92,6 +104,15 @@ class Account(Aggregate):
         return self.posted - self.held
 
     @property
+    def unsettled_net(self) -> int:
+        return self.unsettled_gross - self.unsettled_refunds - self.unsettled_chargebacks
+
+    @property
+    def reserved(self) -> int:
+        """What the next settlement takes from this account (0 for non-merchants)."""
+        return max(0, self.unsettled_net)
+
+    @property
     def status(self) -> str:
         return "closed" if self.closed else "open"
 
@@ -114,14 +135,33 @@ class Account(Aggregate):
                 f"expected {' or '.join(allowed)}"
             )
 
-    def check_can_debit(self, amount: int) -> None:
-        """A voluntary debit (or hold) must keep available ≥ −overdraft_limit."""
+    def check_can_debit(self, amount: int, *, refund: bool = False) -> None:
+        """A voluntary debit (or hold) must keep available − reserved ≥ −overdraft_limit.
+
+        `reserved` is counted after the debit: a refund lowers the unsettled net.
+        """
         if self.kind in self.UNLIMITED_KINDS:
             return
-        if self.available - amount < -self.overdraft_limit:
+        reserved = max(0, self.unsettled_net - amount) if refund else self.reserved
+        if self.available - reserved - amount < -self.overdraft_limit:
+            unsettled = f", {reserved} of it unsettled" if reserved else ""
             raise InsufficientFunds(
-                f"account {self.account_id} has {self.available} available "
+                f"account {self.account_id} has {self.available} available{unsettled} "
                 f"(overdraft limit {self.overdraft_limit}); cannot debit {amount}"
+            )
+
+    def check_within_bounds(self, *, posted: int = 0, held: int = 0, unsettled: int = 0) -> None:
+        """The balances after a change stay within ±MAX_BALANCE (the columns' bound)."""
+        after = (
+            abs(self.posted + posted),
+            self.held + held,
+            unsettled
+            + max(self.unsettled_gross, self.unsettled_refunds, self.unsettled_chargebacks),
+        )
+        if max(after) > MAX_BALANCE:
+            raise BalanceLimitExceeded(
+                f"account {self.account_id} would reach posted {self.posted + posted}, "
+                f"held {self.held + held}; balances are bounded by ±{MAX_BALANCE}"
             )
 
     def check_can_close(self) -> None:
@@ -185,7 +225,17 @@ class Account(Aggregate):
             counterparty=counterparty,
         )
 
-    def settle(self, *, batch_id: str, fees: int, net: int, command_id: str, actor: str) -> None:
+    def settle(
+        self,
+        *,
+        batch_id: str,
+        fees: int,
+        net: int,
+        deficit_carried_in: int,
+        deficit_carried_out: int,
+        command_id: str,
+        actor: str,
+    ) -> None:
         self.trigger_event(
             self.Settled,
             command_id=command_id,
@@ -198,6 +248,8 @@ class Account(Aggregate):
             fees=fees,
             net=net,
             item_count=self.unsettled_count,
+            deficit_carried_in=deficit_carried_in,
+            deficit_carried_out=deficit_carried_out,
         )
 
     # --- events ---------------------------------------------------------------------
@@ -279,6 +331,11 @@ class Account(Aggregate):
         fees: int
         net: int
         item_count: int
+        # Defaults: events stored before deficits were carried load with 0 (the
+        # library rebuilds an event from its stored dict; a missing field falls back
+        # to the class attribute).
+        deficit_carried_in: int = 0
+        deficit_carried_out: int = 0
 
         def apply(self, account: Account) -> None:
             account.unsettled_gross = 0

@@ -109,6 +109,13 @@ class NothingToSettle(Rejection):
     retryable = True
 
 
+class BalanceLimitExceeded(Rejection):
+    """A posting would take a balance (or held, or an unsettled total) past ±MAX_BALANCE."""
+
+    code = "balance_limit_exceeded"
+    retryable = True  # the balance may move back first
+
+
 class InternalError(Rejection):
     """Not a contract rule: the engine failed to decide this command (a bug).
 

@@ -9,6 +9,12 @@ behaviour (it decides which code a command that breaks two rules gets):
 3. each named account, in payload order: exists, then open
 4. currencies, then account kinds
 5. payment state and amounts, then funds
+6. balance bounds of every account the command posts to (`balance_limit_exceeded`)
+
+A chargeback is a fact (the card network already took the money): it is never
+refused for the payer's state. A closed payer is credited all the same, as a forced
+posting, so the ledger balances and the money stays with whom it is owed; the
+closed account then shows posted ≠ 0 for operations to pay out outside the engine.
 """
 
 from __future__ import annotations
@@ -120,6 +126,8 @@ def transfer(cmd: ParsedCommand, uow: Aggregates) -> None:
     source.check_currency(p.currency)
     target.check_currency(p.currency)
     source.check_can_debit(p.amount)
+    source.check_within_bounds(posted=-p.amount)
+    target.check_within_bounds(posted=p.amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     uow.add(
@@ -149,6 +157,7 @@ def authorize_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     payer.check_kind(("customer", "external"), "payer_account")
     merchant.check_kind(("merchant",), "merchant_account")
     payer.check_can_debit(p.amount)
+    payer.check_within_bounds(held=p.amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     uow.add(
@@ -171,6 +180,8 @@ def capture_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     amount = payment.check_capturable(p.amount)
     payer = _open_account(uow, payment.payer_account, "payer_account")
     merchant = _open_account(uow, payment.merchant_account, "merchant_account")
+    payer.check_within_bounds(posted=-amount, held=-amount)
+    merchant.check_within_bounds(posted=amount, unsettled=amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     posting = posting_id(cmd.command_id, 0)
@@ -213,7 +224,9 @@ def refund_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     payment.check_reversible(p.amount, "refund")
     merchant = _open_account(uow, payment.merchant_account, "merchant_account")
     payer = _open_account(uow, payment.payer_account, "payer_account")
-    merchant.check_can_debit(p.amount)
+    merchant.check_can_debit(p.amount, refund=True)
+    merchant.check_within_bounds(posted=-p.amount, unsettled=p.amount)
+    payer.check_within_bounds(posted=p.amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     payment.refund(amount=p.amount, **who)
@@ -228,11 +241,17 @@ def chargeback_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     payment = _payment(uow, p.payment_id)
     payment.check_reversible(p.amount, "charge back")
     merchant = _open_account(uow, payment.merchant_account, "merchant_account")
-    payer = _open_account(uow, payment.payer_account, "payer_account")
+    payer = uow.get(Account, account_id_to_uuid(payment.payer_account))
+    if payer is None:  # cannot happen: accounts are never deleted
+        raise AccountNotFound(f"payer_account {payment.payer_account} does not exist")
+    # No check_open: a closed payer is credited anyway (see the module docstring).
+    merchant.check_within_bounds(posted=-p.amount, unsettled=p.amount)
+    payer.check_within_bounds(posted=p.amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     payment.charge_back(amount=p.amount, reason=p.reason, **who)
-    # Forced: a chargeback applies even when it takes the merchant below its limit.
+    # Forced: a chargeback applies even when it takes the merchant below its limit,
+    # and even to a closed payer.
     _post(
         merchant,
         payer,
@@ -267,7 +286,12 @@ def settle_merchant(cmd: ParsedCommand, uow: Aggregates) -> None:
         chargebacks=merchant.unsettled_chargebacks,
         item_count=merchant.unsettled_count,
         fee_bps=p.fee_bps,
+        available=merchant.available,
     )
+    payout_amount = figures.payout
+    merchant.check_within_bounds(posted=-(figures.fees + payout_amount))
+    fees_account.check_within_bounds(posted=figures.fees)
+    payout.check_within_bounds(posted=payout_amount)
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     uow.add(
         SettlementBatch.create(
@@ -281,7 +305,8 @@ def settle_merchant(cmd: ParsedCommand, uow: Aggregates) -> None:
             **who,
         )
     )
-    # Forced: settlement postings apply whatever the merchant's limit.
+    # Forced: settlement postings apply whatever the merchant's limit. The payout is
+    # never more than the merchant holds (SettlementFigures recovers its deficit first).
     if figures.fees > 0:
         fee_posting = posting_id(cmd.command_id, 0)
         _post(
@@ -294,19 +319,26 @@ def settle_merchant(cmd: ParsedCommand, uow: Aggregates) -> None:
             fee_posting,
             who,
         )
-    if figures.net > 0:
+    if payout_amount > 0:
         payout_posting = posting_id(cmd.command_id, 1)
         _post(
             merchant,
             payout,
-            figures.net,
+            payout_amount,
             "settlement_payout",
             p.batch_id,
             True,
             payout_posting,
             who,
         )
-    merchant.settle(batch_id=p.batch_id, fees=figures.fees, net=figures.net, **who)
+    merchant.settle(
+        batch_id=p.batch_id,
+        fees=figures.fees,
+        net=figures.net,
+        deficit_carried_in=figures.deficit_carried_in,
+        deficit_carried_out=figures.deficit_carried_out,
+        **who,
+    )
 
 
 def _post(

@@ -2,6 +2,14 @@
 
 fees = (gross × fee_bps + 5000) div 10000 (half-up); net = gross − refunds −
 chargebacks − fees. The postings happen on the accounts; this records the figures.
+
+Merchant money is paid out once, and never more than the merchant holds. What the
+merchant owes before the batch (`deficit_carried_in`: the negative part of its
+balance outside the batch, i.e. available − unsettled net — an earlier batch's
+negative net, or overdraft it used) is recovered first:
+payout = max(0, net − deficit_carried_in). What it still owes after the batch
+(`deficit_carried_out` = max(0, −available after)) is carried into the next batch
+by the same rule, since it stays in the merchant's balance. The fee is always posted.
 """
 
 from __future__ import annotations
@@ -22,19 +30,39 @@ class SettlementFigures:
     fees: int
     net: int
     item_count: int
+    deficit_carried_in: int = 0
+    deficit_carried_out: int = 0
+
+    @property
+    def payout(self) -> int:
+        return max(0, self.net - self.deficit_carried_in)
 
     @classmethod
     def compute(
-        cls, *, gross: int, refunds: int, chargebacks: int, item_count: int, fee_bps: int
+        cls,
+        *,
+        gross: int,
+        refunds: int,
+        chargebacks: int,
+        item_count: int,
+        fee_bps: int,
+        available: int = 0,
     ) -> SettlementFigures:
+        """The batch's figures; `available` is the merchant's, items included."""
         fees = fee_half_up(gross, fee_bps)
+        net = gross - refunds - chargebacks - fees
+        outside = available - (gross - refunds - chargebacks)
+        deficit_in = max(0, -outside)
+        payout = max(0, net - deficit_in)
         return cls(
             gross=gross,
             refunds=refunds,
             chargebacks=chargebacks,
             fees=fees,
-            net=gross - refunds - chargebacks - fees,
+            net=net,
             item_count=item_count,
+            deficit_carried_in=deficit_in,
+            deficit_carried_out=max(0, -(outside + net - payout)),
         )
 
 
@@ -54,6 +82,9 @@ class SettlementBatch(Aggregate):
         fees: int
         net: int
         item_count: int
+        # Defaults: batches stored before deficits were carried load with 0.
+        deficit_carried_in: int = 0
+        deficit_carried_out: int = 0
 
     def __init__(
         self,
@@ -71,6 +102,8 @@ class SettlementBatch(Aggregate):
         fees: int,
         net: int,
         item_count: int,
+        deficit_carried_in: int = 0,
+        deficit_carried_out: int = 0,
     ) -> None:
         self.batch_id = batch_id
         self.merchant_account = merchant_account
@@ -78,7 +111,10 @@ class SettlementBatch(Aggregate):
         self.fees_account = fees_account
         self.currency = currency
         self.fee_bps = fee_bps
-        self.figures = SettlementFigures(gross, refunds, chargebacks, fees, net, item_count)
+        self.figures = SettlementFigures(
+            gross, refunds, chargebacks, fees, net, item_count,
+            deficit_carried_in, deficit_carried_out,
+        )  # fmt: skip
 
     @classmethod
     def create(
@@ -111,4 +147,6 @@ class SettlementBatch(Aggregate):
             fees=figures.fees,
             net=figures.net,
             item_count=figures.item_count,
+            deficit_carried_in=figures.deficit_carried_in,
+            deficit_carried_out=figures.deficit_carried_out,
         )

@@ -38,6 +38,8 @@ BATCH_COLUMNS = (
     "fees",
     "net",
     "item_count",
+    "deficit_carried_in",
+    "deficit_carried_out",
     "settled_at",
     "last_version",
 )
@@ -124,6 +126,9 @@ def plan_settlements(events: Iterable[Event], merchants: dict[str, Row]) -> Sett
 def batch_row(event: Event) -> Row:
     payload = event["payload"]
     row = {name: payload[name] for name in BATCH_COLUMNS if name in payload}
+    # Batches stored before deficits were carried have none.
+    row.setdefault("deficit_carried_in", 0)
+    row.setdefault("deficit_carried_out", 0)
     row["aggregate_id"] = event["aggregate_id"]
     row["settled_at"] = event["recorded_at"]
     row["last_version"] = event["aggregate_version"]

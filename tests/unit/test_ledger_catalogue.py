@@ -22,7 +22,10 @@ CATALOGUE = {
     Account.HoldPlaced: "account_id payment_id amount",
     Account.HoldReleased: "account_id payment_id amount",
     Account.HoldCaptured: "account_id payment_id amount posting_id counterparty",
-    Account.Settled: "account_id batch_id gross refunds chargebacks fees net item_count",
+    Account.Settled: (
+        "account_id batch_id gross refunds chargebacks fees net item_count"
+        " deficit_carried_in deficit_carried_out"
+    ),
     Payment.Authorized: "payment_id payer_account merchant_account amount currency",
     Payment.Captured: "payment_id amount",
     Payment.Voided: "payment_id amount",
@@ -30,7 +33,7 @@ CATALOGUE = {
     Payment.ChargedBack: "payment_id amount reason",
     Transfer.Recorded: "transfer_id from_account to_account amount currency",
     SettlementBatch.Created: "batch_id merchant_account payout_account fees_account currency "
-    "fee_bps gross refunds chargebacks fees net item_count",
+    "fee_bps gross refunds chargebacks fees net item_count deficit_carried_in deficit_carried_out",
     CommandRecord.Decided: "command_type fingerprint status code message",
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
