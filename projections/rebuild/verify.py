@@ -31,6 +31,7 @@ from projections.audit.chain import (
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.events import Event
 from projections.quarantine import open_rows
+from projections.rebuild.limits import LimitCheck
 from projections.rebuild.read_model import ReadModel
 from projections.rebuild.source import EventSource
 from projections.settlements.fold import BATCH_COLUMNS, ITEM_COLUMNS, UNSETTLED_COLUMNS
@@ -68,14 +69,19 @@ def verify(database_url: str, source: EventSource) -> VerifyReport:
     report = VerifyReport()
     stop = source.max_position()
     model = ReadModel()
+    limits = LimitCheck()
     with psycopg.connect(database_url) as conn, conn.cursor() as cur:
         # One snapshot for every table read, so they agree with each other.
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         audit = AuditWalk(cur, report, stop)
         for page in source.pages(0, stop):
             model.apply(page)
+            limits.apply(page)
             audit.check_events(page)
         audit.finish()
+        for breach in limits.breaches:  # no account overdrawn by choice (rebuild/limits.py)
+            report.add("events", f"{breach.position}:{breach.account_id}", breach.rule,
+                       breach.expected, breach.actual)  # fmt: skip
         report.events, report.last_position = model.events, stop
         _compare_tables(cur, model, report)
         # A quarantined record is a difference until an operator acknowledges it.
@@ -185,7 +191,11 @@ def _check_batch_totals(report: VerifyReport, batches: dict[str, Row], items: li
         got = sums.get(batch_id, {})
         fees = fee_half_up(batch["gross"], batch["fee_bps"])
         net = batch["gross"] - batch["refunds"] - batch["chargebacks"] - fees
-        for column, want in (("fees", fees), ("net", net)):  # the contract's arithmetic
+        # A deficit is carried out only as far as the batch did not cover it.
+        most = max(0, batch["deficit_carried_in"] - net)
+        deficit = min(max(batch["deficit_carried_out"], 0), most)
+        rules = (("fees", fees), ("net", net), ("deficit_carried_out", deficit))
+        for column, want in rules:  # the contract's arithmetic
             if batch[column] != want:
                 report.add("settlement_batches", batch_id, f"{column} (rule)", want, batch[column])
         for column, kind in (
