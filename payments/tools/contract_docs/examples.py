@@ -136,6 +136,20 @@ def _rejections() -> list[Step]:
         Step(_transfer("c-0119", "t-topup", "bank", "alice", 1), "transfer_exists"),
         Step(_settle("c-0120", "b-1"), "batch_exists"),
         Step(_settle("c-0121", "b-2"), "nothing_to_settle"),
+        *_balance_limit(),
+    ]
+
+
+def _balance_limit() -> list[Step]:
+    """A balance may reach ±MAX_BALANCE (10^15): 1000 transfers of MAX_AMOUNT, then 1 more."""
+    return [
+        _open(122, "mint", "EUR", "external"),
+        _open(123, "whale", "EUR", "customer"),
+        *(
+            Step(_transfer(f"c-fill-{n:04}", f"t-fill-{n:04}", "mint", "whale", 10**12), None)
+            for n in range(1000)
+        ),
+        Step(_transfer("c-0124", "t-8", "mint", "whale", 1), "balance_limit_exceeded"),
     ]
 
 
