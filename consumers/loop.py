@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 import structlog
@@ -74,6 +75,8 @@ class ConsumerConfig:
     fill: Fill | None = None
     fill_every: float = 5.0
     alarm_every: float = 5.0
+    # kafka-python SASL arguments (Settings.kafka_python_auth()); empty: PLAINTEXT.
+    kafka_auth: Mapping[str, Any] = field(default_factory=dict)
 
 
 class _Resync(Exception):
@@ -118,6 +121,7 @@ class ProjectionConsumer:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.config.bootstrap.split(","),
                 group_id=self.config.group,
+                **self.config.kafka_auth,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.config.max_records,

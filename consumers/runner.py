@@ -37,6 +37,7 @@ def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
         topic=settings.topics.events,
         group=f"{settings.topic_prefix}-projection-{projection}",
         fill=FILLS.get(projection),
+        kafka_auth=settings.kafka_python_auth(),
     )
 
 

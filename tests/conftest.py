@@ -42,7 +42,10 @@ def _local() -> Iterator[dict[str, str]]:
     from payments.tools.services import ServiceConfig, up
 
     # Left running afterwards on purpose: the next run reuses it in a fraction of a second.
-    yield up(ServiceConfig.from_settings())
+    # The harness plays the operator (it creates topics under test prefixes and their
+    # ACLs): the admin principal. Engines and consumers it starts get their own
+    # principal (tests/support/engine.py, payments.tools.services.principals).
+    yield up(ServiceConfig.from_settings(), principal="admin")
 
 
 @pytest.fixture(scope="session")

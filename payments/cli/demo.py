@@ -62,7 +62,7 @@ def demo_command(keep_running: bool) -> None:
     child_env = {k: v for k, v in os.environ.items() if k.startswith("PAYMENTS_")}
     child_env.setdefault("PAYMENTS_LOG_FORMAT", "json")
     log_dir = ServiceConfig.from_settings().state_dir / "logs"
-    system = start_system(child_env, log_dir)
+    system = start_system(child_env, log_dir, settings)
     console.print(
         f"[bold]Engine[/bold] pid {system.pids['engine']} and [bold]consumers[/bold] "
         f"pid {system.pids['consumers']} started (logs in {log_dir})"

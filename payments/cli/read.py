@@ -167,7 +167,7 @@ def _end_offsets(settings: Settings) -> dict[int, int]:
 
     topic = settings.topics.events
     try:
-        return end_offsets(settings.require_kafka_bootstrap(), topic)
+        return end_offsets(settings.require_kafka_bootstrap(), topic, settings.kafka_python_auth())
     except KafkaError as exc:
         raise click.ClickException(
             f"cannot read the end offsets of {topic} ({exc}); replay needs them to hand "

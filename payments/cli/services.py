@@ -91,15 +91,26 @@ def status(as_json: bool) -> None:
 
 
 @services.command()
+@click.option(
+    "--principal",
+    type=click.Choice(["client", "engine", "projections", "admin"]),
+    default="client",
+    show_default=True,
+    help="whose Kafka credentials (docs/security.md)",
+)
 @_friendly
-def env() -> None:
+def env(principal: str) -> None:
     """Print `export PAYMENTS_...=...` lines: eval "$(payments services env)".
+
+    The Kafka credentials are one principal's: `client` sends commands and reads
+    results; run the engine with `engine`, the consumers with `projections`.
 
     \b
     Example:
       eval "$(payments services env)"
+      eval "$(payments services env --principal engine)" && payments engine
     """
-    for name, value in control.env_vars(ServiceConfig.from_settings()).items():
+    for name, value in control.env_vars(ServiceConfig.from_settings(), principal).items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
 
@@ -108,16 +119,24 @@ def env() -> None:
 def topics() -> None:
     """Create the contract topics on PAYMENTS_KAFKA_BOOTSTRAP (any broker; idempotent).
 
+    With PAYMENTS_KAFKA_USERNAME set (a super user), also the principals' ACLs.
+
     \b
     Example:
       PAYMENTS_KAFKA_BOOTSTRAP=kafka:9092 payments services topics
     """
+    from payments.tools.services.acls import ensure_acls
     from payments.tools.services.topics import ensure_topics
 
     settings = Settings()
-    counts = ensure_topics(settings.require_kafka_bootstrap(), settings.topics.partitions)
+    bootstrap = settings.require_kafka_bootstrap()
+    auth = settings.kafka_python_auth()
+    counts = ensure_topics(bootstrap, settings.topics.partitions, auth)
     for topic, count in sorted(counts.items()):
         click.echo(f"{topic}: {count} partitions")
+    if settings.kafka_username:
+        ensure_acls(bootstrap, auth, settings.topic_prefix, settings.engine_group)
+        click.echo("ACLs of engine, projections and client: in place")
 
 
 @services.command()

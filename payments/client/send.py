@@ -53,6 +53,7 @@ def results_consumer(settings: Settings) -> KafkaConsumer:
         bootstrap_servers=settings.require_kafka_bootstrap(),
         enable_auto_commit=False,
         group_id=None,
+        **settings.kafka_python_auth(),
     )
     topic = settings.topics.command_results
     partitions = consumer.partitions_for_topic(topic) or set()
@@ -87,7 +88,10 @@ def send_commands(
 
     consumer = results_consumer(settings)
     producer = KafkaProducer(
-        bootstrap_servers=settings.require_kafka_bootstrap(), acks="all", linger_ms=5
+        bootstrap_servers=settings.require_kafka_bootstrap(),
+        acks="all",
+        linger_ms=5,
+        **settings.kafka_python_auth(),
     )
     try:
         for envelope in envelopes:

@@ -49,6 +49,7 @@ class Publisher:
                 "partitioner": "murmur2_random",
                 "logger": None,
             }
+            | settings.confluent_auth()
         )
         self._failures: list[str] = []
 

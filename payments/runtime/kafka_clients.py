@@ -37,6 +37,7 @@ def command_consumer(settings: Settings) -> KafkaConsumer:
         max_poll_interval_ms=600_000,
         fetch_max_wait_ms=settings.engine_batch_wait_ms,
         **FAST_FAILOVER,
+        **settings.kafka_python_auth(),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     pg_port: int = Field(default=54329, ge=1, le=65535)
     kafka_port: int = Field(default=19092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
+    # Kafka authentication (docs/security.md). No username: PLAINTEXT, so a broker of
+    # one's own without SASL still works; a username: SASL/SCRAM-SHA-512.
+    kafka_username: str | None = Field(default=None, description="SASL/SCRAM principal")
+    kafka_password: SecretStr | None = Field(default=None, description="its password")
+    kafka_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] | None = (
+        Field(default=None, description="default SASL_PLAINTEXT with a username, else PLAINTEXT")
+    )
 
     @cached_property
     def topics(self) -> Topics:
@@ -96,6 +104,44 @@ class Settings(BaseSettings):
         if not self.kafka_bootstrap:
             raise MissingSetting("PAYMENTS_KAFKA_BOOTSTRAP")
         return self.kafka_bootstrap
+
+    @property
+    def kafka_protocol(self) -> str:
+        if self.kafka_security_protocol:
+            return self.kafka_security_protocol
+        return "SASL_PLAINTEXT" if self.kafka_username else "PLAINTEXT"
+
+    def kafka_python_auth(self) -> dict[str, Any]:
+        """Keyword arguments of every kafka-python client (consumer, producer, admin)."""
+        auth: dict[str, Any] = {"security_protocol": self.kafka_protocol}
+        if self.kafka_protocol.startswith("SASL"):
+            auth |= {
+                "sasl_mechanism": self.kafka_mechanism,
+                "sasl_plain_username": self._require_kafka_username(),
+                "sasl_plain_password": self._kafka_password(),
+            }
+        return auth
+
+    def confluent_auth(self) -> dict[str, str]:
+        """The same for a confluent-kafka (librdkafka) client's config dict."""
+        auth = {"security.protocol": self.kafka_protocol.lower()}
+        if self.kafka_protocol.startswith("SASL"):
+            auth |= {
+                "sasl.mechanisms": self.kafka_mechanism,
+                "sasl.username": self._require_kafka_username(),
+                "sasl.password": self._kafka_password(),
+            }
+        return auth
+
+    def _require_kafka_username(self) -> str:
+        if not self.kafka_username:
+            raise MissingSetting("PAYMENTS_KAFKA_USERNAME")
+        return self.kafka_username
+
+    def _kafka_password(self) -> str:
+        if self.kafka_password is None:
+            raise MissingSetting("PAYMENTS_KAFKA_PASSWORD")
+        return self.kafka_password.get_secret_value()
 
 
 class MissingSetting(RuntimeError):

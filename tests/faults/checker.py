@@ -27,6 +27,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from payments.ledger.store import open_application
 from payments.runtime.settings import Settings
+from tests.support.kafka import auth
 
 OK = "ok"
 
@@ -172,7 +173,9 @@ def check_events_topic(
     bootstrap: str, topic: str, expected: set[tuple[str, int]], timeout: float = 120.0
 ) -> tuple[str, int]:
     """Every stored key on the topic (waiting for the relay); returns (result, duplicates)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **auth()
+    )
     seen: dict[tuple[str, int], bytes] = {}
     copies: Counter[tuple[str, int]] = Counter()
     problems: list[str] = []

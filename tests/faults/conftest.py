@@ -103,7 +103,7 @@ def service_env(fault_config: ServiceConfig) -> Iterator[dict[str, str]]:
         patch.setenv("PAYMENTS_SERVICES_DIR", str(fault_config.state_dir))
         for name, value in FAULT_PORTS.items():
             patch.setenv(name, value)
-        variables = control.up(fault_config)
+        variables = control.up(fault_config, principal="admin")  # the harness: operator
         for name, value in variables.items():
             patch.setenv(name, value)
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from payments.tools.services import broker, kafka_jars, postgres
+from payments.tools.services import broker, kafka_jars, postgres, secrets_file
 from tests.faults.cluster import ENGINE_GROUP, Fleet
 
 Injector = Callable[[Fleet, random.Random], None]
@@ -69,8 +69,9 @@ def restart_broker(fleet: Fleet, rng: random.Random) -> None:
     config = fleet.config
     broker.stop(config)
     time.sleep(rng.uniform(0.5, 2.0))
-    pid = broker.start(config, kafka_jars.ensure_lib(config))
-    broker.wait_ready(config, pid)
+    passwords = secrets_file.load(config.secrets_file) or {}
+    pid = broker.start(config, kafka_jars.ensure_lib(config), passwords)
+    broker.wait_ready(config, pid, broker.admin_auth(passwords))
 
 
 def restart_postgres(fleet: Fleet, rng: random.Random) -> None:

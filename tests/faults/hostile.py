@@ -14,7 +14,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.support.kafka import publish
+from tests.support.kafka import auth, publish
 
 
 @dataclass
@@ -59,7 +59,9 @@ def collect(
     wanted_ids = set(batch.expect_outcome.values())
     wanted_keys = set(batch.expect_outcome) | batch.expect_letter
     answers = Answers()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **auth()
+    )
     try:
         partitions = [
             TopicPartition(topic, p)

@@ -27,6 +27,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from payments.runtime.settings import Topics
+from tests.support.kafka import auth
 
 CURRENCIES = ("EUR", "USD")
 CUSTOMERS = 6
@@ -127,6 +128,7 @@ class Publisher:
             bootstrap_servers=bootstrap,
             acks="all",
             enable_idempotence=True,
+            **auth(),
             max_request_size=4 << 20,
             request_timeout_ms=15_000,
             reconnect_backoff_max_ms=2_000,
@@ -239,7 +241,7 @@ class OutcomeTracker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **auth()
         )
         partitions = _partitions(self.consumer, topics.command_results)
         self.consumer.assign(partitions)

@@ -27,12 +27,15 @@ import psycopg
 import pytest
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
+from payments.runtime.settings import Settings
+from payments.tools.services import principals
 from projections.catalog import APPLIERS
 from projections.kafka_offsets import end_offsets
 from projections.rebuild.source import ListEventSource
 from projections.rebuild.verify import verify
 from projections.schema import PROJECTIONS, install
 from tests.support.events import EventFactory, to_wire, url_with_search_path
+from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import create_topics, publish, unique_prefix
 from tests.support.store_rows import INSERT_ROWS, STAND_IN_DDL, stored_rows
 
@@ -102,6 +105,7 @@ def run_consumers_until(
                 topic=box.topic,
                 group=f"{box.prefix}-{group}-{name}",
                 max_records=50,  # many small batches: more interleaving to get wrong
+                kafka_auth=kafka_auth(),
             ),
             stop,
         )
@@ -144,7 +148,7 @@ def caught_up(box: Sandbox, events: list[dict]) -> Callable[[], bool]:
 
 
 def _end_offsets(box: Sandbox) -> dict[int, int]:
-    return end_offsets(box.bootstrap, box.topic)
+    return end_offsets(box.bootstrap, box.topic, kafka_auth())
 
 
 def business_day(payments: int = 6, position_step: int = 3) -> EventFactory:
@@ -256,6 +260,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(sandbox, tmp_p
         PAYMENTS_LOG_FORMAT="json",
         PAYMENTS_LOG_LEVEL="info",
     )
+    env.update(principals.role_env(Settings(), "projections"))  # its own principal
     log_path = tmp_path / "consume.log"
 
     def start() -> subprocess.Popen:
@@ -331,7 +336,7 @@ def test_replay_while_consumers_run_hands_over_without_loss(sandbox):
         ProjectionConsumer(
             ConsumerConfig(
                 name, APPLIERS[name], sandbox.url, sandbox.bootstrap, sandbox.topic,
-                f"{sandbox.prefix}-live-{name}", max_records=5,
+                f"{sandbox.prefix}-live-{name}", max_records=5, kafka_auth=kafka_auth(),
             ),
             stop,
         )

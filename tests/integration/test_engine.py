@@ -15,7 +15,7 @@ import pytest
 
 from payments.ledger.service import Ledger
 from payments.runtime.settings import Settings
-from tests.support.engine import EngineProcess, engine_env, relay_from_now_on
+from tests.support.engine import EngineProcess, client_env, engine_env, relay_from_now_on
 from tests.support.kafka import (
     create_topics,
     envelope_record,
@@ -376,7 +376,7 @@ def test_send_prints_each_outcome_and_fails_on_a_rejection(stream, settings: Set
         input="\n".join(json.dumps(line) for line in lines) + "\nnot json\n",
         capture_output=True,
         text=True,
-        env=engine_env(settings, prefix, "unused"),
+        env=client_env(settings, prefix),
         timeout=120,
     )
     printed = [json.loads(line) for line in sent.stdout.splitlines()]
@@ -409,7 +409,7 @@ def test_send_in_order_decides_a_file_in_file_order(stream, settings: Settings) 
         input="\n".join(json.dumps(line) for line in lines) + "\n",
         capture_output=True,
         text=True,
-        env=engine_env(settings, prefix, "unused"),
+        env=client_env(settings, prefix),
         timeout=120,
     )
     printed = [json.loads(line) for line in sent.stdout.splitlines()]

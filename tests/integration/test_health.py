@@ -75,7 +75,11 @@ def test_healthy_services_answer_200_with_the_lag(
     metrics.record_relay(40, 40)
     metrics.record_projection("balances", 42)
     monitor = HealthMonitor.for_services(
-        metrics, database_url, settings.require_kafka_bootstrap(), events_table=events_table
+        metrics,
+        database_url,
+        settings.require_kafka_bootstrap(),
+        kafka_auth=settings.kafka_python_auth(),
+        events_table=events_table,
     )
     server = serve(monitor)
     wait_sampled(monitor)
@@ -101,7 +105,11 @@ def test_healthy_services_answer_200_with_the_lag(
 
 def test_unreachable_services_answer_503_degraded(serve: Any) -> None:
     monitor = HealthMonitor.for_services(
-        Metrics(CollectorRegistry()), UNREACHABLE_DATABASE, UNREACHABLE_KAFKA, timeout=0.5
+        Metrics(CollectorRegistry()),
+        UNREACHABLE_DATABASE,
+        UNREACHABLE_KAFKA,
+        kafka_auth={},
+        timeout=0.5,
     )
     server = serve(monitor)
     wait_sampled(monitor)
@@ -125,9 +133,9 @@ def test_probes_tell_reachable_from_unreachable(
     assert check_postgres(database_url, 2.0, events_table) == (True, 42)
     assert check_postgres(database_url, 2.0, "no_such_table_here") == (True, None)
     assert check_postgres(UNREACHABLE_DATABASE, 2.0, events_table) == (False, None)
-    assert check_kafka(settings.require_kafka_bootstrap(), 2.0)
+    assert check_kafka(settings.require_kafka_bootstrap(), 2.0, settings.kafka_python_auth())
     started = time.monotonic()
-    assert not check_kafka(UNREACHABLE_KAFKA, 1.0)
+    assert not check_kafka(UNREACHABLE_KAFKA, 1.0, {})
     assert time.monotonic() - started < 5, "the Kafka probe must give up quickly"
 
 

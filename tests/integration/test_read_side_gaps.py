@@ -36,6 +36,7 @@ from projections.rebuild.verify import verify
 from projections.schema import install
 from tests.integration.test_consumers import Sandbox, business_day, sandbox  # noqa: F401
 from tests.support.events import to_wire, url_with_search_path
+from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import create_topics, unique_prefix
 from tests.support.store_rows import INSERT_ROWS, stored_rows
 
@@ -76,7 +77,7 @@ def hostile_delivery(events: list[dict], seed: int = 7) -> tuple[list[tuple], se
 
 
 def send(bootstrap: str, topic: str, records: list[tuple]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **kafka_auth())
     try:
         futures = [
             producer.send(topic, key=key.encode(), value=to_wire(event), partition=partition)
@@ -112,6 +113,7 @@ def run_until(
                 max_records=20,
                 fill=FILLS.get(name),
                 fill_every=0.5,
+                kafka_auth=kafka_auth(),
             ),
             stop,
         )
@@ -133,7 +135,7 @@ def run_until(
 
 
 def positions_at_end(url: str, bootstrap: str, topic: str, projections: tuple[str, ...]) -> bool:
-    ends = sum(end_offsets(bootstrap, topic).values())
+    ends = sum(end_offsets(bootstrap, topic, kafka_auth()).values())
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT projection, sum(next_offset) FROM projection_positions GROUP BY 1"

@@ -34,6 +34,7 @@ from projections.rebuild.source import StoreEventSource
 from projections.rebuild.verify import verify
 from projections.schema import PROJECTIONS, install
 from tests.support.events import to_wire, url_with_search_path
+from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import create_topics, publish, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -216,6 +217,7 @@ def build_incrementally(copy: Copy, settings) -> str:
                 topic,
                 f"{prefix}-projection-{name}",
                 max_records=200,
+                kafka_auth=kafka_auth(),
             ),
             stop,
         )

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from payments.tools.services import ServiceConfig, ServiceError, control, postgres
+from payments.tools.services import ServiceConfig, ServiceError, control, postgres, principals
 from payments.tools.services.procs import check_port_free, is_alive, our_pid
 from payments.tools.services.topics import ensure_topics
 
@@ -50,12 +50,13 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_message_goes_through_kafka_and_back(settings, kafka_bootstrap: str) -> None:
     topic = f"{settings.topic_prefix}.smoke"
-    ensure_topics(kafka_bootstrap, {topic: 1})
+    auth = settings.kafka_python_auth()
+    ensure_topics(kafka_bootstrap, {topic: 1}, auth)
     value = uuid.uuid4().bytes
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", **auth)
     sent = producer.send(topic, key=b"k", value=value).get(timeout=30)
     producer.close()
-    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, **auth)
     partition = TopicPartition(topic, sent.partition)
     consumer.assign([partition])
     consumer.seek(partition, sent.offset)
@@ -65,7 +66,7 @@ def test_a_message_goes_through_kafka_and_back(settings, kafka_bootstrap: str) -
 
 
 def test_the_contract_topics_have_their_partition_counts(settings, kafka_bootstrap: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, **settings.kafka_python_auth())
     topics = settings.topics
     described = admin.describe_topics(topics.all())
     admin.close()
@@ -216,7 +217,11 @@ def test_a_whole_cycle_in_a_fresh_folder_leaves_no_process_behind(tmp_path: Path
         assert all(pids)
         with psycopg.connect(variables["PAYMENTS_DATABASE_URL"]) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
-        consumer = KafkaConsumer(bootstrap_servers=variables["PAYMENTS_KAFKA_BOOTSTRAP"])
+        assert variables["PAYMENTS_KAFKA_USERNAME"] == "client"
+        consumer = KafkaConsumer(
+            bootstrap_servers=variables["PAYMENTS_KAFKA_BOOTSTRAP"],
+            **principals.local_auth(config, "client"),
+        )
         assert "isolated.commands" in consumer.topics()
         consumer.close()
     finally:

@@ -8,10 +8,14 @@ from pathlib import Path
 
 from payments.runtime.settings import Settings
 from payments.runtime.subprocesses import spawn_cli, stop_process
+from payments.tools.services import principals
 
 
 def engine_env(settings: Settings, prefix: str, group: str, **extra: str) -> dict[str, str]:
+    """The environment of an engine on `prefix`, as the engine principal (with its ACLs)."""
+    principals.grant(settings, prefix, group)
     env = dict(os.environ)
+    env.update(principals.role_env(settings, "engine"))
     env.update(
         PAYMENTS_DATABASE_URL=settings.require_database_url(),
         PAYMENTS_KAFKA_BOOTSTRAP=settings.require_kafka_bootstrap(),
@@ -22,6 +26,13 @@ def engine_env(settings: Settings, prefix: str, group: str, **extra: str) -> dic
     )
     env.update(extra)
     return env
+
+
+def client_env(settings: Settings, prefix: str) -> dict[str, str]:
+    """The environment of `payments send` on `prefix`: the client principal."""
+    return engine_env(settings, prefix, f"{prefix}-engine") | principals.role_env(
+        settings, "client"
+    )
 
 
 class EngineProcess:

@@ -12,7 +12,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from payments.runtime.settings import Topics
+from payments.runtime.settings import Settings, Topics
+from payments.tools.services import principals
 
 TEST_PARTITIONS = {"commands": 4, "events": 4, "command_results": 2, "commands_dlq": 1}
 
@@ -21,9 +22,16 @@ def unique_prefix(label: str) -> str:
     return f"t-{label}-{uuid.uuid4().hex[:8]}"
 
 
-def create_topics(bootstrap: str, prefix: str) -> Topics:
+def auth() -> dict[str, Any]:
+    """kafka-python SASL arguments of the session's principal (the harness: admin)."""
+    return Settings().kafka_python_auth()
+
+
+def create_topics(bootstrap: str, prefix: str, engine_group: str | None = None) -> Topics:
+    """The contract topics under `prefix`, and the principals' ACLs on them."""
     topics = Topics(prefix)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    principals.grant(Settings(), prefix, engine_group or f"{prefix}-engine")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **auth())
     try:
         admin.create_topics(
             [
@@ -41,7 +49,9 @@ def create_topics(bootstrap: str, prefix: str) -> Topics:
 def publish(
     bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
 ) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20, **auth()
+    )
     try:
         futures = [producer.send(topic, key=key, value=value) for key, value in records]
         producer.flush(timeout=30)
@@ -66,7 +76,9 @@ def read_topic(
     timeout: float = 60.0,
 ) -> list[Any]:
     """Read a topic from the beginning until `done(records)` or the timeout."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **auth()
+    )
     try:
         deadline = time.monotonic() + timeout
         partitions: set[int] = set()

@@ -66,3 +66,27 @@ def test_kafka_runs_in_kraft_mode_as_broker_and_controller() -> None:
     env = compose()["services"]["kafka"]["environment"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert "KAFKA_ZOOKEEPER_CONNECT" not in env
+
+
+def test_kafka_authenticates_with_scram_and_authorizes_with_acls() -> None:
+    env = compose()["services"]["kafka"]["environment"]
+    protocols = dict(
+        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}  # no PLAINTEXT listener
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+
+
+def test_no_kafka_password_is_written_in_the_file() -> None:
+    services = compose()["services"]
+    for name, principal in (("init", "admin"), ("engine", "engine"), ("consumers", "projections")):
+        env = services[name]["environment"]
+        assert env["PAYMENTS_KAFKA_USERNAME"] == principal
+        # compose must be given it: ${VAR:?message} refuses to start without.
+        assert re.fullmatch(r"\$\{KAFKA_[A-Z]+_PASSWORD:\?[^}]*\}", env["PAYMENTS_KAFKA_PASSWORD"])
+    kafka = services["kafka"]["environment"]
+    secrets = {k: v for k, v in kafka.items() if k.endswith("_PASSWORD")}
+    assert len(secrets) == 4
+    assert all(re.fullmatch(r"\$\{KAFKA_[A-Z]+_PASSWORD:\?[^}]*\}", v) for v in secrets.values())

@@ -76,3 +76,44 @@ def test_no_module_but_settings_reads_a_payments_variable() -> None:
         if reads.search(line)
     ]
     assert offenders == []
+
+
+@pytest.fixture
+def no_kafka_auth(env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("USERNAME", "PASSWORD", "MECHANISM", "SECURITY_PROTOCOL"):
+        env.delenv(f"PAYMENTS_KAFKA_{name}", raising=False)
+    return env
+
+
+def test_without_a_username_kafka_clients_speak_plaintext(
+    no_kafka_auth: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings()
+    assert settings.kafka_python_auth() == {"security_protocol": "PLAINTEXT"}
+    assert settings.confluent_auth() == {"security.protocol": "plaintext"}
+
+
+def test_with_a_username_both_clients_get_scram(no_kafka_auth: pytest.MonkeyPatch) -> None:
+    env = no_kafka_auth
+    env.setenv("PAYMENTS_KAFKA_USERNAME", "engine")
+    env.setenv("PAYMENTS_KAFKA_PASSWORD", "s3cret-value")
+    settings = Settings()
+    assert settings.kafka_python_auth() == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "engine",
+        "sasl_plain_password": "s3cret-value",
+    }
+    assert settings.confluent_auth() == {
+        "security.protocol": "sasl_plaintext",
+        "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "engine",
+        "sasl.password": "s3cret-value",
+    }
+    assert "s3cret-value" not in repr(settings)
+
+
+def test_a_username_without_a_password_is_named(no_kafka_auth: pytest.MonkeyPatch) -> None:
+    no_kafka_auth.setenv("PAYMENTS_KAFKA_USERNAME", "engine")
+    with pytest.raises(MissingSetting, match="PAYMENTS_KAFKA_PASSWORD"):
+        Settings().kafka_python_auth()

@@ -51,7 +51,7 @@ def check_postgres(url: str | None, timeout: float, events_table: str) -> tuple[
         return False, None
 
 
-def check_kafka(bootstrap: str | None, timeout: float) -> bool:
+def check_kafka(bootstrap: str | None, timeout: float, auth: dict[str, Any]) -> bool:
     if not bootstrap:
         return False
     timeout_ms = int(timeout * 1000)
@@ -63,6 +63,7 @@ def check_kafka(bootstrap: str | None, timeout: float) -> bool:
             client_id="payments-health",
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=max(timeout_ms, 1000),
+            **auth,
         )
     except Exception as error:  # kafka-python raises several unrelated types here
         log.debug("kafka_unreachable", error=repr(error))
@@ -163,6 +164,7 @@ class HealthMonitor:
         database_url: str | None,
         kafka_bootstrap: str | None,
         *,
+        kafka_auth: dict[str, Any],
         events_table: str = EVENTS_TABLE,
         timeout: float = 2.0,
         **options: Any,
@@ -170,7 +172,7 @@ class HealthMonitor:
         return cls(
             metrics,
             lambda: check_postgres(database_url, timeout, events_table),
-            lambda: check_kafka(kafka_bootstrap, timeout),
+            lambda: check_kafka(kafka_bootstrap, timeout, kafka_auth),
             **options,
         )
 

@@ -99,6 +99,7 @@ def start_observability(
         metrics,
         settings.database_url.get_secret_value() if settings.database_url else None,
         settings.kafka_bootstrap,
+        kafka_auth=settings.kafka_python_auth(),
         max_lag=settings.health_max_lag,
     )
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
@@ -59,6 +60,7 @@ def wait_caught_up(
     database_url: str,
     bootstrap: str,
     topic: str,
+    auth: dict[str, Any],
     timeout: float,
     projections: Sequence[str] = PROJECTIONS,
 ) -> float:
@@ -69,7 +71,7 @@ def wait_caught_up(
         while relay_position(conn, topic) < last:
             _check(deadline, f"the relay did not reach notification {last}")
             time.sleep(POLL_SECONDS)
-        ends = end_offsets(bootstrap, topic)
+        ends = end_offsets(bootstrap, topic, auth)
         while True:
             positions = projection_positions(conn, topic)
             behind = [

@@ -25,16 +25,17 @@ from payments.tools.services.topics import ensure_topics
 PARTITIONS = {"commands": 8, "events": 8, "command_results": 3, "commands_dlq": 1}
 
 
-def create_topics(bootstrap: str, prefix: str) -> Topics:
+def create_topics(bootstrap: str, prefix: str, auth: dict[str, Any]) -> Topics:
     topics = Topics(prefix)
-    ensure_topics(bootstrap, {getattr(topics, name): n for name, n in PARTITIONS.items()})
+    wanted = {getattr(topics, name): n for name, n in PARTITIONS.items()}
+    ensure_topics(bootstrap, wanted, auth)
     return topics
 
 
-def delete_topics(bootstrap: str, topics: Topics) -> None:
+def delete_topics(bootstrap: str, topics: Topics, auth: dict[str, Any]) -> None:
     from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **auth)
     try:
         admin.delete_topics(topics.all(), timeout_ms=15_000)
     finally:
@@ -55,7 +56,7 @@ def encode(commands: Iterable[Command]) -> list[Encoded]:
 
 
 class Publisher:
-    def __init__(self, bootstrap: str, topic: str, linger_ms: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, linger_ms: int, auth: dict[str, Any]) -> None:
         self.topic = topic
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap,
@@ -63,6 +64,7 @@ class Publisher:
             enable_idempotence=True,
             linger_ms=linger_ms,
             batch_size=256 * 1024,
+            **auth,
         )
 
     def send_all(self, records: Sequence[Encoded]) -> dict[str, float]:
@@ -103,6 +105,7 @@ class OutcomeCollector:
 
     bootstrap: str
     topic: str
+    auth: dict[str, Any]
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     arrived: dict[str, float] = field(default_factory=dict)
     # When the engine produced each outcome (the record's CreateTime), on our
@@ -120,6 +123,7 @@ class OutcomeCollector:
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=5,
+            **self.auth,
         )
         partitions = self._consumer.partitions_for_topic(self.topic) or set()
         assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]

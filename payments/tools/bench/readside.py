@@ -60,7 +60,11 @@ def replay(settings: Settings) -> ReadSideRun:
             source,
             settings.topics.events,
             tuple(PROJECTIONS),
-            lambda: end_offsets(settings.require_kafka_bootstrap(), settings.topics.events),
+            lambda: end_offsets(
+                settings.require_kafka_bootstrap(),
+                settings.topics.events,
+                settings.kafka_python_auth(),
+            ),
         )
         seconds = time.perf_counter() - started
     finally:

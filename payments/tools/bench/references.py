@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from eventsourcing.application import Application
@@ -64,12 +65,15 @@ def run_pgbench(superuser_url: str, seconds: int) -> PgbenchResult:
         ).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PGBENCH_DATABASE)))
-    url = with_database(superuser_url, PGBENCH_DATABASE)
+    # The connection goes in libpq's variables: a password on pgbench's command line
+    # would be readable by every local user in /proc/<pid>/cmdline.
+    env = libpq_env(with_database(superuser_url, PGBENCH_DATABASE))
     tool = pgbench_path()
     # -i drops and recreates pgbench's tables: every run starts from the same state.
-    _run([tool, "-i", "-q", "-s", str(PGBENCH_SCALE), url], timeout=600)
+    _run([tool, "-i", "-q", "-s", str(PGBENCH_SCALE)], env, timeout=600)
     out = _run(
-        [tool, "-c", str(PGBENCH_CLIENTS), "-j", str(PGBENCH_THREADS), "-T", str(seconds), url],
+        [tool, "-c", str(PGBENCH_CLIENTS), "-j", str(PGBENCH_THREADS), "-T", str(seconds)],
+        env,
         timeout=seconds + 300,
     )
     return PgbenchResult(
@@ -80,10 +84,23 @@ def run_pgbench(superuser_url: str, seconds: int) -> PgbenchResult:
     )
 
 
-def _run(args: list[str], timeout: float) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+def libpq_env(url: str) -> dict[str, str]:
+    """PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE of a URL, on top of os.environ."""
+    parts = urlsplit(url)
+    found = {
+        "PGHOST": unquote(parts.hostname or ""),
+        "PGPORT": str(parts.port or ""),
+        "PGUSER": unquote(parts.username or ""),
+        "PGPASSWORD": unquote(parts.password or ""),
+        "PGDATABASE": unquote(parts.path.lstrip("/")),
+    }
+    return {**os.environ, **{name: value for name, value in found.items() if value}}
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
-        # The URL carries a password: name only the tool and its own error output.
+        # Name only the tool and its own error output (never the connection).
         raise RuntimeError(f"pgbench failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return done.stdout + done.stderr
 

@@ -64,15 +64,34 @@ class Environment:
     admin_url: str
     superuser_url: str
     bootstrap: str
+    # The bench creates and deletes its topics: the admin principal on the local
+    # services; its engine and consumers run as their own principals (role_env).
+    kafka_auth: dict[str, Any] = field(default_factory=dict)
+    settings: Settings | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Environment:
+        from payments.tools.services import principals
+
         return cls(
             settings.require_database_url(),
             settings.require_admin_database_url(),
             settings.require_superuser_database_url(),
             settings.require_kafka_bootstrap(),
+            principals.admin_auth(settings),
+            settings,
         )
+
+    def role_env(self, principal: str) -> dict[str, str]:
+        from payments.tools.services import principals
+
+        return principals.role_env(self.settings, principal) if self.settings else {}
+
+    def grant(self, prefix: str) -> None:
+        from payments.tools.services import principals
+
+        if self.settings is not None:
+            principals.grant(self.settings, prefix, f"{prefix}-engine")
 
 
 @dataclass
@@ -108,7 +127,8 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
     topics: Topics | None = None
     try:
         database.install_schema(db)
-        topics = create_topics(env.bootstrap, f"bench-{run_id}")
+        topics = create_topics(env.bootstrap, f"bench-{run_id}", env.kafka_auth)
+        env.grant(f"bench-{run_id}")
         say(f"run {run_id}: database {db.name}, topics {topics.commands} …")
         _measure(options, env, db, topics, workload, result, say)
         if options.references and result.correctness.passed:
@@ -120,7 +140,7 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
             try:
                 database.drop(db)
                 if topics is not None:
-                    delete_topics(env.bootstrap, topics)
+                    delete_topics(env.bootstrap, topics, env.kafka_auth)
             except Exception as error:  # leftovers are harmless: named after the run
                 say(f"could not remove the run's database or topics: {error}")
     result.meta["load_average_at_end"] = os.getloadavg()
@@ -162,11 +182,13 @@ def _measure(
         "PAYMENTS_METRICS_PORT": "0",
     }
     logs = options.work_dir / result.meta["run_id"]
-    collector = OutcomeCollector(env.bootstrap, topics.command_results)
-    engine = ChildProcess("engine", ["engine"], child_env, logs / "engine.log")
-    consumers = ChildProcess("consumers", ["consume", "all"], child_env, logs / "consumers.log")
-    fast = Publisher(env.bootstrap, topics.commands, linger_ms=5)
-    paced = Publisher(env.bootstrap, topics.commands, linger_ms=0)
+    collector = OutcomeCollector(env.bootstrap, topics.command_results, env.kafka_auth)
+    engine_env = child_env | env.role_env("engine")
+    engine = ChildProcess("engine", ["engine"], engine_env, logs / "engine.log")
+    consumers_env = child_env | env.role_env("projections")
+    consumers = ChildProcess("consumers", ["consume", "all"], consumers_env, logs / "consumers.log")
+    fast = Publisher(env.bootstrap, topics.commands, linger_ms=5, auth=env.kafka_auth)
+    paced = Publisher(env.bootstrap, topics.commands, linger_ms=0, auth=env.kafka_auth)
     published: list[Command] = []
     try:
         for number, wave in enumerate(workload.setup, 1):
@@ -188,7 +210,9 @@ def _measure(
         }
         say(f"throughput: {throughput:,.0f} commands/s")
 
-        caught = catchup.wait_caught_up(db.app_url, env.bootstrap, topics.events, timeout=300)
+        caught = catchup.wait_caught_up(
+            db.app_url, env.bootstrap, topics.events, env.kafka_auth, timeout=300
+        )
         result.figures["read_model_lag_s"] = max(0.0, caught - last)
 
         result.figures["latency"] = []
@@ -206,7 +230,9 @@ def _measure(
                 latency_figures(fraction, rate, sent, collector.arrived, collector.produced)
             )
 
-        catchup.wait_caught_up(db.app_url, env.bootstrap, topics.events, timeout=300)
+        catchup.wait_caught_up(
+            db.app_url, env.bootstrap, topics.events, env.kafka_auth, timeout=300
+        )
         result.figures["memory_peak_rss_mb"] = {
             "engine": _mb(engine.peak_rss_bytes()),
             "consumers": _mb(consumers.peak_rss_bytes()),
@@ -228,6 +254,7 @@ def _measure(
         database_url=db.app_url,
         kafka_bootstrap=env.bootstrap,
         topic_prefix=child_env["PAYMENTS_TOPIC_PREFIX"],
+        **_kafka_credentials(consumers_env),
     )
     checked = readside.verify(settings)
     result.correctness.verify_passed = checked.ok
@@ -335,4 +362,14 @@ def _references(
         "transfers": naive.transfers,
         "seconds": naive.seconds,
         "accounts": references.NAIVE_ACCOUNTS,
+    }
+
+
+def _kafka_credentials(child_env: dict[str, str]) -> dict[str, Any]:
+    """Settings fields of the Kafka principal a child runs as (empty: none given)."""
+    if "PAYMENTS_KAFKA_USERNAME" not in child_env:
+        return {}
+    return {
+        "kafka_username": child_env["PAYMENTS_KAFKA_USERNAME"],
+        "kafka_password": child_env["PAYMENTS_KAFKA_PASSWORD"],
     }

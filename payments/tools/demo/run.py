@@ -47,7 +47,11 @@ def publish_and_collect(
     """Publish each step as a client would, then wait for every outcome."""
 
     consumer = results_consumer(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.require_kafka_bootstrap(), acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.require_kafka_bootstrap(),
+        acks="all",
+        **settings.kafka_python_auth(),
+    )
     wanted = [step.envelope["command_id"] for step in steps]
     found: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -121,10 +125,20 @@ class RunningSystem:
         self.stops.clear()
 
 
-def start_system(settings_env: dict[str, str], log_dir: Path) -> RunningSystem:
+def start_system(
+    settings_env: dict[str, str], log_dir: Path, settings: Settings | None = None
+) -> RunningSystem:
+    """Engine and consumers, each as its own Kafka principal on the local services."""
+    from payments.tools.services import principals
+
     system = RunningSystem()
+    if settings is not None:
+        principals.grant(settings, settings.topic_prefix, settings.engine_group)
     for name, args in (("engine", ["engine"]), ("consumers", ["consume", "all"])):
-        process = spawn_cli(args, settings_env, log_dir / f"demo-{name}.log")
+        env = dict(settings_env)
+        if settings is not None:
+            env |= principals.role_env(settings, principals.ROLE_OF_COMMAND[args[0]])
+        process = spawn_cli(args, env, log_dir / f"demo-{name}.log")
         system.pids[name] = process.pid
         system.stops.append(lambda p=process: stop_process(p) and None)
     return system

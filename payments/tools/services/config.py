@@ -17,7 +17,6 @@ KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"
 
 
-
 def project_root() -> Path:
     """The checkout this package lives in, else the current directory."""
     here = Path(__file__).resolve()
@@ -35,6 +34,7 @@ class ServiceConfig:
     kafka_port: int = 19092
     controller_port: int = 19093
     topic_prefix: str = "payments"
+    engine_group: str = "payments-engine"
     pg_bindir: Path | None = None  # None: look it up
 
     @classmethod
@@ -50,6 +50,7 @@ class ServiceConfig:
             kafka_port=settings.kafka_port,
             controller_port=settings.kafka_controller_port,
             topic_prefix=settings.topic_prefix,
+            engine_group=settings.engine_group,
             pg_bindir=settings.pg_bindir,
         )
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from payments.tools.schema import install_schema
-from payments.tools.services import broker, kafka_jars, postgres, secrets_file
+from payments.tools.services import acls, broker, kafka_jars, postgres, secrets_file
 from payments.tools.services.config import ServiceConfig
 from payments.tools.services.errors import ServiceError
 from payments.tools.services.procs import check_port_free, require_executable
@@ -26,24 +26,30 @@ def _quiet(_: str) -> None:
     pass
 
 
-def up(config: ServiceConfig | None = None, say: Say = _quiet) -> dict[str, str]:
-    """Start whatever is not running yet, wait until ready; return the env variables."""
+def up(
+    config: ServiceConfig | None = None, say: Say = _quiet, principal: str = "client"
+) -> dict[str, str]:
+    """Start whatever is not running yet, wait until ready; return the env variables
+    (with the Kafka credentials of `principal`)."""
     config = config or ServiceConfig.from_settings()
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.marker.touch()
     # Two `up`s at once (two test sessions) must not both run initdb or start a broker.
     with (config.state_dir / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _up(config, say)
+        return _up(config, say, principal)
 
 
-def _up(config: ServiceConfig, say: Say) -> dict[str, str]:
+def _up(config: ServiceConfig, say: Say, principal: str) -> dict[str, str]:
     started = time.monotonic()
     passwords = secrets_file.load(config.secrets_file)
     pg_exists = postgres.check_state(config, have_secrets=passwords is not None)
     broker.check_state(config)
     if passwords is None:
         passwords = secrets_file.create(config.secrets_file)
+    if broker.is_plaintext_era(config):
+        say("Kafka state predates SASL/SCRAM: stopping it and formatting its log anew")
+        broker.reset_plaintext_era(config)
 
     pg_pid = postgres.running_pid(config)
     kafka_pid = broker.running_pid(config)
@@ -64,7 +70,7 @@ def _up(config: ServiceConfig, say: Say) -> dict[str, str]:
     # The JVM is the slowest to come up: start it first, set PostgreSQL up meanwhile.
     if kafka_pid is None and lib is not None:
         say(f"starting Kafka {config.kafka_bootstrap} (log: {broker.paths(config)['log']})")
-        kafka_pid = broker.start(config, lib)
+        kafka_pid = broker.start(config, lib, passwords)
         new_kafka = True
     else:
         say(f"Kafka already running (pid {kafka_pid}) on {config.kafka_bootstrap}")
@@ -81,14 +87,18 @@ def _up(config: ServiceConfig, say: Say) -> dict[str, str]:
         else:
             say(f"PostgreSQL already running (pid {pg_pid}) on 127.0.0.1:{config.pg_port}")
         postgres.bootstrap(config.pg_port, passwords)
-        broker.wait_ready(config, kafka_pid)
+        broker.wait_ready(config, kafka_pid, broker.admin_auth(passwords))
     except BaseException:
         if new_kafka:
             broker.stop(config)  # leave nothing half-running behind
         raise
-    counts = ensure_topics(config.kafka_bootstrap, config.topics())
+    admin = broker.admin_auth(passwords)
+    counts = ensure_topics(config.kafka_bootstrap, config.topics(), admin)
     say("topics: " + ", ".join(f"{t} ({n})" for t, n in sorted(counts.items())))
-    variables = env_vars(config)
+    acls.ensure_users(config.kafka_bootstrap, admin, passwords)
+    acls.ensure_acls(config.kafka_bootstrap, admin, config.topic_prefix, config.engine_group)
+    say("principals and ACLs: " + ", ".join(secrets_file.KAFKA_PRINCIPALS))
+    variables = env_vars(config, principal)
     _install_schema(variables, say)
     say(f"services up in {time.monotonic() - started:.1f} s")
     return variables
@@ -143,17 +153,38 @@ def status(config: ServiceConfig | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def env_vars(config: ServiceConfig | None = None) -> dict[str, str]:
-    """The PAYMENTS_* variables that point the engine and the tests at these services."""
+def env_vars(config: ServiceConfig | None = None, principal: str = "client") -> dict[str, str]:
+    """The PAYMENTS_* variables that point the engine and the tests at these services.
+
+    The Kafka credentials are those of one principal (docs/security.md): `client` for a
+    shell that sends commands, `engine` or `projections` for the processes.
+    """
     config = config or ServiceConfig.from_settings()
     passwords = secrets_file.load(config.secrets_file)
     if passwords is None:
         raise ServiceError(
             f"no services state in {config.state_dir}: run `payments services up` first"
         )
-    return database_vars(config.pg_port, passwords) | {
-        "PAYMENTS_KAFKA_BOOTSTRAP": config.kafka_bootstrap,
-        "PAYMENTS_TOPIC_PREFIX": config.topic_prefix,
+    return (
+        database_vars(config.pg_port, passwords)
+        | {
+            "PAYMENTS_KAFKA_BOOTSTRAP": config.kafka_bootstrap,
+            "PAYMENTS_TOPIC_PREFIX": config.topic_prefix,
+        }
+        | kafka_vars(principal, passwords)
+    )
+
+
+def kafka_vars(principal: str, passwords: dict[str, str]) -> dict[str, str]:
+    if principal not in secrets_file.KAFKA_PRINCIPALS:
+        raise ServiceError(
+            f"unknown Kafka principal {principal!r}: "
+            f"one of {', '.join(secrets_file.KAFKA_PRINCIPALS)}"
+        )
+    return {
+        "PAYMENTS_KAFKA_USERNAME": principal,
+        "PAYMENTS_KAFKA_PASSWORD": passwords[secrets_file.kafka_key(principal)],
+        "PAYMENTS_KAFKA_MECHANISM": broker.MECHANISM,
     }
 
 

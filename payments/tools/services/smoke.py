@@ -13,6 +13,7 @@ from collections.abc import Callable
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from payments.tools.services import principals
 from payments.tools.services.config import ServiceConfig
 from payments.tools.services.control import env_vars
 from payments.tools.services.errors import ServiceError
@@ -29,9 +30,11 @@ def run(config: ServiceConfig, say: Callable[[str], None]) -> None:
 
 def kafka_round_trip(config: ServiceConfig, say: Callable[[str], None]) -> None:
     topic = f"{config.topic_prefix}.smoke"
-    ensure_topics(config.kafka_bootstrap, {topic: 1})
+    # The smoke topic is outside the contract's ACLs: the admin principal checks it.
+    auth = principals.local_auth(config, "admin")
+    ensure_topics(config.kafka_bootstrap, {topic: 1}, auth)
     value = f"smoke {uuid.uuid4()}".encode()
-    producer = KafkaProducer(bootstrap_servers=config.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=config.kafka_bootstrap, acks="all", **auth)
     try:
         meta = producer.send(topic, key=b"smoke", value=value).get(timeout=30)
     finally:
@@ -40,7 +43,9 @@ def kafka_round_trip(config: ServiceConfig, say: Callable[[str], None]) -> None:
         f"kafka: produced {value.decode()!r} to {topic} partition {meta.partition} "
         f"offset {meta.offset}"
     )
-    consumer = KafkaConsumer(bootstrap_servers=config.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=config.kafka_bootstrap, enable_auto_commit=False, **auth
+    )
     try:
         partition = TopicPartition(topic, meta.partition)
         consumer.assign([partition])

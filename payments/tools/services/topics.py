@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from kafka import KafkaAdminClient
 
 from payments.tools.services.errors import ServiceError
 
 
-def ensure_topics(bootstrap: str, wanted: dict[str, int], timeout: float = 30) -> dict[str, int]:
-    """Create missing topics, grow ones with too few partitions; return the counts seen."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+def ensure_topics(
+    bootstrap: str, wanted: dict[str, int], auth: dict[str, Any], timeout: float = 30
+) -> dict[str, int]:
+    """Create missing topics, grow ones with too few partitions; return the counts seen.
+
+    `auth`: kafka-python SASL arguments of a principal that may create topics (admin).
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **auth)
     try:
         counts = partition_counts(admin, list(wanted))
         missing = {
