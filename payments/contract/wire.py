@@ -10,11 +10,13 @@ to a limit with a visible marker, and `encode` replaces what UTF-8 cannot hold.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+import orjson
 from eventsourcing.persistence import Mapper, Notification
 
 DEAD_LETTER_VALUE_LIMIT = 64 * 1024
@@ -58,28 +60,28 @@ def event_message(notification: Notification, mapper: Mapper[Any]) -> dict[str, 
 def fast_event_message(
     position: int, originator_id: Any, version: int, topic: str, state: bytes
 ) -> dict[str, Any] | None:
-    """`event_message` from a stored row with one `json.loads`, or None if it needs the mapper.
+    """`event_message` from a stored row with one `orjson.loads`, or None if it needs the mapper.
 
     Stored state is the library's default JSON transcoding (no cipher, no compression),
     in which the `timestamp` is the one transcoded value. Rebuilding a domain event
     object per row, as the mapper does, costs the relay and replay most of their time.
     """
     try:
-        document = json.loads(state)
+        document = _load_document(state)
         stamp = document["timestamp"]
         if stamp["_type_"] != "datetime_iso":
             return None
         payload = {k: v for k, v in document.items() if k not in _NOT_PAYLOAD}
         if any(isinstance(v, dict) and "_type_" in v for v in payload.values()):
             return None
-        recorded_at = iso_utc(datetime.fromisoformat(stamp["_data_"]))
+        recorded_at = _utc_text(stamp["_data_"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
     event_type = topic.rpartition(":")[2]
     aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
     return {
         "position": position,
-        "event_id": str(event_id(aggregate_id, version)),
+        "event_id": event_id_text(aggregate_id, version),
         "event_type": event_type,
         "aggregate_type": event_type.split(".", 1)[0],
         "aggregate_id": str(aggregate_id),
@@ -89,6 +91,49 @@ def fast_event_message(
         "recorded_at": recorded_at,
         "payload": payload,
     }
+
+
+_PLAIN_OR_DICT = frozenset({str, int, bool, type(None), dict})
+
+
+def _load_document(state: bytes) -> dict[str, Any]:
+    """`json.loads(state)`, through orjson (several times faster) when that is the same.
+
+    orjson turns an integer beyond 64 bits into a float where json keeps it exact, and
+    refuses what json accepts (NaN, lone surrogates): any value that is not plain, or
+    any refusal, is decoded again by json, so the result is json's.
+    """
+    try:
+        document = orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return json.loads(state)  # type: ignore[no-any-return]
+    if type(document) is not dict:
+        return json.loads(state)  # type: ignore[no-any-return]
+    kinds = list(map(type, document.values()))
+    # One dict (the timestamp, whose values fromisoformat checks), the rest plain.
+    if kinds.count(dict) > 1 or not _PLAIN_OR_DICT.issuperset(kinds):
+        return json.loads(state)  # type: ignore[no-any-return]
+    return document
+
+
+def _utc_text(stamp: str) -> str:
+    """`iso_utc(datetime.fromisoformat(stamp))`, without the round trip for a UTC stamp."""
+    moment = datetime.fromisoformat(stamp)  # also rejects what the mapper would
+    if len(stamp) == 32 and stamp.endswith("+00:00") and stamp[19] == ".":
+        return stamp[:26] + "Z"  # already UTC with microseconds: the same text
+    return iso_utc(moment)
+
+
+_UUID5_KEEP = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID5_SET = (0x5000 << 64) | (0x8000 << 48)
+
+
+def event_id_text(aggregate_id: UUID, version: int) -> str:
+    """`str(event_id(aggregate_id, version))` without building UUID objects (uuid5 by hand)."""
+    name = aggregate_id.bytes + str(version).encode()
+    value = int.from_bytes(hashlib.sha1(name).digest()[:16])
+    h = "%032x" % (value & _UUID5_KEEP | _UUID5_SET)  # version 5, RFC 4122 variant
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def notification_message(notification: Notification, mapper: Mapper[Any]) -> dict[str, Any]:
