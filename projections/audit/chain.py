@@ -59,7 +59,7 @@ def canonical_bytes(content: Row) -> bytes:
     (a float, a huge integer, a nested value) goes through `json` itself, so the bytes,
     and every hash, stay those of `_ENCODER` (tests/unit/test_audit_canonical.py).
     """
-    document = _document(content, _time_text)
+    document = _document(content, audit_time_text)
     payload = document.get("payload")
     kinds = list(map(type, document.values()))
     if type(payload) is dict and kinds.count(dict) == 1:
@@ -90,7 +90,7 @@ _PLAIN_OR_DICT = _PLAIN | {dict}
 _ZERO = timedelta(0)
 
 
-def _time_text(moment: datetime) -> str:
+def audit_time_text(moment: datetime) -> str:
     """`format_time(moment)`, the common case (UTC, a four-digit year) without strftime."""
     if moment.utcoffset() == _ZERO and moment.year >= 1000:
         return moment.isoformat(timespec="microseconds")[:26] + "Z"

@@ -18,6 +18,7 @@ swap locks positions before tables, in the consumers' order, so neither deadlock
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,11 +27,12 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from projections.audit.chain import AUDIT_COLUMNS, GENESIS_HASH, audit_content, chain
+from projections.audit.chain import AUDIT_COLUMNS, GENESIS_HASH
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.positions import replace_positions
+from projections.rebuild.parallel import COPY_LINES
 from projections.rebuild.read_model import MODEL_EVENTS, ReadModel
-from projections.rebuild.source import EventSource
+from projections.rebuild.source import EventSource, decoded_pages
 from projections.schema import NEW_SUFFIX, create_tables, drop_new_tables, swap_in
 from projections.settlements.fold import (
     BATCH_COLUMNS,
@@ -38,7 +40,7 @@ from projections.settlements.fold import (
     MERCHANT_COLUMNS,
     UNSETTLED_COLUMNS,
 )
-from projections.sqlrows import copy_rows, row_values
+from projections.sqlrows import copy_rows
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]  # (position reached, last position)
@@ -112,25 +114,33 @@ def _fold_all(
     head_position, head_hash = 0, GENESIS_HASH
     if "audit" not in projections:
         # Without the audit log, most events (command records, transfers) need no work.
-        for page in source.pages(0, stop, wanted=MODEL_EVENTS):
-            model.apply(page)
-            if progress and page:
-                progress(page[-1]["position"], stop)
+        for page in decoded_pages(source, 0, stop, keep=MODEL_EVENTS):
+            model.apply(page.events)
+            if progress and page.positions:
+                progress(page.positions[-1], stop)
         return head_position, head_hash
-    pages = source.pages(0, stop)
     copy_audit = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(f"audit_log{NEW_SUFFIX}"),
         sql.SQL(", ").join(map(sql.Identifier, AUDIT_COLUMNS)),
     )
+    prev = head_hash.encode()
     with cur.copy(copy_audit) as copy:
-        for page in pages:
-            model.apply(page)
-            for row in chain(head_hash, (audit_content(e) for e in page)):
-                copy.write_row(row_values(row, AUDIT_COLUMNS))
-                head_position, head_hash = row["position"], row["hash"]
-            if progress and page:
-                progress(page[-1]["position"], stop)
-    return head_position, head_hash
+        for page in decoded_pages(source, 0, stop, keep=MODEL_EVENTS, audit=COPY_LINES):
+            model.apply(page.events)  # the other events change no row of the model
+            assert page.canonical is not None and page.copy_lines is not None
+            # The chain as audit.chain.chain links it, sha256(prev_hash || canonical JSON);
+            # the workers spelt each row's content columns, the hashes end each line.
+            lines = []
+            for canonical, line in zip(page.canonical, page.copy_lines, strict=True):
+                digest = hashlib.sha256(prev + canonical).hexdigest().encode()
+                lines.append(line + prev + b"\t" + digest + b"\n")
+                prev = digest
+            copy.write(b"".join(lines))
+            if page.positions:
+                head_position = page.positions[-1]
+                if progress:
+                    progress(head_position, stop)
+    return head_position, prev.decode()
 
 
 def _write_model(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
+from uuid import UUID
 
 from psycopg import sql
 from psycopg.rows import tuple_row
@@ -18,8 +19,18 @@ from psycopg.rows import tuple_row
 from payments.runtime.settings import Settings
 from projections.decode import decode_stored
 from projections.events import Event, check_event
+from projections.rebuild.parallel import (
+    CHUNK_ROWS,
+    NO_AUDIT,
+    DecodedPage,
+    Keep,
+    StoredRow,
+    decode_in_order,
+    spell,
+)
 
 PAGE_SIZE = 5000
+READ_ROWS = 20_000  # rows per query of decoded_pages: few round trips, bounded memory
 
 
 class EventSource(Protocol):
@@ -43,6 +54,28 @@ class EventSource(Protocol):
     def account_events(self, account_id: str) -> list[Event]:
         """The events of one account, in version order."""
         ...
+
+
+def decoded_pages(
+    source: EventSource,
+    after: int,
+    stop: int,
+    keep: Keep = None,
+    audit: int = NO_AUDIT,
+) -> Iterator[DecodedPage]:
+    """Every event after..stop in pages: those of `keep` as dicts, all with their audit spelling.
+
+    The store decodes in worker processes (projections.rebuild.parallel); any other
+    source here, in this process.
+    """
+    own = getattr(source, "decoded_pages", None)
+    if own is not None:
+        yield from own(after, stop, keep, audit)
+        return
+    for page in source.pages(after, stop):
+        decoded = spell(page, keep, audit)
+        decoded.full = page
+        yield decoded
 
 
 class ListEventSource:
@@ -119,6 +152,30 @@ class StoreEventSource:
                 ]
                 after = rows[-1][0]
 
+    def decoded_pages(
+        self, after: int, stop: int, keep: Keep = None, audit: int = NO_AUDIT
+    ) -> Iterator[DecodedPage]:
+        """See `decoded_pages`: decoded in worker processes (projections.rebuild.parallel)."""
+        yield from decode_in_order(self._chunks(after, stop), keep, audit, self._fallback)
+
+    def _chunks(self, after: int, stop: int) -> Iterator[list[StoredRow]]:
+        # Binary, and the id as text: cheap to load here and to pickle to a worker.
+        query = sql.SQL(
+            "SELECT notification_id, originator_id::text, originator_version, topic, state"
+            " FROM {} WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(self._table())
+        with self.app.recorder.datastore.get_connection() as conn:
+            cur = conn.cursor(row_factory=tuple_row, binary=True)
+            while after < stop:
+                rows = cur.execute(query, (after, stop, READ_ROWS)).fetchall()
+                if not rows:
+                    return
+                self.rows_read += len(rows)
+                after = rows[-1][0]
+                for start in range(0, len(rows), CHUNK_ROWS):
+                    yield rows[start : start + CHUNK_ROWS]
+
     def _table(self) -> sql.Identifier:
         recorder = self.app.recorder
         names = [recorder.datastore.schema, recorder.events_table_name]
@@ -129,7 +186,8 @@ class StoreEventSource:
     ) -> Event:
         from eventsourcing.persistence import Notification
 
-        return self._event(Notification(originator_id, version, topic, bytes(state), position))
+        originator = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        return self._event(Notification(originator, version, topic, bytes(state), position))
 
     def account_events(self, account_id: str) -> list[Event]:
         from payments.domain.ids import account_id_to_uuid

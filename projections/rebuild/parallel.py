@@ -1,0 +1,197 @@
+"""Stored rows decoded in worker processes, in order: replay's and verify's throughput.
+
+Decoding a stored event (JSON, its event id, its time) and spelling its audit row
+(canonical JSON, the COPY line) take most of a rebuild's time and need nothing but
+the row, so worker processes do them on chunks of rows while the main process
+reads the next rows and folds the previous ones; results come back in position
+order, and the fold stays sequential. A row the fast decoder cannot read comes back
+undecoded and goes through the library's mapper in the main process (it needs the
+application), so every row ends as the same event dict as before.
+
+A `DecodedPage` holds a chunk's results: the events the fold needs, and, when asked
+(`audit`), every row's canonical audit JSON and the content columns of its
+audit_log COPY line.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from projections.audit.chain import audit_content, audit_time_text, canonical_bytes
+from projections.decode import decode_stored
+from projections.events import Event
+
+StoredRow = tuple[int, Any, int, str, bytes]  # position, originator id, version, topic, state
+Keep = frozenset[str] | None  # the event types the main process needs as dicts (None: all)
+CHUNK_ROWS = 2000  # rows per task: big enough that pickling is cheap per row
+NO_AUDIT, CANONICAL, COPY_LINES = 0, 1, 2  # what `audit` asks for besides the events
+
+
+@dataclass
+class DecodedPage:
+    """Some stored rows decoded: the events wanted, and every row's audit spelling.
+
+    Pickling an event dict back from a worker costs about as much as decoding it, so
+    only the events the fold needs (`keep`) come back as dicts; every row's audit
+    spelling comes back as bytes, aligned with `positions`.
+    """
+
+    positions: list[int]  # every row's, in order
+    events: list[Event]  # the kept ones, in order
+    canonical: list[bytes] | None = None  # canonical_bytes(audit_content(event)) per row
+    copy_lines: list[bytes] | None = None  # audit_log's content columns per row, COPY text
+    rows: list[StoredRow] | None = None  # the stored rows (the store's pages): see `event_at`
+    fallback: Callable[..., Event] | None = None
+    full: list[Event] | None = None  # every row's event, when a source had them at hand
+
+    def event_at(self, index: int) -> Event:
+        """The full event of row `index`, kept or not (decoded again here: a rare need)."""
+        if self.full is not None:
+            return self.full[index]
+        assert self.rows is not None and self.fallback is not None
+        return decode_stored(*self.rows[index], fallback=self.fallback)
+
+
+def worker_count() -> int:
+    """Worker processes: one per core, none on one core (the main process decodes)."""
+    cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, 4)
+
+
+def spell(events: list[Event], keep: Keep, audit: int) -> DecodedPage:
+    """A page of decoded events as a DecodedPage, in this process."""
+    kept = events if keep is None else [e for e in events if e["event_type"] in keep]
+    page = DecodedPage([e["position"] for e in events], kept)
+    if audit != NO_AUDIT:
+        contents = [audit_content(e) for e in events]
+        page.canonical = [canonical_bytes(c) for c in contents]
+        if audit == COPY_LINES:
+            page.copy_lines = [copy_line(c) for c in contents]
+    return page
+
+
+def _undecodable(*row: Any) -> Event:
+    raise _NeedsMapper
+
+
+class _NeedsMapper(Exception):
+    """The fast decoder cannot read the row: the main process's mapper must."""
+
+
+_Result = tuple[list[Event], list[bytes] | None, list[bytes] | None] | None
+
+
+def decode_chunk(rows: list[StoredRow], keep: Keep, audit: int) -> _Result:
+    """A worker's task; None if a row needs the mapper (the main process redoes the chunk)."""
+    try:
+        events = [decode_stored(*row, fallback=_undecodable) for row in rows]
+    except _NeedsMapper:
+        return None
+    page = spell(events, keep, audit)
+    return page.events, page.canonical, page.copy_lines
+
+
+def decode_in_order(
+    chunks: Iterable[list[StoredRow]],
+    keep: Keep,
+    audit: int,
+    fallback: Callable[..., Event],
+    workers: int | None = None,
+) -> Iterator[DecodedPage]:
+    """Each chunk of rows decoded, in the order given; a few chunks are in flight."""
+    count = worker_count() if workers is None else workers
+    if count == 0:
+        for rows in chunks:
+            events = [decode_stored(*row, fallback=fallback) for row in rows]
+            yield _with_rows(spell(events, keep, audit), rows, fallback)
+        return
+    # fork: the workers start at once and inherit the imported modules; they run
+    # only decode_chunk (pure functions), never the parent's connections or threads.
+    with multiprocessing.get_context("fork").Pool(count) as pool:
+        pending: deque[tuple[list[StoredRow], AsyncResult[_Result]]] = deque()
+        source = iter(chunks)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < 2 * count + 1:  # bounded read-ahead
+                rows = next(source, None)
+                if rows is None:
+                    exhausted = True
+                else:
+                    pending.append((rows, pool.apply_async(decode_chunk, (rows, keep, audit))))
+            if not pending:
+                return
+            rows, result = pending.popleft()
+            done = result.get()
+            if done is None:  # a row for the mapper: this chunk here, the same way
+                events = [decode_stored(*row, fallback=fallback) for row in rows]
+                yield _with_rows(spell(events, keep, audit), rows, fallback)
+            else:
+                positions = [row[0] for row in rows]
+                yield DecodedPage(positions, *done, rows=rows, fallback=fallback)
+
+
+def _with_rows(
+    page: DecodedPage, rows: list[StoredRow], fallback: Callable[..., Event]
+) -> DecodedPage:
+    page.rows, page.fallback = rows, fallback
+    return page
+
+
+def copy_line(content: dict[str, Any]) -> bytes:
+    """audit_log's content columns as a COPY text line's start (prev_hash, hash follow)."""
+    fields = [_copy_text(content[name]) for name in _TEXT_COLUMNS]
+    payload = content["payload"]
+    fields.append(_copy_escape(_payload_json(payload)))
+    return "\t".join(fields).encode() + b"\t"
+
+
+_TEXT_COLUMNS = (
+    "position",
+    "event_id",
+    "event_type",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "command_id",
+    "actor",
+    "recorded_at",
+)
+_PLAIN = frozenset({str, int, bool, type(None)})
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if hasattr(value, "tzinfo"):  # a datetime: the instant, exactly, in UTC
+        return audit_time_text(value)
+    return _copy_escape(str(value))
+
+
+def _copy_escape(text: str) -> str:
+    return text.translate(_COPY_ESCAPES) if ("\\" in text or "\n" in text or "\r" in text
+                                             or "\t" in text) else text  # fmt: skip
+
+
+def _payload_json(payload: Any) -> str:
+    """The payload as psycopg's Jsonb sends it (json.dumps), orjson's where that is the same."""
+    if type(payload) is dict and _PLAIN.issuperset(map(type, payload.values())):
+        try:
+            return orjson.dumps(payload).decode()
+        except TypeError:  # a huge integer: json's spelling
+            pass
+    return json.dumps(payload)
