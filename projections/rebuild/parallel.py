@@ -26,6 +26,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+import psycopg
 
 from projections.audit.chain import audit_content, audit_time_text, canonical_bytes
 from projections.decode import decode_stored
@@ -50,16 +51,41 @@ class DecodedPage:
     events: list[Event]  # the kept ones, in order
     canonical: list[bytes] | None = None  # canonical_bytes(audit_content(event)) per row
     copy_lines: list[bytes] | None = None  # audit_log's content columns per row, COPY text
-    rows: list[StoredRow] | None = None  # the stored rows (the store's pages): see `event_at`
-    fallback: Callable[..., Event] | None = None
     full: list[Event] | None = None  # every row's event, when a source had them at hand
+    lookup: Callable[[int], Event] | None = None  # else: the event at a position, read again
 
     def event_at(self, index: int) -> Event:
-        """The full event of row `index`, kept or not (decoded again here: a rare need)."""
+        """The full event of row `index`, kept or not (read again if need be: a rare need)."""
         if self.full is not None:
             return self.full[index]
-        assert self.rows is not None and self.fallback is not None
-        return decode_stored(*self.rows[index], fallback=self.fallback)
+        assert self.lookup is not None
+        return self.lookup(self.positions[index])
+
+
+@dataclass(frozen=True)
+class StoreRange:
+    """Stored rows a worker reads itself (after < notification_id <= upto): nothing to
+    pickle on the way out, and the main process never touches their bytes."""
+
+    dsn: str
+    password: str | None
+    query: str  # the columns of StoredRow; parameters: after, upto
+    after: int
+    upto: int
+
+
+_connections: dict[tuple[str, str | None], psycopg.Connection[Any]] = {}
+
+
+def read_range(spec: StoreRange) -> list[StoredRow]:
+    key = (spec.dsn, spec.password)
+    conn = _connections.get(key)
+    if conn is None or conn.closed:
+        conn = _connections[key] = psycopg.connect(
+            spec.dsn, password=spec.password, autocommit=True
+        )
+    cur = conn.cursor(binary=True)
+    return cur.execute(spec.query.encode(), (spec.after, spec.upto)).fetchall()  # type: ignore[return-value]
 
 
 def worker_count() -> int:
@@ -88,62 +114,66 @@ class _NeedsMapper(Exception):
     """The fast decoder cannot read the row: the main process's mapper must."""
 
 
-_Result = tuple[list[Event], list[bytes] | None, list[bytes] | None] | None
+_Result = tuple[list[Event], list[bytes] | None, list[bytes] | None]
+Chunk = list[StoredRow] | StoreRange
 
 
-def decode_chunk(rows: list[StoredRow], keep: Keep, audit: int) -> _Result:
-    """A worker's task; None if a row needs the mapper (the main process redoes the chunk)."""
+def decode_chunk(
+    chunk: Chunk, keep: Keep, audit: int
+) -> tuple[list[int], list[StoredRow] | None, _Result | None]:
+    """A worker's task: (positions, None, results), or (positions, rows, None) when a row
+    needs the mapper (the main process then decodes the rows given back)."""
+    rows = read_range(chunk) if isinstance(chunk, StoreRange) else chunk
+    positions = [row[0] for row in rows]
     try:
         events = [decode_stored(*row, fallback=_undecodable) for row in rows]
     except _NeedsMapper:
-        return None
+        return positions, rows, None
     page = spell(events, keep, audit)
-    return page.events, page.canonical, page.copy_lines
+    return positions, None, (page.events, page.canonical, page.copy_lines)
 
 
 def decode_in_order(
-    chunks: Iterable[list[StoredRow]],
+    chunks: Iterable[Chunk],
     keep: Keep,
     audit: int,
     fallback: Callable[..., Event],
+    lookup: Callable[[int], Event],
     workers: int | None = None,
 ) -> Iterator[DecodedPage]:
     """Each chunk of rows decoded, in the order given; a few chunks are in flight."""
     count = worker_count() if workers is None else workers
     if count == 0:
-        for rows in chunks:
+        for chunk in chunks:
+            rows = read_range(chunk) if isinstance(chunk, StoreRange) else chunk
             events = [decode_stored(*row, fallback=fallback) for row in rows]
-            yield _with_rows(spell(events, keep, audit), rows, fallback)
+            yield _with_lookup(spell(events, keep, audit), lookup)
         return
     # fork: the workers start at once and inherit the imported modules; they run
-    # only decode_chunk (pure functions), never the parent's connections or threads.
+    # only decode_chunk (their own connections), never the parent's connections or threads.
     with multiprocessing.get_context("fork").Pool(count) as pool:
-        pending: deque[tuple[list[StoredRow], AsyncResult[_Result]]] = deque()
+        pending: deque[AsyncResult[Any]] = deque()
         source = iter(chunks)
         exhausted = False
         while True:
             while not exhausted and len(pending) < 2 * count + 1:  # bounded read-ahead
-                rows = next(source, None)
-                if rows is None:
+                chunk = next(source, None)
+                if chunk is None:
                     exhausted = True
                 else:
-                    pending.append((rows, pool.apply_async(decode_chunk, (rows, keep, audit))))
+                    pending.append(pool.apply_async(decode_chunk, (chunk, keep, audit)))
             if not pending:
                 return
-            rows, result = pending.popleft()
-            done = result.get()
-            if done is None:  # a row for the mapper: this chunk here, the same way
+            positions, rows, done = pending.popleft().get()
+            if done is None:  # a row for the mapper: these rows here, the same way
                 events = [decode_stored(*row, fallback=fallback) for row in rows]
-                yield _with_rows(spell(events, keep, audit), rows, fallback)
+                yield _with_lookup(spell(events, keep, audit), lookup)
             else:
-                positions = [row[0] for row in rows]
-                yield DecodedPage(positions, *done, rows=rows, fallback=fallback)
+                yield DecodedPage(positions, *done, lookup=lookup)
 
 
-def _with_rows(
-    page: DecodedPage, rows: list[StoredRow], fallback: Callable[..., Event]
-) -> DecodedPage:
-    page.rows, page.fallback = rows, fallback
+def _with_lookup(page: DecodedPage, lookup: Callable[[int], Event]) -> DecodedPage:
+    page.lookup = lookup
     return page
 
 

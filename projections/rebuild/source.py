@@ -24,13 +24,12 @@ from projections.rebuild.parallel import (
     NO_AUDIT,
     DecodedPage,
     Keep,
-    StoredRow,
+    StoreRange,
     decode_in_order,
     spell,
 )
 
 PAGE_SIZE = 5000
-READ_ROWS = 20_000  # rows per query of decoded_pages: few round trips, bounded memory
 
 
 class EventSource(Protocol):
@@ -155,26 +154,36 @@ class StoreEventSource:
     def decoded_pages(
         self, after: int, stop: int, keep: Keep = None, audit: int = NO_AUDIT
     ) -> Iterator[DecodedPage]:
-        """See `decoded_pages`: decoded in worker processes (projections.rebuild.parallel)."""
-        yield from decode_in_order(self._chunks(after, stop), keep, audit, self._fallback)
+        """See `decoded_pages`: read and decoded by worker processes (rebuild.parallel)."""
+        pages = decode_in_order(
+            self._ranges(after, stop), keep, audit, self._fallback, self._event_at
+        )
+        for page in pages:
+            self.rows_read += len(page.positions)
+            yield page
 
-    def _chunks(self, after: int, stop: int) -> Iterator[list[StoredRow]]:
-        # Binary, and the id as text: cheap to load here and to pickle to a worker.
-        query = sql.SQL(
+    def _ranges(self, after: int, stop: int) -> Iterator[StoreRange]:
+        with self.app.recorder.datastore.get_connection() as conn:
+            dsn, password = conn.info.dsn, conn.info.password
+            table = self._table().as_string(conn)
+        # Binary, the id as text: cheap to load and to pickle back if the mapper must.
+        query = (
             "SELECT notification_id, originator_id::text, originator_version, topic, state"
-            " FROM {} WHERE notification_id > %s AND notification_id <= %s"
-            " ORDER BY notification_id LIMIT %s"
+            f" FROM {table} WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id"
+        )
+        for start in range(after, stop, CHUNK_ROWS):
+            yield StoreRange(dsn, password, query, start, min(start + CHUNK_ROWS, stop))
+
+    def _event_at(self, position: int) -> Event:
+        query = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM {} WHERE notification_id = %s"
         ).format(self._table())
         with self.app.recorder.datastore.get_connection() as conn:
-            cur = conn.cursor(row_factory=tuple_row, binary=True)
-            while after < stop:
-                rows = cur.execute(query, (after, stop, READ_ROWS)).fetchall()
-                if not rows:
-                    return
-                self.rows_read += len(rows)
-                after = rows[-1][0]
-                for start in range(0, len(rows), CHUNK_ROWS):
-                    yield rows[start : start + CHUNK_ROWS]
+            row = conn.cursor(row_factory=tuple_row).execute(query, (position,)).fetchone()
+        assert row is not None, position  # the store is append-only
+        return decode_stored(*row, fallback=self._fallback)
 
     def _table(self) -> sql.Identifier:
         recorder = self.app.recorder
