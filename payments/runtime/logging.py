@@ -39,3 +39,22 @@ def configure_logging(settings: Settings) -> None:
     # kafka-python and the eventsourcing library log through stdlib logging: keep
     # their chatter at warning so one line per unit of work stays readable.
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
+    # kafka-python warns on every SCRAM login over a listener without TLS. Once per
+    # process says it (docs/security.md: production adds TLS); on every connection it
+    # drowns a command's one-line output.
+    logging.getLogger("kafka.net.sasl.scram").addFilter(_Once())
+
+
+class _Once(logging.Filter):
+    """Lets each distinct message through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True

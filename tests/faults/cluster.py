@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from payments.runtime.settings import Settings
+from payments.tools.services import principals
 from payments.tools.services.config import ServiceConfig
 from tests.support.engine import EngineProcess, engine_env
 from tests.support.kafka import envelope_record, publish, read_topic
@@ -62,6 +63,9 @@ class Fleet:
         self.env = engine_env(
             settings, settings.topic_prefix, ENGINE_GROUP, PAYMENTS_METRICS_PORT="0"
         )
+        # The consumers run as the projections principal: the engine's may not join
+        # projection groups (docs/security.md).
+        self.consumers_env = self.env | principals.role_env(settings, "projections")
         self.engines: list[EngineProcess] = []
         self.consumers: list[ConsumerProcess] = []
 
@@ -78,7 +82,9 @@ class Fleet:
         return [e for e in self.engines if e.alive()]
 
     def start_consumers(self) -> ConsumerProcess:
-        consumers = ConsumerProcess(self.env, self.logs / f"consumers-{len(self.consumers)}.log")
+        consumers = ConsumerProcess(
+            self.consumers_env, self.logs / f"consumers-{len(self.consumers)}.log"
+        )
         self.consumers.append(consumers)
         return consumers
 

@@ -12,6 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+from psycopg import sql
+
+from payments.contract.tables import INTAKE_POSITIONS_TABLE, RELAY_POSITION_TABLE
 from payments.tools.schema import install_schema
 from payments.tools.services import acls, broker, kafka_jars, postgres, secrets_file
 from payments.tools.services.config import ServiceConfig
@@ -50,6 +54,9 @@ def _up(config: ServiceConfig, say: Say, principal: str) -> dict[str, str]:
     if broker.is_plaintext_era(config):
         say("Kafka state predates SASL/SCRAM: stopping it and formatting its log anew")
         broker.reset_plaintext_era(config)
+    # A new Kafka log beside an existing database: every stored Kafka offset is now
+    # meaningless (forgotten below, once PostgreSQL is up).
+    kafka_log_is_new = not (broker.paths(config)["data"] / "meta.properties").is_file()
 
     pg_pid = postgres.running_pid(config)
     kafka_pid = broker.running_pid(config)
@@ -100,8 +107,23 @@ def _up(config: ServiceConfig, say: Say, principal: str) -> dict[str, str]:
     say("principals and ACLs: " + ", ".join(secrets_file.KAFKA_PRINCIPALS))
     variables = env_vars(config, principal)
     _install_schema(variables, say)
+    if kafka_log_is_new and pg_exists:
+        _forget_kafka_offsets(variables["PAYMENTS_SUPERUSER_DATABASE_URL"], say)
     say(f"services up in {time.monotonic() - started:.1f} s")
     return variables
+
+
+def _forget_kafka_offsets(superuser_url: str, say: Say) -> None:
+    """After the Kafka log was formatted anew: the topics are empty, so the offsets the
+    database remembers (engine intake, relay, projections) point past their ends. With
+    them forgotten, the relay publishes the store again from position 1 and the
+    projections re-read it; their apply skips what they already hold (versions,
+    positions), so nothing is lost or doubled."""
+    tables = (INTAKE_POSITIONS_TABLE, RELAY_POSITION_TABLE, "projection_positions")
+    with psycopg.connect(superuser_url, autocommit=True) as conn, conn.transaction():
+        for table in tables:
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+    say("Kafka log is new: forgot the stored offsets of " + ", ".join(tables))
 
 
 def _install_schema(variables: dict[str, str], say: Say) -> None:
