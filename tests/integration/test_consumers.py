@@ -34,6 +34,7 @@ from projections.kafka_offsets import end_offsets
 from projections.rebuild.source import ListEventSource
 from projections.rebuild.verify import verify
 from projections.schema import PROJECTIONS, install
+from tests.support.consumers import run_loops_until
 from tests.support.events import EventFactory, to_wire, url_with_search_path
 from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import create_topics, publish, unique_prefix
@@ -94,41 +95,30 @@ def run_consumers_until(
     box: Sandbox, done: Callable[[], bool], timeout: float = 60.0, group: str = "projection"
 ) -> list[ProjectionConsumer]:
     """Run the three projections in threads (as `consume all` does) until `done()`."""
-    stop = threading.Event()
-    loops = [
-        ProjectionConsumer(
-            ConsumerConfig(
-                projection=name,
-                apply=APPLIERS[name],
-                database_url=box.url,
-                bootstrap=box.bootstrap,
-                topic=box.topic,
-                group=f"{box.prefix}-{group}-{name}",
-                max_records=50,  # many small batches: more interleaving to get wrong
-                kafka_auth=kafka_auth(),
-            ),
-            stop,
+    configs = [
+        ConsumerConfig(
+            projection=name,
+            apply=APPLIERS[name],
+            database_url=box.url,
+            bootstrap=box.bootstrap,
+            topic=box.topic,
+            group=f"{box.prefix}-{group}-{name}",
+            max_records=50,  # many small batches: more interleaving to get wrong
+            kafka_auth=kafka_auth(),
         )
         for name in PROJECTIONS
     ]
-    threads = [threading.Thread(target=loop.run) for loop in loops]
-    for thread in threads:
-        thread.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, (
-                "consumers did not catch up in time",
-                box.sql("SELECT * FROM projection_positions ORDER BY 1, 3"),
-                box.sql("SELECT * FROM audit_chain_head"),
-                _end_offsets(box),
-            )
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    return loops
+    return run_loops_until(
+        configs,
+        done,
+        timeout,
+        explain=lambda: (
+            "consumers did not catch up in time",
+            box.sql("SELECT * FROM projection_positions ORDER BY 1, 3"),
+            box.sql("SELECT * FROM audit_chain_head"),
+            _end_offsets(box),
+        ),
+    )
 
 
 def caught_up(box: Sandbox, events: list[dict]) -> Callable[[], bool]:

@@ -13,8 +13,6 @@ by the real `Ledger` on PostgreSQL, for balances and settlements.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,6 +33,7 @@ from projections.rebuild.source import ListEventSource, StoreEventSource
 from projections.rebuild.verify import verify
 from projections.schema import install
 from tests.integration.test_consumers import Sandbox, business_day, sandbox  # noqa: F401
+from tests.support.consumers import run_loops_until
 from tests.support.events import to_wire, url_with_search_path
 from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import create_topics, unique_prefix
@@ -100,38 +99,22 @@ def run_until(
     timeout: float = 90.0,
 ) -> list[ProjectionConsumer]:
     """The projections' consumers as `consume all` builds them (with the audit fill)."""
-    stop = threading.Event()
-    loops = [
-        ProjectionConsumer(
-            ConsumerConfig(
-                projection=name,
-                apply=APPLIERS[name],
-                database_url=url,
-                bootstrap=bootstrap,
-                topic=topic,
-                group=f"{prefix}-gaps-{name}",
-                max_records=20,
-                fill=FILLS.get(name),
-                fill_every=0.5,
-                kafka_auth=kafka_auth(),
-            ),
-            stop,
+    configs = [
+        ConsumerConfig(
+            projection=name,
+            apply=APPLIERS[name],
+            database_url=url,
+            bootstrap=bootstrap,
+            topic=topic,
+            group=f"{prefix}-gaps-{name}",
+            max_records=20,
+            fill=FILLS.get(name),
+            fill_every=0.5,
+            kafka_auth=kafka_auth(),
         )
         for name in projections
     ]
-    threads = [threading.Thread(target=loop.run) for loop in loops]
-    for thread in threads:
-        thread.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, "consumers did not catch up in time"
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    return loops
+    return run_loops_until(configs, done, timeout)
 
 
 def positions_at_end(url: str, bootstrap: str, topic: str, projections: tuple[str, ...]) -> bool:
