@@ -42,7 +42,7 @@ def configure_logging(settings: Settings) -> None:
     # kafka-python warns on every SCRAM login over a listener without TLS. Once per
     # process says it (docs/security.md: production adds TLS); on every connection it
     # drowns a command's one-line output.
-    logging.getLogger("kafka.net.sasl.scram").addFilter(_Once())
+    logging.getLogger("kafka.net.sasl.scram").addFilter(_ONCE)  # adding it again is a no-op
 
 
 class _Once(logging.Filter):
@@ -58,3 +58,6 @@ class _Once(logging.Filter):
             return False
         self.seen.add(message)
         return True
+
+
+_ONCE = _Once()
