@@ -200,13 +200,19 @@ def events_of(
 
 
 def transfers_recorded(expected: int) -> Callable[[list[dict[str, Any]]], bool]:
+    """Complete once every transfer's record and its credit have been read: they are
+    keyed by different aggregates, so they arrive on different partitions."""
+
     def complete(events: list[dict[str, Any]]) -> bool:
         credits = {
             (e["aggregate_id"], e["aggregate_version"])
             for e in events
             if e["event_type"] == "Account.Credited"
         }
-        return len(credits) >= expected
+        transfers = {
+            e["payload"]["transfer_id"] for e in events if e["event_type"] == "Transfer.Recorded"
+        }
+        return len(credits) >= expected and len(transfers) >= expected
 
     return complete
 
