@@ -179,6 +179,32 @@ class CommandRecordDecided(Message):
     status: Literal["accepted", "rejected"]
     code: RejectionCode | None
     message: str
+    key_id: str | None = Field(default=None, description="the signing key (null before signing)")
+    signature: str | None = Field(default=None, description="base64 Ed25519 signature")
+    issued_at: str | None = Field(default=None, description="the envelope's issued_at as sent")
+    signed_payload: str | None = Field(
+        default=None, description="the payload's canonical JSON, exactly as it was signed"
+    )
+
+
+class PrincipalCreated(Message):
+    principal: str
+    roles: str = Field(description="space-separated role names")
+
+
+class PrincipalRoles(Message):
+    roles: str = Field(description="space-separated role names granted or revoked")
+
+
+class SigningKeyRegistered(Message):
+    key_id: str = Field(description="ed25519: and 32 hex digits of SHA-256(public key)")
+    principal: str
+    algorithm: Literal["ed25519"]
+    public_key: str = Field(description="standard base64 of the 32 raw public key bytes")
+
+
+class SigningKeyRevoked(Message):
+    reason: str
 
 
 EVENT_PAYLOADS: dict[str, type[Message]] = {
@@ -198,6 +224,11 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Transfer.Recorded": TransferRecorded,
     "SettlementBatch.Created": SettlementBatchCreated,
     "CommandRecord.Decided": CommandRecordDecided,
+    "Principal.Created": PrincipalCreated,
+    "Principal.RolesGranted": PrincipalRoles,
+    "Principal.RolesRevoked": PrincipalRoles,
+    "SigningKey.Registered": SigningKeyRegistered,
+    "SigningKey.Revoked": SigningKeyRevoked,
 }
 
 

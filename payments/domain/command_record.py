@@ -1,8 +1,11 @@
 """CommandRecord: the remembered outcome of one command_id (the idempotency key).
 
-Written for every command with a valid command_id, accepted or rejected, in the same
-transaction as the command's effects. A re-sent identical envelope is answered from
-it (`replayed`); a different one with the same id is an idempotency conflict.
+Written for every authenticated command, accepted or rejected, in the same
+transaction as the command's effects. It keeps what was signed (key id, signature,
+`issued_at` as sent and the payload's canonical JSON), so an auditor can check any
+stored command offline with the public keys alone (`payments.contract.signing`). A
+re-sent identical envelope of the same principal is answered from it (`replayed`);
+a different one with the same id is an idempotency conflict.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ class CommandRecord(Aggregate):
         status: str
         code: str | None
         message: str
+        # Absent from records stored before commands were signed.
+        key_id: str | None = None
+        signature: str | None = None
+        issued_at: str | None = None
+        signed_payload: str | None = None
 
     def __init__(
         self,
@@ -33,6 +41,10 @@ class CommandRecord(Aggregate):
         status: str,
         code: str | None,
         message: str,
+        key_id: str | None = None,
+        signature: str | None = None,
+        issued_at: str | None = None,
+        signed_payload: str | None = None,
     ) -> None:
         self.command_id = command_id
         self.actor = actor
@@ -41,6 +53,8 @@ class CommandRecord(Aggregate):
         self.status = status
         self.code = code
         self.message = message
+        self.key_id = key_id
+        self.signature = signature
 
     @classmethod
     def decide(
@@ -53,6 +67,10 @@ class CommandRecord(Aggregate):
         status: str,
         code: str | None,
         message: str,
+        key_id: str | None = None,
+        signature: str | None = None,
+        issued_at: str | None = None,
+        signed_payload: str | None = None,
         decided_at: datetime | None = None,
     ) -> CommandRecord:
         return cls._create(
@@ -65,6 +83,10 @@ class CommandRecord(Aggregate):
             status=status,
             code=code,
             message=message,
+            key_id=key_id,
+            signature=signature,
+            issued_at=issued_at,
+            signed_payload=signed_payload,
             timestamp=decided_at,
         )
 

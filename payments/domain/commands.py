@@ -13,6 +13,7 @@ generate the contract's JSON Schemas.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -167,18 +168,31 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 
 
-class Envelope(BaseModel):
+class SignedFields(BaseModel):
+    """What an issuer signs: the envelope without its key id and signature."""
+
     model_config = ConfigDict(
         strict=True, extra="forbid", frozen=True, json_schema_extra={"description": TEXT_RULES}
     )
 
     command_id: Annotated[str, StringConstraints(pattern=COMMAND_ID_PATTERN)]
-    type: Annotated[str, StringConstraints(pattern=TYPE_PATTERN)]
+    type: Annotated[str, StringConstraints(max_length=64, pattern=TYPE_PATTERN)]
     actor: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=LABEL_PATTERN)]
     issued_at: Annotated[
         datetime | None, BeforeValidator(lambda v: None if v is None else _parse_timestamp(v))
     ] = None
     payload: dict[str, Any]
+
+
+class Envelope(SignedFields):
+    """The command envelope as sent: the signed fields and their signature."""
+
+    key_id: Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)] = Field(
+        description="the issuer's signing key (docs/security.md); missing: unauthenticated"
+    )
+    signature: Annotated[str, StringConstraints(min_length=88, max_length=88)] = Field(
+        description="standard base64 of the Ed25519 signature of the canonical form"
+    )
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,13 @@ class ParsedCommand:
     payload: Payload
 
 
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+def is_valid_identifier(value: str) -> bool:
+    return _IDENTIFIER.fullmatch(value) is not None
+
+
 def is_valid_command_id(value: object) -> bool:
     """1–128 printable ASCII characters (0x20–0x7E)."""
     return (
@@ -199,14 +220,18 @@ def is_valid_command_id(value: object) -> bool:
     )
 
 
-def parse_envelope(raw: dict[str, Any]) -> ParsedCommand:
+def check_envelope(raw: dict[str, Any], model: type[SignedFields] = SignedFields) -> SignedFields:
+    """The envelope's text rules and fields (the payload is still unchecked)."""
     if not isinstance(raw, dict):
         raise InvalidCommand("command: must be a JSON object")
     check_document(raw)  # before pydantic: no later step may see unclean text
     try:
-        envelope = Envelope.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
         raise _rejection(e, prefix="") from None
+
+
+def parse_payload(envelope: SignedFields) -> ParsedCommand:
     model = PAYLOAD_MODELS.get(envelope.type)
     if model is None:
         raise UnknownCommandType(
@@ -223,6 +248,13 @@ def parse_envelope(raw: dict[str, Any]) -> ParsedCommand:
         issued_at=envelope.issued_at,
         payload=payload,
     )
+
+
+def parse_envelope(raw: dict[str, Any]) -> ParsedCommand:
+    """The command a document spells, whether signed or not (tools, tests, the docs)."""
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k not in ("key_id", "signature")}
+    return parse_payload(check_envelope(raw))
 
 
 def _rejection(error: ValidationError, prefix: str) -> Rejection:

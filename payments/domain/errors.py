@@ -116,6 +116,19 @@ class BalanceLimitExceeded(Rejection):
     retryable = True  # the balance may move back first
 
 
+class Unauthenticated(Rejection):
+    """No signature, a bad one, or a key that is unknown or revoked: nothing applied and,
+    since nobody can be held to it, nothing remembered (docs/security.md)."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(Rejection):
+    """The signed issuer's roles do not allow this command type."""
+
+    code = "forbidden"
+
+
 class InternalError(Rejection):
     """Not a contract rule: the engine failed to decide this command (a bug).
 

@@ -13,7 +13,7 @@ from uuid import UUID, uuid5
 # Permanent: changing it would orphan every stored aggregate.
 PAYMENTS_NAMESPACE = UUID("6f2c3c1e-6a3b-5d8e-9f4a-2b7d0c1e9a55")
 
-Kind = Literal["account", "payment", "transfer", "batch", "command", "posting"]
+Kind = Literal["account", "payment", "transfer", "batch", "command", "posting", "key", "principal"]
 
 
 @lru_cache(maxsize=262_144)  # hot accounts are named by most commands of a batch
@@ -39,6 +39,14 @@ def batch_id_to_uuid(batch_id: str) -> UUID:
 
 def command_id_to_uuid(command_id: str) -> UUID:
     return aggregate_uuid("command", command_id)
+
+
+def key_id_to_uuid(key_id: str) -> UUID:
+    return aggregate_uuid("key", key_id)
+
+
+def principal_to_uuid(principal: str) -> UUID:
+    return aggregate_uuid("principal", principal)
 
 
 def posting_id(command_id: str, index: int) -> str:

@@ -7,10 +7,16 @@ every resulting event, a `CommandRecord.Decided` for every command with a valid
 command_id (its outcome, accepted or rejected), the Kafka intake positions, and the
 check that every aggregate only read is unchanged.
 
-Idempotency comes first: a known command_id with the same fingerprint (type and
-payload) is answered from its record (`replayed`); with another fingerprint it is an
-`idempotency_conflict` (not recorded). Validation comes after, so an invalid command
-re-sent identically is replayed too.
+Authentication comes first (docs/security.md): the envelope's text rules and fields,
+then its key (known, not revoked, its principal the envelope's `actor`) and its
+Ed25519 signature over the canonical form. A command that fails there is answered
+but not remembered: nobody can be held to it, and remembering it would let anyone
+squat a command_id. Idempotency comes next: a known command_id of the same principal
+with the same fingerprint (type and payload) is answered from its record
+(`replayed`); with another fingerprint, or issued by another principal, it is an
+`idempotency_conflict` (not recorded). Then the issuer's roles (`forbidden`), then
+the payload and the business rules, so an invalid command re-sent identically is
+replayed too.
 
 Every failure is contained to its command. A command breaking the envelope's text
 rules arrives with its rejection (from `read_command`) and is answered without being
@@ -32,6 +38,7 @@ propagate.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
 import json
@@ -47,20 +54,47 @@ import structlog
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import DataError, IntegrityError, PersistenceError
 
+from payments.contract.signing import (
+    canonical_json,
+    decode_signature,
+    load_public_key,
+    signed_message,
+    verifies,
+)
 from payments.contract.wire import outcome_message
 from payments.domain.account import Account
 from payments.domain.command_record import CommandRecord
-from payments.domain.commands import COMMAND_ID_RULE, is_valid_command_id, parse_envelope
-from payments.domain.errors import IdempotencyConflict, InternalError, InvalidCommand, Rejection
+from payments.domain.commands import (
+    COMMAND_ID_RULE,
+    COMMAND_TYPES,
+    IDENTIFIER_RULE,
+    SignedFields,
+    check_envelope,
+    is_valid_command_id,
+    is_valid_identifier,
+    parse_payload,
+)
+from payments.domain.errors import (
+    Forbidden,
+    IdempotencyConflict,
+    InternalError,
+    InvalidCommand,
+    Rejection,
+    Unauthenticated,
+)
 from payments.domain.handlers import HANDLERS
+from payments.domain.identity import Principal, SigningKey
 from payments.domain.ids import (
     account_id_to_uuid,
     batch_id_to_uuid,
     command_id_to_uuid,
+    key_id_to_uuid,
     payment_id_to_uuid,
+    principal_to_uuid,
     transfer_id_to_uuid,
 )
 from payments.domain.payment import Payment
+from payments.domain.roles import may_issue
 from payments.domain.text_rules import is_clean_text
 from payments.ledger.store import AggregateCache, IntakePosition, PaymentsApplication
 
@@ -69,8 +103,11 @@ log = structlog.get_logger(__name__)
 A = TypeVar("A", bound=Aggregate)
 
 MAX_CONFLICT_ATTEMPTS = 10
-STORED_TEXT_LIMIT = 256
-CACHED_TYPES = (Account, Payment)  # re-read often; records, transfers and batches are not
+# Re-read often; records, transfers and batches are not. A cached key or principal is
+# re-checked at save like every aggregate read, so a revocation is never missed.
+_SIGNATURE_FIELDS = ("key_id", "signature")
+MAX_SIGNED_BYTES = 64 * 1024  # what a command record keeps of what was signed
+CACHED_TYPES = (Account, Payment, SigningKey, Principal)
 ACCOUNT_FIELDS = (
     "account_id",
     "from_account",
@@ -125,6 +162,17 @@ def fingerprint(raw: dict[str, Any]) -> str:
         default=repr,
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Who signed a command, once the signature verified."""
+
+    envelope: SignedFields
+    key_id: str
+    signature: str
+    principal: str
+    roles: frozenset[str]
 
 
 class LedgerConflictError(RuntimeError):
@@ -245,6 +293,7 @@ class Ledger:
     def __init__(self, app: PaymentsApplication, *, cache_size: int = 100_000) -> None:
         self.app = app
         self.cache = AggregateCache(cache_size)
+        self._public_keys: dict[str, Any] = {}  # public key text -> loaded key
 
     def decide(self, raw: dict[str, Any]) -> Outcome:
         return self.decide_batch([IncomingCommand(raw)])[0]
@@ -401,9 +450,14 @@ class Ledger:
 
         working.begin_command()
         try:
+            issuer = self._authenticate(working, command)
             print_ = fingerprint(raw_dict)
             record_id = command_id_to_uuid(command_id)
-        except Exception as bug:  # fingerprint and id are total; contained all the same
+        except Rejection as refused:  # not remembered: nobody can be held to it
+            return _rejected(command_id, command_type, refused, now)
+        except PersistenceError:
+            raise
+        except Exception as bug:  # the checks are total; contained all the same
             if crashed:
                 failure = InternalError("the engine failed to decide this command; nothing applied")
                 return _rejected(command_id, command_type, failure, now)
@@ -411,7 +465,7 @@ class Ledger:
             raise _CommandCrashed(index) from bug
         record = working.get(CommandRecord, record_id)
         if record is not None:
-            if record.fingerprint == print_:
+            if record.fingerprint == print_ and record.actor == issuer.principal:
                 return Outcome(
                     command_id=command_id,
                     type=record.command_type,
@@ -421,19 +475,23 @@ class Ledger:
                     replayed=True,
                     processed_at=record.decided_at,
                 )
-            conflict = IdempotencyConflict(
-                f"command_id {command_id} was already used for a different command"
-            )
+            whose = "a different command" if record.actor == issuer.principal else "another issuer"
+            conflict = IdempotencyConflict(f"command_id {command_id} was already used by {whose}")
             return _rejected(command_id, command_type, conflict, now)
         if crashed:
             failure = InternalError("the engine failed to decide this command; nothing applied")
             return _rejected(command_id, command_type, failure, now)
 
-        rejection: Rejection | None = command.rejection
+        rejection: Rejection | None = None
         try:
-            if rejection is None:
-                parsed = parse_envelope(raw_dict)
-                HANDLERS[parsed.type](parsed, working)
+            envelope = issuer.envelope
+            if envelope.type in COMMAND_TYPES and not may_issue(issuer.roles, envelope.type):
+                raise Forbidden(
+                    f"type: {issuer.principal} may not issue {envelope.type} "
+                    f"(roles: {', '.join(sorted(issuer.roles)) or 'none'})"
+                )
+            parsed = parse_payload(envelope)
+            HANDLERS[parsed.type](parsed, working)
         except Rejection as broken_rule:
             if working.changed_since_begin():  # a guard ran after an event: a bug
                 log.error("ledger.rejected_after_mutation", command_id=command_id, index=index)
@@ -445,16 +503,19 @@ class Ledger:
             log.exception("ledger.command_crashed", command_id=command_id, index=index)
             raise _CommandCrashed(index) from bug
 
-        actor = raw_dict.get("actor")
         decided = CommandRecord.decide(
             command_id=command_id,
-            # Capped: an invalid command is remembered too, and must not bloat the store.
-            actor=actor[:STORED_TEXT_LIMIT] if is_clean_text(actor) else "",
-            command_type=command_type[:STORED_TEXT_LIMIT] if command_type else None,
+            actor=issuer.principal,
+            command_type=issuer.envelope.type,
             fingerprint=print_,
             status="rejected" if rejection else "accepted",
             code=rejection.code if rejection else None,
             message=rejection.message if rejection else "",
+            # What was signed, as it was signed: checkable offline with the public key.
+            key_id=issuer.key_id,
+            signature=issuer.signature,
+            issued_at=raw_dict.get("issued_at"),
+            signed_payload=canonical_json(raw_dict["payload"]).decode("utf-8"),
         )
         working.add(decided)
         working.end_command()
@@ -467,6 +528,56 @@ class Ledger:
             replayed=False,
             processed_at=decided.decided_at,
         )
+
+    def _authenticate(self, working: WorkingSet, command: IncomingCommand) -> Issuer:
+        """The signed issuer of a well-formed envelope, or the Rejection saying why not."""
+        if command.rejection is not None:
+            raise command.rejection  # its text broke the rules: never parsed
+        raw = command.raw
+        envelope = check_envelope({k: v for k, v in raw.items() if k not in _SIGNATURE_FIELDS})
+        key_id = raw.get("key_id")
+        if key_id is None or "signature" not in raw:
+            raise Unauthenticated(
+                "command: not signed; key_id and signature are required (docs/security.md)"
+            )
+        if not isinstance(key_id, str) or not is_valid_identifier(key_id):
+            raise Unauthenticated(f"key_id: {IDENTIFIER_RULE}")
+        signature = decode_signature(raw["signature"])
+        if signature is None:
+            raise Unauthenticated("signature: must be the standard base64 of 64 bytes")
+        key = working.get(SigningKey, key_id_to_uuid(key_id))
+        if key is None:
+            raise Unauthenticated(f"key_id: {key_id} is not a registered key")
+        if key.revoked:
+            raise Unauthenticated(f"key_id: {key_id} is revoked")
+        if envelope.actor != key.principal:
+            raise Unauthenticated(f"actor: must be {key.principal}, the principal of key {key_id}")
+        message = signed_message(raw)
+        if len(message) > MAX_SIGNED_BYTES:  # it would be stored whole: bounded
+            raise InvalidCommand(f"command: its signed form exceeds {MAX_SIGNED_BYTES} bytes")
+        if not verifies(self._public_key(key.public_key), signature, message):
+            raise Unauthenticated(
+                f"signature: does not verify with key {key_id} (tampered, or signed over "
+                "other bytes than the canonical form)"
+            )
+        principal = working.get(Principal, principal_to_uuid(key.principal))
+        roles = principal.roles if principal is not None else frozenset()
+        return Issuer(
+            envelope=envelope,
+            key_id=key_id,
+            signature=raw["signature"],
+            principal=key.principal,
+            roles=roles,
+        )
+
+    def _public_key(self, text: str) -> Any:
+        loaded = self._public_keys.get(text)
+        if loaded is None:
+            loaded = load_public_key(base64.b64decode(text))
+            if len(self._public_keys) > 10_000:
+                self._public_keys.clear()
+            self._public_keys[text] = loaded
+        return loaded
 
 
 def internal_error_outcome(command: IncomingCommand) -> Outcome:
@@ -518,6 +629,9 @@ def _first_ids(commands: Sequence[IncomingCommand]) -> list[UUID]:
         command_id = raw.get("command_id")
         if is_valid_command_id(command_id):
             ids.append(command_id_to_uuid(command_id))
+        for field, to_uuid in (("key_id", key_id_to_uuid), ("actor", principal_to_uuid)):
+            if is_clean_text(raw.get(field)):
+                ids.append(to_uuid(raw[field]))
         payload = raw.get("payload")
         if not isinstance(payload, dict):
             continue

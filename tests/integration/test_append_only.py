@@ -15,9 +15,9 @@ import pytest
 
 from payments.domain.ids import account_id_to_uuid
 from payments.ledger import schema
-from payments.ledger.service import Ledger
 from payments.ledger.store import EVENTS_TABLE, SNAPSHOTS_TABLE, open_application
 from payments.runtime.settings import Settings
+from tests.support.signing import signed_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def own_event(settings: Settings) -> Iterator[str]:
     app = open_application(settings)
     try:
         tag = uuid.uuid4().hex
-        outcome = Ledger(app).decide(
+        outcome = signed_ledger(app).decide(
             {"command_id": f"append-only-{tag}", "type": "open_account", "actor": "test",
              "payload": {"account_id": f"ao-{tag}", "currency": "EUR", "kind": "fees"}}
         )  # fmt: skip

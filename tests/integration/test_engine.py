@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from payments.ledger.service import Ledger
 from payments.runtime.settings import Settings
 from tests.support.engine import EngineProcess, client_env, engine_env, relay_from_now_on
 from tests.support.kafka import (
@@ -24,6 +23,7 @@ from tests.support.kafka import (
     read_topic,
     unique_prefix,
 )
+from tests.support.signing import signed_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def wait_outcomes(bootstrap: str, topic: str, ids: set[str], timeout: float = 90
 def in_memory_outcomes(commands: list[dict[str, Any]]) -> dict[str, tuple[str, str | None]]:
     from payments.ledger.store import in_memory_application
 
-    ledger = Ledger(in_memory_application())
+    ledger = signed_ledger(in_memory_application())
     return {
         c["command_id"]: (o.status, o.code)
         for c in commands

@@ -29,6 +29,7 @@ from payments.ledger.store import (
     open_application,
 )
 from payments.runtime.settings import Settings
+from tests.support.signing import signed_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +92,7 @@ def decide_all(ledger: Ledger, raws: list[dict[str, Any]]) -> list[str]:
 
 def test_bulk_loading_equals_the_repository(app: PaymentsApplication, tag: str) -> None:
     c = Commands(tag)
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     decide_all(ledger, [c.open("bank", "external"), c.open("a", "customer"),
                         c.transfer("bank", "a", 700), c.transfer("a", "bank", 200)])  # fmt: skip
     ids = [account_id_to_uuid(c.id(n)) for n in ("bank", "a", "missing")]
@@ -104,7 +105,7 @@ def test_bulk_loading_equals_the_repository(app: PaymentsApplication, tag: str) 
 
 def test_a_batch_that_fails_to_save_stores_nothing(app: PaymentsApplication, tag: str) -> None:
     c = Commands(tag)
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     raws = [c.open("bank", "external"), c.open("a", "customer"), c.transfer("bank", "a", 900)]
     group = f"group-{tag}"
     batch = [IncomingCommand(raw, ("it.commands", 0, 40 + n)) for n, raw in enumerate(raws)]
@@ -135,7 +136,7 @@ def test_a_database_error_mid_transaction_stores_nothing(
 ) -> None:
     """The INSERT itself fails (a duplicate key): positions written before it roll back."""
     c = Commands(tag)
-    Ledger(app).decide(c.open("taken", "fees"))
+    signed_ledger(app).decide(c.open("taken", "fees"))
     group = f"group-{tag}"
     fresh = Account.open(account_id=c.id("fresh"), currency="EUR", kind="fees",
                          overdraft_limit=0, command_id="x", actor="it")  # fmt: skip
@@ -149,7 +150,7 @@ def test_a_database_error_mid_transaction_stores_nothing(
 
 def test_intake_positions_never_move_back(app: PaymentsApplication, tag: str) -> None:
     c = Commands(tag)
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     group = f"group-{tag}"
     ledger.decide_batch([IncomingCommand(c.open("a", "fees"), ("t", 3, 99))], consumer_group=group)
     ledger.decide_batch([IncomingCommand(c.open("b", "fees"), ("t", 3, 10))], consumer_group=group)
@@ -162,14 +163,14 @@ def test_outcomes_survive_a_restart(installed: Settings, tag: str) -> None:
     raws = [c.open("bank", "external"), c.open("a", "customer"), c.transfer("a", "bank", 5)]
     first_app = open_application(installed)
     try:
-        first = Ledger(first_app).decide_batch([IncomingCommand(r) for r in raws])
+        first = signed_ledger(first_app).decide_batch([IncomingCommand(r) for r in raws])
     finally:
         first_app.close()
 
     second_app = open_application(installed)  # a new engine process, cold cache
     try:
-        again = Ledger(second_app).decide_batch([IncomingCommand(r) for r in raws])
-        conflict = Ledger(second_app).decide(raws[2] | {"type": "close_account"})
+        again = signed_ledger(second_app).decide_batch([IncomingCommand(r) for r in raws])
+        conflict = signed_ledger(second_app).decide(raws[2] | {"type": "close_account"})
     finally:
         second_app.close()
     assert [(o.status, o.code) for o in first] == [
@@ -187,7 +188,7 @@ def test_the_read_check_refuses_changed_or_new_aggregates(
     app: PaymentsApplication, tag: str
 ) -> None:
     c = Commands(tag)
-    Ledger(app).decide(c.open("a", "fees"))
+    signed_ledger(app).decide(c.open("a", "fees"))
     a = account_id_to_uuid(c.id("a"))
     nobody = account_id_to_uuid(c.id("nobody"))
     for stale in ({a: 2}, {a: None}, {nobody: 1}):
@@ -200,7 +201,7 @@ def test_a_stale_engine_decides_again_on_fresh_state(installed: Settings, tag: s
     c = Commands(tag)
     app_a, app_b = open_application(installed), open_application(installed)
     try:
-        engine_a, engine_b = Ledger(app_a), Ledger(app_b)
+        engine_a, engine_b = signed_ledger(app_a), signed_ledger(app_b)
         assert decide_all(engine_a, [c.open("bank", "external"), c.open("a", "customer")]) == [
             "accepted", "accepted"
         ]  # fmt: skip
@@ -221,7 +222,7 @@ def test_two_engines_on_one_hot_account_lose_no_update(installed: Settings, tag:
     setup = open_application(installed)
     try:
         assert decide_all(
-            Ledger(setup), [c.open("bank", "external"), c.open("hot", "customer"),
+            signed_ledger(setup), [c.open("bank", "external"), c.open("hot", "customer"),
                             c.open("sink", "external")]
         ) == ["accepted"] * 3  # fmt: skip
     finally:
@@ -236,7 +237,7 @@ def test_two_engines_on_one_hot_account_lose_no_update(installed: Settings, tag:
         mine = Commands(tag, author=f"engine{seed}-")
         app = open_application(installed)
         try:
-            ledger = Ledger(app)
+            ledger = signed_ledger(app)
             for _ in range(15):
                 batch = []
                 for _ in range(rng.randint(1, 8)):
@@ -287,7 +288,7 @@ def test_two_engines_on_one_hot_account_lose_no_update(installed: Settings, tag:
 
 def test_relayed_events_carry_the_wire_format(app: PaymentsApplication, tag: str) -> None:
     c = Commands(tag)
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     decide_all(ledger, [c.open("bank", "external"), c.open("a", "customer")])
     start = app.recorder.max_notification_id() or 0
     raw = c.transfer("bank", "a", 123)
@@ -318,7 +319,7 @@ def test_a_duplicate_business_id_from_another_engine_collides(
     c = Commands(tag)
     app_a, app_b = open_application(installed), open_application(installed)
     try:
-        engine_a, engine_b = Ledger(app_a), Ledger(app_b)
+        engine_a, engine_b = signed_ledger(app_a), signed_ledger(app_b)
         first = c.open("dup", "fees")
         second = c.open("dup", "customer")
         # B loads "dup" as absent (warming nothing: absences are not cached) ...
@@ -373,7 +374,7 @@ def test_postgres_ledger_agrees_with_the_reference_model(installed: Settings) ->
         raws = [envelope(f"pre-{n}", t, p) for n, (t, p) in enumerate(PREAMBLE)]
         raws += build(generated)
         books = ReferenceBooks()
-        one_by_one, batched = Ledger(app), Ledger(app)
+        one_by_one, batched = signed_ledger(app), signed_ledger(app)
         expected = []
         for raw in raws:
             want = books.decide(raw)
@@ -404,7 +405,7 @@ def test_busy_accounts_are_snapshotted_and_load_the_same(installed: Settings, ta
     try:
         assert app.snapshots is not None
         app.snapshot_interval = 5
-        ledger = Ledger(app)
+        ledger = signed_ledger(app)
         decide_all(ledger, [c.open("bank", "external"), c.open("a", "customer")])
         for n in range(1, 13):  # one per batch: each save may cross an interval
             assert ledger.decide(c.transfer("bank", "a", n)).status == "accepted"
@@ -420,7 +421,7 @@ def test_busy_accounts_are_snapshotted_and_load_the_same(installed: Settings, ta
         assert loaded[bank].version == 13
         assert loaded[bank] == fresh.repository.get(bank)
         assert loaded[bank].posted == -sum(range(1, 13))  # type: ignore[attr-defined]
-        assert Ledger(fresh).decide(c.transfer("a", "bank", 78)).status == "accepted"
+        assert signed_ledger(fresh).decide(c.transfer("a", "bank", 78)).status == "accepted"
         assert account(fresh, c.id("a")).posted == 0
     finally:
         fresh.close()

@@ -37,6 +37,7 @@ from tests.support.consumers import run_loops_until
 from tests.support.events import to_wire, url_with_search_path
 from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import create_topics, unique_prefix
+from tests.support.signing import signed_ledger
 from tests.support.store_rows import INSERT_ROWS, stored_rows
 
 pytestmark = pytest.mark.integration
@@ -231,7 +232,7 @@ def test_missing_versions_are_read_from_the_real_event_store(
     source = StoreEventSource(settings, app)
     try:
         before = source.max_position()
-        s = Story(Ledger(app), uuid.uuid4().hex[:10])
+        s = Story(signed_ledger(app), uuid.uuid4().hex[:10])
         s.open("bank", "external")
         s.open("payer")
         s.open("shop", "merchant")

@@ -25,7 +25,6 @@ import pytest
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
 from payments.domain import ids
-from payments.ledger.service import Ledger
 from payments.ledger.store import PaymentsApplication, application_env, open_application
 from projections.catalog import APPLIERS
 from projections.rebuild.history import account_history
@@ -36,6 +35,7 @@ from projections.schema import PROJECTIONS, install
 from tests.support.events import to_wire, url_with_search_path
 from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import create_topics, publish, unique_prefix
+from tests.support.signing import signed_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +141,7 @@ def write_business_day(settings) -> Story:
     run = uuid.uuid4().hex[:8]
     acc, commands, first_half = business_day(run)
     app = open_application(settings)
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     midday = None
     for n, raw in enumerate(commands):
         if n == first_half:

@@ -25,9 +25,9 @@ from uuid import UUID
 from payments.contract.messages import EVENT_PAYLOADS
 from payments.contract.wire import event_id, event_message
 from payments.domain import ids
-from payments.ledger.service import Ledger
 from payments.ledger.store import in_memory_application
 from projections.events import Event, format_time
+from tests.support.signing import signed_ledger
 
 ACTOR = "ops@example"
 _ID_OF = {
@@ -52,7 +52,7 @@ class EventFactory:
         position_step: int = 1,
     ) -> None:
         self.app = in_memory_application()
-        self.ledger = Ledger(self.app)
+        self.ledger = signed_ledger(self.app)
         self.first_position = first_position
         self.position_step = position_step
         self.start = start or datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

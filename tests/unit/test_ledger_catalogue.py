@@ -34,7 +34,8 @@ CATALOGUE = {
     Transfer.Recorded: "transfer_id from_account to_account amount currency",
     SettlementBatch.Created: "batch_id merchant_account payout_account fees_account currency "
     "fee_bps gross refunds chargebacks fees net item_count deficit_carried_in deficit_carried_out",
-    CommandRecord.Decided: "command_type fingerprint status code message",
+    CommandRecord.Decided: "command_type fingerprint status code message"
+    " key_id signature issued_at signed_payload",
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

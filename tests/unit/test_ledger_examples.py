@@ -15,14 +15,15 @@ import pytest
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid, batch_id_to_uuid
 from payments.domain.settlement import SettlementBatch
-from payments.ledger.service import Ledger, Outcome
+from payments.ledger.service import Outcome
 from payments.ledger.store import in_memory_application
+from tests.support.signing import signed_ledger
 
 
 class Books:
     def __init__(self) -> None:
         self.app = in_memory_application()
-        self.ledger = Ledger(self.app)
+        self.ledger = signed_ledger(self.app)
         self.sent = 0
         self.opened: list[str] = []
 

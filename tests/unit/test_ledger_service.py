@@ -11,8 +11,9 @@ from eventsourcing.persistence import IntegrityError
 from payments.domain import handlers
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger.service import IncomingCommand, Ledger, LedgerConflictError
+from payments.ledger.service import IncomingCommand, LedgerConflictError
 from payments.ledger.store import PaymentsApplication, ReadConflict, in_memory_application
+from tests.support.signing import signed_ledger
 
 ACTOR = "ops@example"
 
@@ -43,7 +44,7 @@ def stored_event_count(app: PaymentsApplication) -> int:
 @pytest.fixture
 def app() -> PaymentsApplication:
     app = in_memory_application()
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     for raw in [open_account("o1", "bank", "external"), open_account("o2", "alice"),
                 transfer("fund", "bank", "alice", 1_000)]:  # fmt: skip
         assert ledger.decide(raw).status == "accepted"
@@ -54,7 +55,7 @@ def app() -> PaymentsApplication:
 
 
 def test_a_resent_command_is_replayed_with_its_original_outcome(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     first = ledger.decide(transfer("t1", "alice", "bank", 100))
     before = stored_event_count(app)
     again = ledger.decide(transfer("t1", "alice", "bank", 100))
@@ -65,7 +66,7 @@ def test_a_resent_command_is_replayed_with_its_original_outcome(app: PaymentsApp
 
 
 def test_a_rejected_command_is_replayed_as_rejected(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     first = ledger.decide(transfer("t1", "alice", "bank", 5_000))
     assert first.code == "insufficient_funds"
     ledger.decide(transfer("t-more", "bank", "alice", 10_000))
@@ -76,7 +77,7 @@ def test_a_rejected_command_is_replayed_as_rejected(app: PaymentsApplication) ->
 
 
 def test_an_invalid_command_resent_is_replayed(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     bad = transfer("t1", "alice", "bank", 10)
     bad["payload"]["amount"] = 1.5
     assert ledger.decide(bad).code == "invalid_amount"
@@ -85,7 +86,7 @@ def test_an_invalid_command_resent_is_replayed(app: PaymentsApplication) -> None
 
 
 def test_the_same_command_id_for_another_command_is_a_conflict(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     ledger.decide(transfer("t1", "alice", "bank", 100))
     before = stored_event_count(app)
     other = ledger.decide(transfer("t1", "alice", "bank", 999))
@@ -96,7 +97,7 @@ def test_the_same_command_id_for_another_command_is_a_conflict(app: PaymentsAppl
 
 
 def test_a_bad_command_id_is_rejected_and_not_remembered(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     before = stored_event_count(app)
     for bad_id in ["", "x" * 129, "new\nline", 17]:
         raw = transfer("t", "alice", "bank", 1) | {"command_id": bad_id}
@@ -106,7 +107,7 @@ def test_a_bad_command_id_is_rejected_and_not_remembered(app: PaymentsApplicatio
 
 
 def test_outcome_json_is_the_contract_message(app: PaymentsApplication) -> None:
-    message = Ledger(app).decide(transfer("t1", "alice", "bank", 1)).to_json()
+    message = signed_ledger(app).decide(transfer("t1", "alice", "bank", 1)).to_json()
     assert set(message) == {
         "command_id", "type", "status", "code", "message", "replayed", "processed_at"
     }  # fmt: skip
@@ -118,7 +119,7 @@ def test_outcome_json_is_the_contract_message(app: PaymentsApplication) -> None:
 
 
 def test_a_batch_sees_its_own_earlier_commands(app: PaymentsApplication) -> None:
-    outcomes = Ledger(app).decide_batch(
+    outcomes = signed_ledger(app).decide_batch(
         [
             IncomingCommand(open_account("b1", "bob")),
             IncomingCommand(transfer("b2", "alice", "bob", 600)),
@@ -141,7 +142,7 @@ def test_a_batch_is_stored_in_decision_order_with_command_and_actor(
     app: PaymentsApplication,
 ) -> None:
     start = stored_event_count(app)
-    Ledger(app).decide_batch(
+    signed_ledger(app).decide_batch(
         [
             IncomingCommand(open_account("b1", "bob")),
             IncomingCommand(transfer("b2", "alice", "bob", 5)),
@@ -162,7 +163,7 @@ def test_a_batch_is_stored_in_decision_order_with_command_and_actor(
 
 
 def test_intake_positions_are_stored_with_the_batch(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     ledger.decide_batch(
         [
             IncomingCommand(transfer("k1", "alice", "bank", 1), ("cmds", 0, 10)),
@@ -180,7 +181,7 @@ def test_intake_positions_are_stored_with_the_batch(app: PaymentsApplication) ->
 def test_records_that_are_not_commands_still_advance_the_positions(
     app: PaymentsApplication,
 ) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     assert ledger.decide_batch([], consumer_group="g", consumed=[("cmds", 2, 5)]) == []
     ledger.decide_batch(
         [IncomingCommand(transfer("k1", "alice", "bank", 1), ("cmds", 2, 6))],
@@ -201,7 +202,7 @@ def test_a_command_that_crashes_is_rejected_alone(
 
     monkeypatch.setitem(handlers.HANDLERS, "close_account", crash)
     start = stored_event_count(app)
-    outcomes = Ledger(app).decide_batch(
+    outcomes = signed_ledger(app).decide_batch(
         [
             IncomingCommand(transfer("x1", "alice", "bank", 10)),
             IncomingCommand(command("x2", "close_account", account_id="alice")),
@@ -231,13 +232,13 @@ def test_a_rule_broken_after_an_event_counts_as_a_crash(
         raise InsufficientFunds("too late")
 
     monkeypatch.setitem(handlers.HANDLERS, "transfer", half_then_refuse)
-    outcome = Ledger(app).decide(transfer("y1", "alice", "bank", 10))
+    outcome = signed_ledger(app).decide(transfer("y1", "alice", "bank", 10))
     assert outcome.code == "internal_error"
     assert posted(app, "alice") == 1_000
 
 
 def test_a_stale_cache_is_detected_and_the_batch_decided_again(app: PaymentsApplication) -> None:
-    engine_a, engine_b = Ledger(app), Ledger(app)  # one store, two caches
+    engine_a, engine_b = signed_ledger(app), signed_ledger(app)  # one store, two caches
     assert engine_a.decide(transfer("a1", "alice", "bank", 100)).status == "accepted"
     # Engine B drains alice; engine A's cache still says 900.
     assert engine_b.decide(transfer("b1", "alice", "bank", 900)).status == "accepted"
@@ -263,7 +264,7 @@ def test_the_read_check_refuses_a_changed_aggregate(app: PaymentsApplication) ->
 
 
 def test_endless_conflicts_give_up(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     with (
         mock.patch.object(app, "record", side_effect=IntegrityError("always")),
         mock.patch("payments.ledger.service.time.sleep"),
@@ -275,7 +276,7 @@ def test_endless_conflicts_give_up(app: PaymentsApplication) -> None:
 
 
 def test_a_failed_save_leaves_no_trace_in_the_cache(app: PaymentsApplication) -> None:
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     ledger.decide(transfer("w0", "alice", "bank", 1))  # alice now cached at 999
     with (
         mock.patch.object(app, "record", side_effect=RuntimeError("disk on fire")),
@@ -290,7 +291,7 @@ def test_a_database_outage_reaches_the_caller(app: PaymentsApplication) -> None:
     """The engine retries with backoff; the ledger must not turn it into an outcome."""
     from eventsourcing.persistence import OperationalError
 
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     with (
         mock.patch.object(app, "load_many", side_effect=OperationalError("down")),
         pytest.raises(OperationalError),
@@ -311,7 +312,7 @@ def test_a_clock_stepping_back_cannot_reorder_an_aggregates_events(
 
     from eventsourcing import domain
 
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     ledger.decide(open_account("o3", "shop", "merchant"))
     ledger.decide(open_account("o4", "fees", "fees"))
     ledger.decide(command("a1", "authorize_payment", payment_id="p", payer_account="alice",
@@ -336,7 +337,7 @@ def test_a_clock_stepping_back_cannot_reorder_an_aggregates_events(
 def test_accounts_are_snapshotted_every_interval() -> None:
     app = in_memory_application(snapshots=True)
     app.snapshot_interval = 3
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     ledger.decide_batch([IncomingCommand(open_account("o1", "bank", "external")),
                          IncomingCommand(open_account("o2", "alice"))])  # fmt: skip
     for n in range(7):

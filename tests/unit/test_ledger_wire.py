@@ -8,8 +8,8 @@ from typing import Any
 
 from payments.contract.wire import DEAD_LETTER_VALUE_LIMIT, dead_letter, event_message
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger.service import Ledger
 from payments.ledger.store import in_memory_application
+from tests.support.signing import signed_ledger
 
 EVENT_KEYS = {
     "position", "event_id", "event_type", "aggregate_type", "aggregate_id",
@@ -23,7 +23,7 @@ def command(command_id: str, type_: str, **payload: Any) -> dict[str, Any]:
 
 def test_every_stored_event_becomes_a_self_describing_message() -> None:
     app = in_memory_application()
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     for raw in [
         command("c1", "open_account", account_id="bank", currency="EUR", kind="external"),
         command("c2", "open_account", account_id="alice", currency="EUR", kind="customer"),
@@ -68,7 +68,17 @@ def test_every_stored_event_becomes_a_self_describing_message() -> None:
         "account_id": "bank", "currency": "EUR", "kind": "external", "overdraft_limit": 0
     }  # fmt: skip
     decided = next(m for m in messages if m["event_type"] == "CommandRecord.Decided")
-    assert set(decided["payload"]) == {"command_type", "fingerprint", "status", "code", "message"}
+    assert set(decided["payload"]) == {
+        "command_type",
+        "fingerprint",
+        "status",
+        "code",
+        "message",
+        "key_id",
+        "signature",
+        "issued_at",
+        "signed_payload",
+    }
 
 
 def test_a_dead_letter_keeps_the_record_as_text_with_its_origin() -> None:
@@ -92,12 +102,12 @@ def test_a_dead_letter_cuts_huge_records() -> None:
 
 def test_huge_inputs_are_not_echoed_into_the_store() -> None:
     app = in_memory_application()
-    outcome = Ledger(app).decide(
+    outcome = signed_ledger(app).decide(
         {"command_id": "big", "type": "t" * 100_000, "actor": "a" * 100_000, "payload": {}}
     )
     assert outcome.code == "invalid_command"  # the actor is too long
     assert len(outcome.message) <= 300
-    unknown = Ledger(app).decide(command("big2", "x" * 100_000))
-    assert unknown.code == "unknown_command_type" and len(unknown.message) <= 300
+    unknown = signed_ledger(app).decide(command("big2", "x" * 100_000))
+    assert unknown.code == "invalid_command" and len(unknown.message) <= 300  # type > 64
     for notification in app.recorder.select_notifications(1, 100):
         assert len(notification.state) < 2_000

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from payments.contract.wire import event_message
-from payments.ledger.service import Ledger
 from payments.ledger.store import in_memory_application
 from projections.decode import decode_stored
 from projections.events import check_event
+from tests.support.signing import signed_ledger
 
 
 def command(n: int, type_: str, **payload: Any) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def business() -> list[dict[str, Any]]:
 
 def test_fast_decoding_equals_the_relay_message_for_every_event_type():
     app = in_memory_application()
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     for raw in business():
         ledger.decide(raw)
     notifications = app.recorder.select_notifications(start=1, limit=1000)

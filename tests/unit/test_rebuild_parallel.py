@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from payments.contract.wire import event_message
-from payments.ledger.service import Ledger
 from payments.ledger.store import in_memory_application
 from projections.audit.chain import audit_content, canonical_bytes
 from projections.events import check_event
 from projections.rebuild.parallel import COPY_LINES, copy_line, decode_in_order
+from tests.support.signing import signed_ledger
 from tests.unit.test_projection_decode import business
 
 
 def stored_rows():
     app = in_memory_application()
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     for raw in business():
         ledger.decide(raw)
     notifications = app.recorder.select_notifications(start=1, limit=1000)

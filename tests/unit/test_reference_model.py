@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger.service import IncomingCommand, Ledger
+from payments.ledger.service import IncomingCommand
 from payments.ledger.store import PaymentsApplication, in_memory_application
 from tests.reference_model import ReferenceBooks
+from tests.support.signing import signed_ledger
 
 Step = tuple[Any, ...]
 
@@ -204,7 +205,7 @@ def test_ledger_agrees_with_the_reference_model(
     preamble = [envelope(f"pre-{n}", t, p) for n, (t, p) in enumerate(PREAMBLE)]
     raws = build(generated)
     books = ReferenceBooks()
-    one_by_one = Ledger(in_memory_application())
+    one_by_one = signed_ledger(in_memory_application())
     for raw in preamble:
         assert books.decide(raw) == ("accepted", None, False)
         assert one_by_one.decide(raw).status == "accepted"
@@ -219,7 +220,7 @@ def test_ledger_agrees_with_the_reference_model(
         expected.append(want)
         event(f"outcome: {want[1] or want[0]}{' (replayed)' if want[2] else ''}")
 
-    batched = Ledger(in_memory_application())
+    batched = signed_ledger(in_memory_application())
     batched.decide_batch([IncomingCommand(raw) for raw in preamble])
     outcomes = []
     position, turn = 0, 0

@@ -14,6 +14,7 @@ from payments.domain.errors import InvalidAmount, InvalidCommand, Rejection
 from payments.domain.text_rules import MAX_NESTING, check_document, is_clean_text
 from payments.engine.records import DeadLetter, read_command
 from payments.ledger.service import IncomingCommand, fingerprint
+from tests.support.signing import signed_ledger
 
 
 def envelope(**changes: object) -> dict:
@@ -177,11 +178,10 @@ def test_a_save_refused_for_one_commands_content_is_bisected_to_that_command() -
 
     from eventsourcing.persistence import DataError
 
-    from payments.ledger.service import Ledger
     from payments.ledger.store import in_memory_application
 
     app = in_memory_application()
-    ledger = Ledger(app)
+    ledger = signed_ledger(app)
     real_record = app.record
 
     def refuse_poison(events: list, **kwargs: object) -> None:
@@ -213,7 +213,6 @@ def test_a_store_refusing_everything_is_not_blamed_on_a_command() -> None:
 
     from eventsourcing.persistence import ProgrammingError
 
-    from payments.ledger.service import Ledger
     from payments.ledger.store import in_memory_application
 
     app = in_memory_application()
@@ -222,18 +221,17 @@ def test_a_store_refusing_everything_is_not_blamed_on_a_command() -> None:
         mock.patch.object(app, "record", side_effect=ProgrammingError("no such table")),
         pytest.raises(ProgrammingError),
     ):
-        Ledger(app).decide_batch(batch, consumer_group="g")
+        signed_ledger(app).decide_batch(batch, consumer_group="g")
 
 
 def test_the_intake_decides_one_by_one_when_a_batch_fails_for_no_known_reason() -> None:
     import threading
 
     from payments.engine.intake import CommandIntake
-    from payments.ledger.service import Ledger
     from payments.ledger.store import in_memory_application
     from payments.runtime.settings import Settings
 
-    ledger = Ledger(in_memory_application())
+    ledger = signed_ledger(in_memory_application())
     real = ledger.decide_batch
 
     def broken_by_poison(commands, **kwargs):  # a bug some record's content triggers
@@ -258,11 +256,10 @@ def test_the_intake_never_blames_commands_for_a_failure_they_all_share() -> None
     from unittest import mock
 
     from payments.engine.intake import CommandIntake
-    from payments.ledger.service import Ledger
     from payments.ledger.store import in_memory_application
     from payments.runtime.settings import Settings
 
-    ledger = Ledger(in_memory_application())
+    ledger = signed_ledger(in_memory_application())
     intake = CommandIntake(Settings(), ledger, consumer=None, producer=None)  # type: ignore[arg-type]
     batch = [IncomingCommand(envelope(command_id=f"b{n}"), ("cmds", 0, n)) for n in range(3)]
     with (

@@ -6,30 +6,60 @@ what the engine would publish: outcomes and `payments.events` messages. The test
 docs/contract.md takes its examples from it (`python -m
 payments.tools.contract_docs.examples` prints them).
 The only code it cannot show is `internal_error`, which only a bug produces.
+
+Its commands are signed with published example keys (derived from fixed text, so
+the docs' signatures are real and reproducible): never register them anywhere real.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from payments.contract.signing import Signer
 from payments.contract.wire import event_message
+from payments.domain.roles import ROLES
+from payments.ledger.identities import change_roles, register_key, revoke_key
 from payments.ledger.service import Ledger, Outcome
-from payments.ledger.store import in_memory_application
+from payments.ledger.store import PaymentsApplication, in_memory_application
+
+
+def example_signer(principal: str) -> Signer:
+    """A documentation key: public, so it must never be trusted by a real engine."""
+    seed = hashlib.sha256(f"payments-engine example key of {principal}".encode()).digest()
+    return Signer(Ed25519PrivateKey.from_private_bytes(seed), principal)
+
+
+OPERATOR = example_signer("ops@example")  # every role
+AUDITOR = example_signer("auditor@example")  # the auditor role: may issue nothing
 
 
 @dataclass(frozen=True)
 class Step:
-    envelope: dict[str, Any]
+    unsigned: dict[str, Any]
     expect: str | None  # the rejection code, None when accepted
+    signer: Signer | None = OPERATOR
+    tampered: bool = False  # changed after signing
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        if self.signer is None:
+            return self.unsigned
+        signed = self.signer.sign(self.unsigned)
+        if self.tampered:
+            signed["payload"] = {**signed["payload"], "amount": signed["payload"]["amount"] * 10}
+        return signed
 
 
 def command(command_id: str, type_: str, **payload: Any) -> dict[str, Any]:
     return {
         "command_id": command_id,
         "type": type_,
-        "actor": "ops@example",
+        "actor": OPERATOR.principal,
         "issued_at": "2026-11-28T10:00:00Z",
         "payload": payload,
     }
@@ -137,6 +167,12 @@ def _rejections() -> list[Step]:
         Step(_settle("c-0120", "b-1"), "batch_exists"),
         Step(_settle("c-0121", "b-2"), "nothing_to_settle"),
         *_balance_limit(),
+        Step(_transfer("c-0125", "t-9", "bank", "alice", 100), "unauthenticated", tampered=True),
+        Step(
+            {**_transfer("c-0126", "t-10", "bank", "alice", 100), "actor": AUDITOR.principal},
+            "forbidden",
+            signer=AUDITOR,
+        ),
     ]
 
 
@@ -174,8 +210,23 @@ class Published:
     events: list[dict[str, Any]]
 
 
+def register_example_keys(app: PaymentsApplication) -> None:
+    """The operator's side of the story: principals, roles and keys, one key retired."""
+    by = "operator@example"
+    for signer, roles in ((OPERATOR, set(ROLES)), (AUDITOR, {"auditor"})):
+        register_key(
+            app, principal=signer.principal, public_key=signer.public_key, actor=by, roles=roles
+        )
+    retired = example_signer("retired@example")
+    key_id = register_key(app, principal=AUDITOR.principal, public_key=retired.public_key, actor=by)
+    revoke_key(app, key_id=key_id, reason="rotated", actor=by)
+    change_roles(app, principal=AUDITOR.principal, grant={"wallet"}, revoke=set(), actor=by)
+    change_roles(app, principal=AUDITOR.principal, grant=set(), revoke={"wallet"}, actor=by)
+
+
 def run_scenario() -> Published:
     app = in_memory_application()
+    register_example_keys(app)
     ledger = Ledger(app)
     outcomes: list[tuple[Step, dict[str, Any]]] = []
     for step in SCENARIO:

@@ -1,0 +1,29 @@
+"""Roles: which command types a principal may issue (docs/security.md, "Roles").
+
+A principal holds roles; a signed command whose type none of its issuer's roles
+allows is rejected `forbidden`. The table is the contract's: a role is added here
+and in the docs together. `auditor` issues nothing; it exists for the read side.
+"""
+
+from __future__ import annotations
+
+ROLE_COMMANDS: dict[str, frozenset[str]] = {
+    "operations": frozenset({"open_account", "close_account"}),
+    "payments": frozenset(
+        {"authorize_payment", "capture_payment", "void_payment", "refund_payment"}
+    ),
+    "wallet": frozenset({"transfer"}),
+    "disputes": frozenset({"chargeback_payment"}),
+    "treasury": frozenset({"settle_merchant", "transfer"}),
+    "auditor": frozenset(),
+}
+ROLES: tuple[str, ...] = tuple(ROLE_COMMANDS)
+ROLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+def may_issue(roles: frozenset[str] | set[str] | tuple[str, ...], command_type: str) -> bool:
+    return any(command_type in ROLE_COMMANDS.get(role, ()) for role in roles)
+
+
+def unknown_roles(roles: list[str] | tuple[str, ...]) -> list[str]:
+    return [role for role in roles if role not in ROLE_COMMANDS]
