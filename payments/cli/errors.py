@@ -18,6 +18,12 @@ def explain(error: BaseException) -> str | None:
     """One sentence saying what went wrong and what to do, or None for a real bug."""
     if isinstance(error, MissingSetting):
         return str(error)
+    signer = sys.modules.get("payments.client.signer")
+    if signer is not None and isinstance(error, signer.NoSigningKey):
+        return str(error)
+    identities = sys.modules.get("payments.ledger.identities")
+    if identities is not None and isinstance(error, identities.IdentityError):
+        return str(error)
     if isinstance(error, ValidationError):
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
         return f"invalid PAYMENTS_* setting ({fields}): check your environment"

@@ -1,6 +1,8 @@
 """`payments send`: publish command envelopes as a client would, and wait for answers.
 
-Results are read from the end of `payments.command-results` as it was *before* the
+Every line without a signature is signed with the settings' key, as its principal
+(`actor` is set to it: a command's actor is always its key's principal); a line that
+is already signed is sent as it is. Results are read from the end of `payments.command-results` as it was *before* the
 first publish, so an answer is never missed, and matched by `command_id`.
 
 Order: the engine keeps the order of one partition only. In order (the default),
@@ -22,6 +24,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from payments.client.signer import load_signer, signed_as
 from payments.runtime.settings import Settings
 
 ROUTING_FIELDS = ("payment_id", "account_id", "from_account", "merchant_account", "batch_id")
@@ -84,6 +87,9 @@ def send_commands(
             result.invalid_lines.append(line.rstrip("\n"))
             continue
         envelopes.append(envelope)
+    if any("signature" not in e for e in envelopes):
+        signer = load_signer(settings)
+        envelopes = [signed_as(signer, e) for e in envelopes]
     result.sent = list(dict.fromkeys(e["command_id"] for e in envelopes))
 
     consumer = results_consumer(settings)

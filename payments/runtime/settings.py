@@ -81,6 +81,15 @@ class Settings(BaseSettings):
         Field(default=None, description="default SASL_PLAINTEXT with a username, else PLAINTEXT")
     )
 
+    # Signed commands (docs/security.md): the key `payments send`, the demo and the
+    # bench sign with. `payments services env` points at the local services' key.
+    signing_key_file: Path | None = Field(
+        default=None, description="PEM file of an Ed25519 private key (PKCS#8)"
+    )
+    signing_principal: str | None = Field(
+        default=None, description="the principal that key was registered for"
+    )
+
     @cached_property
     def topics(self) -> Topics:
         return Topics(self.topic_prefix)

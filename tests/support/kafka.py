@@ -14,6 +14,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from payments.runtime.settings import Settings, Topics
 from payments.tools.services import principals
+from tests.support.signing import signed_for_kafka
 
 TEST_PARTITIONS = {"commands": 4, "events": 4, "command_results": 2, "commands_dlq": 1}
 
@@ -62,6 +63,8 @@ def publish(
 
 
 def envelope_record(envelope: dict[str, Any], key: str | None = None) -> tuple[bytes, bytes]:
+    """A command record, signed by the envelope's actor (tests/support/signing.py)."""
+    envelope = signed_for_kafka(envelope)
     payload = envelope.get("payload") or {}
     routing = (
         key or payload.get("payment_id") or payload.get("account_id") or envelope["command_id"]
