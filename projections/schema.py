@@ -1,12 +1,20 @@
-"""Projection tables: DDL owned by the payments_app role, installed idempotently.
+"""Projection tables: DDL owned by the projector role, installed idempotently.
 
 Tables are grouped by projection (`PROJECTION_TABLES`): replay builds a group under
 the suffix `__new` (same DDL, `suffix="__new"`) and swaps it in by renaming. Index
 and constraint names carry the suffix too, and `swap_in` renames them back, so the
 next replay can build its `__new` tables again. Amounts are bigint minor units.
+
+Ownership: `install(url, owner=…)` creates the tables as `owner` (a role the URL's
+user may become) and hands it those the user made earlier; `readers` get SELECT, now
+and on every table the owner creates later (a replay's). Read-side DDL afterwards runs
+as the owner of `projection_positions` (`act_as_owner`), whoever connects, so an
+operator's replay leaves the tables with the projector and their grants in place.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import psycopg
 from psycopg import sql
@@ -177,13 +185,73 @@ PROJECTIONS = tuple(PROJECTION_DDL)
 _INSTALL_LOCK = 7_241_503_001  # advisory lock key: concurrent installs take turns
 
 
-def install(app_url: str) -> None:
+READ_SIDE_TABLES = (
+    "projection_positions",
+    "projection_quarantine",
+    *(table for tables in PROJECTION_TABLES.values() for table in tables),
+)
+
+
+def install(app_url: str, owner: str | None = None, readers: Sequence[str] = ()) -> None:
     """Create every projection table that is missing (safe to run again)."""
     with psycopg.connect(app_url) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
+        if owner is not None:
+            _hand_over(conn, owner)
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
+        else:
+            act_as_owner(conn)
         conn.execute(_POSITIONS)
         for projection in PROJECTIONS:
             create_tables(conn, projection)
+        for reader in readers:
+            _grant_select(conn, reader)
+
+
+def act_as_owner(conn: psycopg.Connection) -> None:
+    """Inside a transaction: become the read side's owner when it is another role we
+    belong to (an operator's replay must not leave tables the projector cannot use)."""
+    row = conn.execute(
+        "SELECT tableowner FROM pg_tables"
+        " WHERE schemaname = current_schema() AND tablename = 'projection_positions'"
+        " AND tableowner <> current_user AND pg_has_role(tableowner, 'MEMBER')"
+    ).fetchone()
+    if row is not None:
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(row[0])))
+
+
+def _hand_over(conn: psycopg.Connection, owner: str) -> None:
+    """Give `owner` the read-side tables this user owns (made before the roles split)."""
+    mine = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        " AND tableowner = current_user AND tablename = ANY(%s)",
+        ([*READ_SIDE_TABLES, *(table + NEW_SUFFIX for table in READ_SIDE_TABLES)],),
+    ).fetchall()
+    for (table,) in mine:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} OWNER TO {}").format(
+                sql.Identifier(table), sql.Identifier(owner)
+            )
+        )
+
+
+def _grant_select(conn: psycopg.Connection, reader: str) -> None:
+    role = sql.Identifier(reader)
+    tables = sql.SQL(", ").join(map(sql.Identifier, READ_SIDE_TABLES))
+    conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(tables, role))
+    conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(tables, role))
+    # The tables a replay creates under this owner: readable at once.
+    conn.execute(
+        sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+            sql.Identifier(_current_schema(conn)), role
+        )
+    )
+
+
+def _current_schema(conn: psycopg.Connection) -> str:
+    row = conn.execute("SELECT current_schema()").fetchone()
+    assert row is not None and row[0], "no schema on the search path"
+    return str(row[0])
 
 
 def create_tables(conn: psycopg.Connection, projection: str, suffix: str = "") -> None:

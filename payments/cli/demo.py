@@ -56,7 +56,10 @@ def demo_command(keep_running: bool) -> None:
     started_services = False
     if settings.database_url is None or not settings.kafka_bootstrap:
         console.print("[bold]Starting local PostgreSQL and Kafka[/bold] (first time: ~1 min)")
-        os.environ.update(control.up(say=lambda line: console.print(f"  [dim]{line}[/dim]")))
+        # The demo plays the operator (it verifies at the end); its engine and
+        # consumers get their own roles (payments.tools.demo.run.start_system).
+        say = lambda line: console.print(f"  [dim]{line}[/dim]")  # noqa: E731
+        os.environ.update(control.up(say=say, principal="admin"))
         settings = Settings()
         started_services = True
     child_env = {k: v for k, v in os.environ.items() if k.startswith("PAYMENTS_")}
@@ -82,7 +85,7 @@ def demo_command(keep_running: bool) -> None:
         if keep_running:
             console.print(
                 "\n[bold]Still running.[/bold] Try:\n"
-                f'  eval "$(payments services env)"\n'
+                f'  eval "$(payments services env)"   # the client: send, balance\n'
                 f"  payments balance alice.{tag}\n"
                 f"  payments settlement cafe-day.{tag}\n"
                 "  echo '{...envelope...}' | payments send\n"

@@ -93,22 +93,26 @@ def status(as_json: bool) -> None:
 @services.command()
 @click.option(
     "--principal",
-    type=click.Choice(["client", "engine", "projections", "admin"]),
+    type=click.Choice(list(control.PRINCIPALS)),
     default="client",
     show_default=True,
-    help="whose Kafka credentials (docs/security.md)",
+    help="whose Kafka credentials and database role (docs/security.md)",
 )
 @_friendly
 def env(principal: str) -> None:
     """Print `export PAYMENTS_...=...` lines: eval "$(payments services env)".
 
-    The Kafka credentials are one principal's: `client` sends commands and reads
-    results; run the engine with `engine`, the consumers with `projections`.
+    The credentials are one principal's, for Kafka and PostgreSQL alike: `client`
+    sends commands, reads results and queries the projections; run the engine with
+    `engine`, the consumers and `payments replay` with `projections`, `payments
+    verify` and `history` with `audit` (no Kafka credentials); `admin` is the
+    operator's (schema owner and superuser URLs too: db init, bench, tests).
 
     \b
     Example:
       eval "$(payments services env)"
       eval "$(payments services env --principal engine)" && payments engine
+      (eval "$(payments services env --principal audit)" && payments verify)
     """
     for name, value in control.env_vars(ServiceConfig.from_settings(), principal).items():
         click.echo(f"export {name}={shlex.quote(value)}")

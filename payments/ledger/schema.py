@@ -8,6 +8,9 @@
   a mistake is corrected with new events, never by editing old ones.
 - `engine_intake_positions` (the Kafka offset stored with each batch) and
   `relay_position` (how far the relay has published), which the app role updates.
+- The process roles (payments.contract.database_roles), where they exist: the engine
+  as the app role above; the projector reads events only; the audit role reads every
+  table here (and those the owner makes later); the query role nothing at all.
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from payments.contract.database_roles import (
+    AUDIT_ROLE,
+    ENGINE_ROLE,
+    PROCESS_ROLES,
+    PROJECTOR_ROLE,
+    QUERY_ROLE,
+)
 from payments.contract.tables import (
     EVENTS_TABLE,
     INTAKE_POSITIONS_TABLE,
@@ -95,9 +105,34 @@ def install(admin_url: str, app_url: str) -> None:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_INSTALL_LOCK,))
 
 
+_APPENDER_RIGHTS = (
+    "REVOKE ALL ON {table} FROM {role}",
+    "GRANT SELECT, INSERT ON {table} TO {role}",
+    "GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {role}",
+    "REVOKE ALL ON {snapshots} FROM {role}",
+    "GRANT SELECT, INSERT ON {snapshots} TO {role}",
+    "GRANT SELECT, INSERT, UPDATE ON {intake}, {relay} TO {role}",
+)
+# Each process role's rights on the write side, from nothing (REVOKE first), so an
+# install also takes back what an earlier version granted.
+_NOTHING = (
+    "REVOKE ALL ON {table}, {snapshots}, {intake}, {relay} FROM {role}",
+    "REVOKE ALL ON SEQUENCE {sequence} FROM {role}",
+)
+_ROLE_RIGHTS = {
+    ENGINE_ROLE: _NOTHING + _APPENDER_RIGHTS,
+    # The audit fill reads the store; the projector writes nothing here.
+    PROJECTOR_ROLE: (*_NOTHING, "GRANT SELECT ON {table} TO {role}"),
+    QUERY_ROLE: _NOTHING,
+    AUDIT_ROLE: (
+        *_NOTHING,
+        "GRANT SELECT ON {table}, {snapshots}, {intake}, {relay} TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}",
+    ),
+}
+
+
 def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
-    table = sql.Identifier(EVENTS_TABLE)
-    role = sql.Identifier(app_role)
     for guarded in (EVENTS_TABLE, SNAPSHOTS_TABLE):
         conn.execute(
             sql.SQL(_APPEND_ONLY).format(
@@ -113,22 +148,22 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
             relay=sql.Identifier(RELAY_POSITION_TABLE),
         )
     )
-    sequence = sql.Identifier(f"{EVENTS_TABLE}_notification_id_seq")
-    for statement in (
-        "REVOKE ALL ON {table} FROM {role}",
-        "GRANT SELECT, INSERT ON {table} TO {role}",
-        "GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {role}",
-        "REVOKE ALL ON {snapshots} FROM {role}",
-        "GRANT SELECT, INSERT ON {snapshots} TO {role}",
-        "GRANT SELECT, INSERT, UPDATE ON {intake}, {relay} TO {role}",
-    ):
-        conn.execute(
-            sql.SQL(statement).format(
-                table=table,
-                role=role,
-                sequence=sequence,
-                snapshots=sql.Identifier(SNAPSHOTS_TABLE),
-                intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
-                relay=sql.Identifier(RELAY_POSITION_TABLE),
+    grants = [(app_role, _APPENDER_RIGHTS)]
+    present = conn.execute(
+        "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(PROCESS_ROLES),)
+    ).fetchall()
+    grants += [(name, _ROLE_RIGHTS[name]) for (name,) in present if name != app_role]
+    (schema,) = conn.execute("SELECT current_schema()").fetchone() or ("public",)
+    for grantee, statements in grants:
+        for statement in statements:
+            conn.execute(
+                sql.SQL(statement).format(
+                    table=sql.Identifier(EVENTS_TABLE),
+                    role=sql.Identifier(grantee),
+                    sequence=sql.Identifier(f"{EVENTS_TABLE}_notification_id_seq"),
+                    snapshots=sql.Identifier(SNAPSHOTS_TABLE),
+                    intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
+                    relay=sql.Identifier(RELAY_POSITION_TABLE),
+                    schema=sql.Identifier(schema),
+                )
             )
-        )

@@ -360,10 +360,13 @@ def application_env(
     }
 
 
-def open_application(settings: Settings) -> PaymentsApplication:
+def open_application(settings: Settings, *, snapshots: bool = True) -> PaymentsApplication:
+    """The application on PAYMENTS_DATABASE_URL; `snapshots=False`: it never reads or
+    writes a snapshot (what replay and verify use: they derive everything from events)."""
     url = settings.require_database_url()
     # Snapshots only once `payments db init` has created their table (older installs).
-    return PaymentsApplication(env=application_env(url, snapshots=_has_table(url, SNAPSHOTS_TABLE)))
+    snapshots = snapshots and _has_table(url, SNAPSHOTS_TABLE)
+    return PaymentsApplication(env=application_env(url, snapshots=snapshots))
 
 
 def _has_table(url: str, table: str) -> bool:

@@ -33,7 +33,7 @@ from projections.positions import replace_positions
 from projections.rebuild.parallel import COPY_LINES
 from projections.rebuild.read_model import MODEL_EVENTS, ReadModel
 from projections.rebuild.source import EventSource, decoded_pages
-from projections.schema import NEW_SUFFIX, create_tables, drop_new_tables, swap_in
+from projections.schema import NEW_SUFFIX, act_as_owner, create_tables, drop_new_tables, swap_in
 from projections.settlements.fold import (
     BATCH_COLUMNS,
     ITEM_COLUMNS,
@@ -74,6 +74,7 @@ def replay(
     model = ReadModel()
     with psycopg.connect(database_url, autocommit=True) as conn:
         with conn.transaction():
+            act_as_owner(conn)  # new tables belong to the read side's owner, with its grants
             for projection in projections:
                 drop_new_tables(conn, projection)
                 create_tables(conn, projection, NEW_SUFFIX)
@@ -81,6 +82,7 @@ def replay(
             head_position, head_hash = _fold_all(cur, source, stop, model, projections, progress)
             _write_model(cur, model, projections, head_position, head_hash)
         with conn.transaction(), conn.cursor() as cur:
+            act_as_owner(conn)
             for projection in projections:
                 replace_positions(cur, projection, topic, next_offsets)
             for projection in projections:

@@ -114,7 +114,8 @@ class StoreEventSource:
     def __init__(self, settings: Settings, app: Any = None) -> None:
         from payments.ledger.store import open_application  # the write side, imported late
 
-        self.app: Any = app if app is not None else open_application(settings)
+        # Without snapshots: what verify checks comes from the events alone.
+        self.app: Any = app if app is not None else open_application(settings, snapshots=False)
         self.rows_read = 0
 
     def close(self) -> None:

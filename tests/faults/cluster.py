@@ -63,9 +63,11 @@ class Fleet:
         self.env = engine_env(
             settings, settings.topic_prefix, ENGINE_GROUP, PAYMENTS_METRICS_PORT="0"
         )
-        # The consumers run as the projections principal: the engine's may not join
-        # projection groups (docs/security.md).
-        self.consumers_env = self.env | principals.role_env(settings, "projections")
+        # The consumers run as the projections principal and the projector role: the
+        # engine's may not join projection groups nor write projections (docs/security.md).
+        self.consumers_env = self.env | principals.role_env(
+            settings, "projections", settings.require_database_url()
+        )
         self.engines: list[EngineProcess] = []
         self.consumers: list[ConsumerProcess] = []
 

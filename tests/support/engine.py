@@ -15,7 +15,6 @@ def engine_env(settings: Settings, prefix: str, group: str, **extra: str) -> dic
     """The environment of an engine on `prefix`, as the engine principal (with its ACLs)."""
     principals.grant(settings, prefix, group)
     env = dict(os.environ)
-    env.update(principals.role_env(settings, "engine"))
     env.update(
         PAYMENTS_DATABASE_URL=settings.require_database_url(),
         PAYMENTS_KAFKA_BOOTSTRAP=settings.require_kafka_bootstrap(),
@@ -24,14 +23,17 @@ def engine_env(settings: Settings, prefix: str, group: str, **extra: str) -> dic
         PAYMENTS_LOG_FORMAT="json",
         PAYMENTS_LOG_LEVEL="warning",
     )
+    # The engine's database role too, unless the test chose a database URL (a sandbox).
+    own_url = None if "PAYMENTS_DATABASE_URL" in extra else settings.require_database_url()
+    env.update(principals.role_env(settings, "engine", own_url))
     env.update(extra)
     return env
 
 
 def client_env(settings: Settings, prefix: str) -> dict[str, str]:
-    """The environment of `payments send` on `prefix`: the client principal."""
+    """The environment of `payments send` on `prefix`: the client principal (query role)."""
     return engine_env(settings, prefix, f"{prefix}-engine") | principals.role_env(
-        settings, "client"
+        settings, "client", settings.require_database_url()
     )
 
 

@@ -82,10 +82,13 @@ class Environment:
             settings,
         )
 
-    def role_env(self, principal: str) -> dict[str, str]:
+    def role_env(self, principal: str, database_url: str) -> dict[str, str]:
+        """The principal's Kafka credentials and database role on `database_url`."""
         from payments.tools.services import principals
 
-        return principals.role_env(self.settings, principal) if self.settings else {}
+        if self.settings is None:
+            return {}
+        return principals.role_env(self.settings, principal, database_url)
 
     def grant(self, prefix: str) -> None:
         from payments.tools.services import principals
@@ -183,9 +186,9 @@ def _measure(
     }
     logs = options.work_dir / result.meta["run_id"]
     collector = OutcomeCollector(env.bootstrap, topics.command_results, env.kafka_auth)
-    engine_env = child_env | env.role_env("engine")
+    engine_env = child_env | env.role_env("engine", db.app_url)
     engine = ChildProcess("engine", ["engine"], engine_env, logs / "engine.log")
-    consumers_env = child_env | env.role_env("projections")
+    consumers_env = child_env | env.role_env("projections", db.app_url)
     consumers = ChildProcess("consumers", ["consume", "all"], consumers_env, logs / "consumers.log")
     fast = Publisher(env.bootstrap, topics.commands, linger_ms=5, auth=env.kafka_auth)
     paced = Publisher(env.bootstrap, topics.commands, linger_ms=0, auth=env.kafka_auth)

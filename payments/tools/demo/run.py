@@ -128,7 +128,8 @@ class RunningSystem:
 def start_system(
     settings_env: dict[str, str], log_dir: Path, settings: Settings | None = None
 ) -> RunningSystem:
-    """Engine and consumers, each as its own Kafka principal on the local services."""
+    """Engine and consumers, each as its own Kafka principal and database role on the
+    local services."""
     from payments.tools.services import principals
 
     system = RunningSystem()
@@ -137,7 +138,8 @@ def start_system(
     for name, args in (("engine", ["engine"]), ("consumers", ["consume", "all"])):
         env = dict(settings_env)
         if settings is not None:
-            env |= principals.role_env(settings, principals.ROLE_OF_COMMAND[args[0]])
+            principal = principals.ROLE_OF_COMMAND[args[0]]
+            env |= principals.role_env(settings, principal, env.get("PAYMENTS_DATABASE_URL"))
         process = spawn_cli(args, env, log_dir / f"demo-{name}.log")
         system.pids[name] = process.pid
         system.stops.append(lambda p=process: stop_process(p) and None)

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from payments.contract.tables import INTAKE_POSITIONS_TABLE, RELAY_POSITION_TABLE
 from payments.tools.schema import install_schema
-from payments.tools.services import acls, broker, kafka_jars, postgres, secrets_file
+from payments.tools.services import acls, broker, kafka_jars, postgres, secrets_file, signing_keys
 from payments.tools.services.config import ServiceConfig
 from payments.tools.services.errors import ServiceError
 from payments.tools.services.procs import check_port_free, require_executable
@@ -105,12 +105,16 @@ def _up(config: ServiceConfig, say: Say, principal: str) -> dict[str, str]:
     acls.ensure_users(config.kafka_bootstrap, admin, passwords)
     acls.ensure_acls(config.kafka_bootstrap, admin, config.topic_prefix, config.engine_group)
     say("principals and ACLs: " + ", ".join(secrets_file.KAFKA_PRINCIPALS))
-    variables = env_vars(config, principal)
-    _install_schema(variables, say)
+    operator = env_vars(config, "admin")
+    _install_schema(operator, say)
+    key_id = signing_keys.register_local_signer(
+        config, env_vars(config, "engine")["PAYMENTS_DATABASE_URL"]
+    )
+    say(f"signing key of {signing_keys.LOCAL_PRINCIPAL}: {key_id}")
     if kafka_log_is_new and pg_exists:
-        _forget_kafka_offsets(variables["PAYMENTS_SUPERUSER_DATABASE_URL"], say)
+        _forget_kafka_offsets(operator["PAYMENTS_SUPERUSER_DATABASE_URL"], say)
     say(f"services up in {time.monotonic() - started:.1f} s")
-    return variables
+    return env_vars(config, principal)
 
 
 def _forget_kafka_offsets(superuser_url: str, say: Say) -> None:
@@ -175,26 +179,36 @@ def status(config: ServiceConfig | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def env_vars(config: ServiceConfig | None = None, principal: str = "client") -> dict[str, str]:
-    """The PAYMENTS_* variables that point the engine and the tests at these services.
+# Who runs as whom: `payments services env --principal …` and the tools that start
+# processes (principals.role_env). The Kafka principal of the same name, if any.
+PRINCIPALS = ("client", "engine", "projections", "audit", "admin")
 
-    The Kafka credentials are those of one principal (docs/security.md): `client` for a
-    shell that sends commands, `engine` or `projections` for the processes.
+
+def env_vars(config: ServiceConfig | None = None, principal: str = "client") -> dict[str, str]:
+    """The PAYMENTS_* variables that point a process at these services as `principal`.
+
+    Each principal gets its own database role (docs/security.md): `client` the query
+    role, `engine` the engine's, `projections` the projector's, `audit` the read-only
+    auditor's (no Kafka credentials), `admin` the operator's, with the schema owner's
+    and the superuser's URLs, which no other principal sees.
     """
     config = config or ServiceConfig.from_settings()
+    if principal not in PRINCIPALS:
+        raise ServiceError(f"unknown principal {principal!r}: one of {', '.join(PRINCIPALS)}")
     passwords = secrets_file.load(config.secrets_file)
     if passwords is None:
         raise ServiceError(
             f"no services state in {config.state_dir}: run `payments services up` first"
         )
-    return (
-        database_vars(config.pg_port, passwords)
-        | {
-            "PAYMENTS_KAFKA_BOOTSTRAP": config.kafka_bootstrap,
-            "PAYMENTS_TOPIC_PREFIX": config.topic_prefix,
-        }
-        | kafka_vars(principal, passwords)
-    )
+    variables = database_vars(config.pg_port, passwords, principal) | {
+        "PAYMENTS_KAFKA_BOOTSTRAP": config.kafka_bootstrap,
+        "PAYMENTS_TOPIC_PREFIX": config.topic_prefix,
+    }
+    if principal in secrets_file.KAFKA_PRINCIPALS:
+        variables |= kafka_vars(principal, passwords)
+    if principal in ("client", "admin"):  # those who send commands
+        variables |= signing_keys.signing_vars(config)
+    return variables
 
 
 def kafka_vars(principal: str, passwords: dict[str, str]) -> dict[str, str]:
@@ -210,15 +224,18 @@ def kafka_vars(principal: str, passwords: dict[str, str]) -> dict[str, str]:
     }
 
 
-def database_vars(port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> dict[str, str]:
-    return {
-        "PAYMENTS_DATABASE_URL": postgres.url(
-            port, postgres.APP_ROLE, passwords[postgres.APP_ROLE], host=host
-        ),
-        "PAYMENTS_ADMIN_DATABASE_URL": postgres.url(
-            port, postgres.ADMIN_ROLE, passwords[postgres.ADMIN_ROLE], host=host
-        ),
-        "PAYMENTS_SUPERUSER_DATABASE_URL": postgres.url(
-            port, postgres.SUPERUSER, passwords[postgres.SUPERUSER], host=host
-        ),
-    }
+def database_vars(
+    port: int, passwords: dict[str, str], principal: str = "admin", host: str = "127.0.0.1"
+) -> dict[str, str]:
+    role = postgres.DATABASE_ROLE_OF[principal]
+    variables = {"PAYMENTS_DATABASE_URL": postgres.url(port, role, passwords[role], host=host)}
+    if principal == "admin":
+        variables |= {
+            "PAYMENTS_ADMIN_DATABASE_URL": postgres.url(
+                port, postgres.ADMIN_ROLE, passwords[postgres.ADMIN_ROLE], host=host
+            ),
+            "PAYMENTS_SUPERUSER_DATABASE_URL": postgres.url(
+                port, postgres.SUPERUSER, passwords[postgres.SUPERUSER], host=host
+            ),
+        }
+    return variables

@@ -19,6 +19,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from payments.contract.database_roles import (
+    AUDIT_ROLE,
+    ENGINE_ROLE,
+    PROCESS_ROLES,
+    PROJECTOR_ROLE,
+    QUERY_ROLE,
+)
 from payments.tools.services.config import ServiceConfig
 from payments.tools.services.errors import ServiceError
 from payments.tools.services.procs import cmdline, is_alive, read_pid
@@ -27,7 +34,17 @@ PG_USER = "payments-pg"
 DATABASE = "payments"
 SUPERUSER = "postgres"
 ADMIN_ROLE = "payments_admin"
+# The operator's role (tools, tests, `--principal admin`): a member of the engine and
+# projector roles, so it can do what either does; no process runs as it.
 APP_ROLE = "payments_app"
+# The database role of each principal (payments services env --principal …).
+DATABASE_ROLE_OF = {
+    "client": QUERY_ROLE,
+    "engine": ENGINE_ROLE,
+    "projections": PROJECTOR_ROLE,
+    "audit": AUDIT_ROLE,
+    "admin": APP_ROLE,
+}
 BINDIR_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/local/pgsql/bin")
 START_TIMEOUT_S = 60
 
@@ -238,14 +255,15 @@ def url(
 
 
 def bootstrap(port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> None:
-    """Roles and database (idempotent): admin owns db and schema, app may connect+create.
+    """Roles and database (idempotent): admin owns db and schema; each process role may
+    connect (its table rights come with the schema, payments.tools.schema).
 
     Takes host and port rather than the config so a PostgreSQL in a container (test
     fixtures with Docker) is set up exactly like the local cluster.
     """
     superuser_url = url(port, SUPERUSER, passwords[SUPERUSER], "postgres", host)
     with psycopg.connect(superuser_url, autocommit=True, connect_timeout=10) as conn:
-        for role in (ADMIN_ROLE, APP_ROLE):
+        for role in (ADMIN_ROLE, APP_ROLE, *PROCESS_ROLES):
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
             conn.execute(
@@ -253,6 +271,13 @@ def bootstrap(port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> 
                     sql.Identifier(role), sql.Literal(passwords[role])
                 )
             )
+        conn.execute(
+            sql.SQL("GRANT {}, {} TO {}").format(
+                sql.Identifier(ENGINE_ROLE),
+                sql.Identifier(PROJECTOR_ROLE),
+                sql.Identifier(APP_ROLE),
+            )
+        )
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
             conn.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(
@@ -272,7 +297,7 @@ def bootstrap(port: int, passwords: dict[str, str], host: str = "127.0.0.1") -> 
         connect_timeout=10,
     ) as conn:
         conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(ADMIN_ROLE)))
-        # The projection tables are owned by the app role, hence CREATE.
+        # Tests make tables of their own (the process roles' rights: tools/schema.py).
         conn.execute(
             sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(sql.Identifier(APP_ROLE))
         )

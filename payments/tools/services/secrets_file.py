@@ -1,18 +1,22 @@
 """Random passwords of the local services, kept in the state folder with mode 0600.
 
 One file holds the PostgreSQL roles' passwords and those of the Kafka principals
-(`kafka:<principal>`). A file from before the broker had principals gains them on the
-next load, so an existing `.services/` keeps its database and upgrades in place.
+(`kafka:<principal>`). A file from before the broker had principals, or before the
+processes had database roles of their own, gains them on the next load, so an
+existing `.services/` keeps its database and upgrades in place.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 from pathlib import Path
 
-ROLES = ("postgres", "payments_admin", "payments_app")
+from payments.contract.database_roles import PROCESS_ROLES
+
+ROLES = ("postgres", "payments_admin", "payments_app", *PROCESS_ROLES)
 # The broker's SASL/SCRAM principals (docs/security.md has their rights).
 KAFKA_PRINCIPALS = ("admin", "engine", "projections", "client")
 
@@ -26,12 +30,26 @@ def load(path: Path) -> dict[str, str] | None:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return None
-    missing = [kafka_key(p) for p in KAFKA_PRINCIPALS if kafka_key(p) not in data]
-    if missing:
-        data |= {key: _new_password() for key in missing}
-        write(path, data)
     wanted = (*ROLES, *(kafka_key(p) for p in KAFKA_PRINCIPALS))
+    if any(name not in data for name in _ADDED_LATER):
+        data = _add_missing(path)
     return {name: str(data[name]) for name in wanted}
+
+
+# What an older file may lack; the cluster's own roles must be there from the start.
+_ADDED_LATER = (*PROCESS_ROLES, *(kafka_key(p) for p in KAFKA_PRINCIPALS))
+
+
+def _add_missing(path: Path) -> dict[str, str]:
+    """Generate the missing passwords once, even when several processes load at once."""
+    with path.with_name(f".{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text())  # again: another process may have added them
+        missing = [name for name in _ADDED_LATER if name not in data]
+        if missing:
+            data |= {name: _new_password() for name in missing}
+            write(path, data)
+        return data
 
 
 def create(path: Path) -> dict[str, str]:
