@@ -34,7 +34,26 @@ def explain(error: BaseException) -> str | None:
         # psycopg's message names host and port, never the password.
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
         return f"cannot reach PostgreSQL ({first_line}); {HINT_SERVICES}"
+    if _permission_denied(error):
+        return (
+            f"the database refused it ({_first_line(error)}): this command needs another "
+            "database role, e.g. `payments services env --principal audit` for verify and "
+            "history, `--principal projections` for replay (docs/security.md)"
+        )
     kafka_errors = sys.modules.get("kafka.errors")
     if kafka_errors is not None and isinstance(error, kafka_errors.KafkaError):
         return f"Kafka failed ({type(error).__name__}: {error}); {HINT_SERVICES}"
     return None
+
+
+def _permission_denied(error: BaseException) -> bool:
+    """PostgreSQL's refusal, also when eventsourcing re-raised it as its own error."""
+    psycopg = sys.modules.get("psycopg")
+    chain = [error, error.__cause__]
+    return psycopg is not None and any(
+        isinstance(e, psycopg.errors.InsufficientPrivilege) for e in chain if e is not None
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
