@@ -1,0 +1,62 @@
+"""The local services' signing key: what the demo, the bench and `payments send` sign with.
+
+`payments services up` makes one Ed25519 key for the principal `local-operator`
+(every role), writes its private key 0600 into the services state, and registers
+the public key in the store (idempotent: a second `up` changes nothing). `payments
+services env` points PAYMENTS_SIGNING_KEY_FILE and PAYMENTS_SIGNING_PRINCIPAL at it,
+so the README's two commands sign with nothing to configure. A real deployment makes
+its keys with `payments keys create` instead (docs/security.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from payments.contract.signing import Signer
+from payments.domain.roles import ROLES
+from payments.ledger.identities import register_key
+from payments.ledger.store import PaymentsApplication, application_env
+from payments.tools.services.config import ServiceConfig
+from payments.tools.services.secrets_file import write_private
+
+LOCAL_PRINCIPAL = "local-operator"
+
+
+def key_file(config: ServiceConfig) -> Path:
+    return config.state_dir / "signing" / f"{LOCAL_PRINCIPAL}.pem"
+
+
+def ensure_local_signer(config: ServiceConfig) -> Signer:
+    """The local key, made on first use (0600 from the first byte)."""
+    path = key_file(config)
+    if not path.is_file():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        signer = Signer(Ed25519PrivateKey.generate(), LOCAL_PRINCIPAL)
+        write_private(path, signer.private_pem().decode("ascii"))
+    return Signer.from_pem(path.read_bytes(), LOCAL_PRINCIPAL)
+
+
+def register_local_signer(config: ServiceConfig, database_url: str) -> str:
+    """Register the local key in the store at `database_url` (any store: the bench's
+    own database too); its key id."""
+    signer = ensure_local_signer(config)
+    app = PaymentsApplication(env=application_env(database_url, pool_size=1, snapshots=False))
+    try:
+        return register_key(
+            app,
+            principal=LOCAL_PRINCIPAL,
+            public_key=signer.public_key,
+            actor="payments services up",
+            roles=set(ROLES),
+        )
+    finally:
+        app.close()
+
+
+def signing_vars(config: ServiceConfig) -> dict[str, str]:
+    return {
+        "PAYMENTS_SIGNING_KEY_FILE": str(key_file(config)),
+        "PAYMENTS_SIGNING_PRINCIPAL": LOCAL_PRINCIPAL,
+    }
