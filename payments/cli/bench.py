@@ -48,7 +48,7 @@ def bench(
 
     \b
     Example:
-      eval "$(payments services env)" && payments bench --quick
+      eval "$(payments services env --principal admin)" && payments bench --quick
     """
     size_name = size or "default"
     # The bench's own figures are the output; the library's info lines would drown them.

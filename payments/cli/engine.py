@@ -25,7 +25,7 @@ def engine_command(no_relay: bool) -> None:
 
     \b
     Example:
-      eval "$(payments services env)" && payments engine
+      eval "$(payments services env --principal engine)" && payments engine
     """
     # Imported here so `payments --help` does not load the whole engine.
     from payments.engine.process import install_stop_signals, run_engine
@@ -46,7 +46,7 @@ def relay_command() -> None:
 
     \b
     Example:
-      eval "$(payments services env)" && payments relay
+      eval "$(payments services env --principal engine)" && payments relay
     """
     from payments.engine.process import install_stop_signals, run_relay
 
