@@ -18,6 +18,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from payments.client.signer import signed_as
+from payments.contract.signing import Signer
 from payments.runtime.settings import Topics
 from payments.tools.bench.workload import Command
 from payments.tools.services.topics import ensure_topics
@@ -49,9 +51,11 @@ class Encoded:
     value: bytes
 
 
-def encode(commands: Iterable[Command]) -> list[Encoded]:
+def encode(commands: Iterable[Command], signer: Signer) -> list[Encoded]:
+    """Signed as a client signs (before the clock starts: signing is the client's cost)."""
     return [
-        Encoded(c.command_id, c.key.encode(), json.dumps(c.envelope).encode()) for c in commands
+        Encoded(c.command_id, c.key.encode(), json.dumps(signed_as(signer, c.envelope)).encode())
+        for c in commands
     ]
 
 

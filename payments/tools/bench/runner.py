@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from payments.contract.signing import Signer
 from payments.runtime.settings import Settings, Topics
 from payments.tools.bench import catchup, database, readside, references
 from payments.tools.bench.checks import Correctness, check_outcomes
@@ -185,6 +186,7 @@ def _measure(
         "PAYMENTS_METRICS_PORT": "0",
     }
     logs = options.work_dir / result.meta["run_id"]
+    signer = _registered_signer(env, db.app_url)
     collector = OutcomeCollector(env.bootstrap, topics.command_results, env.kafka_auth)
     engine_env = child_env | env.role_env("engine", db.app_url)
     engine = ChildProcess("engine", ["engine"], engine_env, logs / "engine.log")
@@ -196,12 +198,12 @@ def _measure(
     try:
         for number, wave in enumerate(workload.setup, 1):
             say(f"set-up wave {number}: {len(wave)} commands")
-            _send_and_wait(fast.send_all, wave, collector, [engine], published)
+            _send_and_wait(fast.send_all, wave, collector, [engine], published, signer)
 
         say(f"throughput: {len(workload.throughput)} commands, as fast as possible")
         with _profiled(options.profile, "throughput", logs, engine, consumers):
             sent = _send_and_wait(
-                fast.send_all, workload.throughput, collector, [engine], published
+                fast.send_all, workload.throughput, collector, [engine], published, signer
             )
         first = min(sent.values())
         last = max(collector.arrived[c] for c in sent)
@@ -228,7 +230,7 @@ def _measure(
 
             phase = f"latency{round(fraction * 100)}"
             with _profiled(options.profile, phase, logs, engine, consumers):
-                sent = _send_and_wait(paced_send, pool, collector, [engine], published)
+                sent = _send_and_wait(paced_send, pool, collector, [engine], published, signer)
             result.figures["latency"].append(
                 latency_figures(fraction, rate, sent, collector.arrived, collector.produced)
             )
@@ -269,6 +271,16 @@ def _measure(
     say(f"replay: {replayed.summary} in {replayed.seconds:.1f} s")
 
 
+def _registered_signer(env: Environment, database_url: str) -> Signer:
+    """The caller's signing key, registered (every role) in the run's own database."""
+    from payments.client.signer import load_signer
+    from payments.tools.services.signing_keys import register_signer
+
+    signer = load_signer(env.settings or Settings())
+    register_signer(database_url, signer, "payments bench")
+    return signer
+
+
 def _read_side_figures(run: readside.ReadSideRun) -> dict[str, Any]:
     return {"events": run.events, "seconds": run.seconds, "events_per_s": run.events_per_s}
 
@@ -293,8 +305,9 @@ def _send_and_wait(
     collector: OutcomeCollector,
     watched: Sequence[ChildProcess],
     published: list[Command],
+    signer: Signer,
 ) -> dict[str, float]:
-    records = encode(commands)
+    records = encode(commands, signer)
     sent = send(records)
     published.extend(c for c in commands if c.command_id in sent)
     deadline = time.monotonic() + 120 + len(sent) / 100

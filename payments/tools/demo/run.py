@@ -21,9 +21,11 @@ from rich.console import Console
 from rich.progress import Progress
 
 from payments.client.send import results_consumer
+from payments.client.signer import load_signer, signed_as
 from payments.runtime.settings import Settings
 from payments.runtime.subprocesses import spawn_cli, stop_process
 from payments.tools.demo.scenario import Step
+from payments.tools.services.signing_keys import register_signer
 
 
 @dataclass
@@ -52,6 +54,9 @@ def publish_and_collect(
         acks="all",
         **settings.kafka_python_auth(),
     )
+    signer = load_signer(settings)  # the local services' key unless configured otherwise
+    # The demo plays the operator: its key is registered wherever it runs.
+    register_signer(settings.require_database_url(), signer, "payments demo")
     wanted = [step.envelope["command_id"] for step in steps]
     found: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -64,7 +69,7 @@ def publish_and_collect(
                 producer.send(
                     settings.topics.commands,
                     key=day_key,
-                    value=json.dumps(step.envelope).encode(),
+                    value=json.dumps(signed_as(signer, step.envelope)).encode(),
                 )
                 progress.advance(sending)
             producer.flush(timeout=30)

@@ -39,16 +39,20 @@ def ensure_local_signer(config: ServiceConfig) -> Signer:
 
 
 def register_local_signer(config: ServiceConfig, database_url: str) -> str:
-    """Register the local key in the store at `database_url` (any store: the bench's
-    own database too); its key id."""
-    signer = ensure_local_signer(config)
+    """Register the local key in the store at `database_url`; its key id."""
+    return register_signer(database_url, ensure_local_signer(config), "payments services up")
+
+
+def register_signer(database_url: str, signer: Signer, actor: str) -> str:
+    """A tool playing the operator (the demo, the bench on a database of its own): the
+    key it signs with, registered with every role (a no-op when it already is)."""
     app = PaymentsApplication(env=application_env(database_url, pool_size=1, snapshots=False))
     try:
         return register_key(
             app,
-            principal=LOCAL_PRINCIPAL,
+            principal=signer.principal,
             public_key=signer.public_key,
-            actor="payments services up",
+            actor=actor,
             roles=set(ROLES),
         )
     finally:
