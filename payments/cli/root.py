@@ -26,6 +26,8 @@ SUBCOMMANDS = {
     "replay": "payments.cli.read:replay",
     "verify": "payments.cli.read:verify",
     "history": "payments.cli.read:history",
+    "keys": "payments.cli.keys:keys",
+    "roles": "payments.cli.keys:roles",
 }
 
 # One line each for `payments --help`, so listing the commands imports none of them.
@@ -45,6 +47,8 @@ SUMMARIES = {
     "replay": "Rebuild projections from the event store.",
     "verify": "Recompute every table from the store and check the audit chain.",
     "history": "Show an account's balances at a moment in the past.",
+    "keys": "Signing keys of principals: create, list, revoke.",
+    "roles": "Roles of principals: the table, list, grant, revoke.",
 }
 
 

@@ -2,8 +2,9 @@
 
 Every line without a signature is signed with the settings' key, as its principal
 (`actor` is set to it: a command's actor is always its key's principal); a line that
-is already signed is sent as it is. Results are read from the end of `payments.command-results` as it was *before* the
-first publish, so an answer is never missed, and matched by `command_id`.
+is already signed is sent as it is. Results are read from the end of
+`payments.command-results` as it was *before* the first publish, so an answer is never
+missed, and matched by `command_id`.
 
 Order: the engine keeps the order of one partition only. In order (the default),
 every line of one run goes under one key, so one partition, and is decided in file

@@ -143,6 +143,30 @@ def change_roles(
     return found.roles
 
 
+def registered_keys(app: PaymentsApplication, database_url: str) -> list[KeyView]:
+    """Every key ever registered, with its principal's current roles (a full scan: an
+    operator's listing, not a hot path)."""
+    import psycopg
+
+    from payments.contract.tables import EVENTS_TABLE
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            f"SELECT originator_id FROM {EVENTS_TABLE} WHERE topic LIKE %s"
+            " ORDER BY notification_id",
+            ("%:SigningKey.Registered",),
+        ).fetchall()
+    keys = app.load_many([UUID(str(row[0])) for row in rows])
+    found = [k for k in keys.values() if isinstance(k, SigningKey)]
+    owners = app.load_many(list({principal_to_uuid(k.principal) for k in found}))
+    views = []
+    for key in found:
+        owner = owners.get(principal_to_uuid(key.principal))
+        roles = tuple(sorted(owner.roles)) if isinstance(owner, Principal) else ()
+        views.append(KeyView(key.key_id, key.principal, key.revoked, roles))
+    return views
+
+
 def principal_roles(app: PaymentsApplication, principal: str) -> frozenset[str] | None:
     found = _get(app, principal_to_uuid(principal))
     return found.roles if isinstance(found, Principal) else None
