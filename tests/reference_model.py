@@ -92,15 +92,30 @@ def _valid_command_id(value: Any) -> bool:
     return isinstance(value, str) and 1 <= len(value) <= 128 and all(" " <= c <= "~" for c in value)
 
 
-def validate(raw: dict[str, Any]) -> None:
-    """Envelope and payload rules."""
-    allowed = {"command_id", "type", "actor", "issued_at", "payload"}
+def check_envelope(raw: dict[str, Any]) -> None:
+    """The envelope's rules: checked before the signature, so a breach is not remembered."""
+    allowed = {"command_id", "type", "actor", "issued_at", "payload", "key_id", "signature"}
     if set(raw) - allowed or not {"command_id", "type", "actor", "payload"} <= set(raw):
         raise Refused("invalid_command")
     if not isinstance(raw["actor"], str) or not 1 <= len(raw["actor"]) <= 256:
         raise Refused("invalid_command")
     if not isinstance(raw["type"], str) or not isinstance(raw["payload"], dict):
         raise Refused("invalid_command")
+    if len(raw["type"]) > 64:
+        raise Refused("invalid_command")
+
+
+def huge_integer(value: Any) -> bool:
+    """An integer no client can sign as the engine reads it (beyond ±(2^63−1))."""
+    if type(value) is int:
+        return abs(value) > 2**63 - 1
+    if isinstance(value, dict):
+        return any(huge_integer(v) for v in value.values())
+    return isinstance(value, list) and any(huge_integer(v) for v in value)
+
+
+def validate(raw: dict[str, Any]) -> None:
+    """The payload's rules (after the signature: a breach is remembered)."""
     spec = SPEC.get(raw["type"])
     if spec is None:
         raise Refused("unknown_command_type")
@@ -135,6 +150,13 @@ class ReferenceBooks:
         command_id = raw.get("command_id")
         if not _valid_command_id(command_id):
             return "rejected", "invalid_command", False
+        try:
+            check_envelope(raw)
+            if huge_integer(raw["payload"]):
+                validate(raw)  # names the broken field; never remembered
+                raise Refused("invalid_command")
+        except Refused as refused:
+            return "rejected", refused.code, False
         print_ = json.dumps(
             {"type": raw.get("type"), "payload": raw.get("payload")}, sort_keys=True
         )

@@ -16,7 +16,7 @@ def load_signer(settings: Settings) -> Signer:
     if settings.signing_key_file is None or not settings.signing_principal:
         raise NoSigningKey(
             "no signing key: set PAYMENTS_SIGNING_KEY_FILE and PAYMENTS_SIGNING_PRINCIPAL "
-            "(`eval \"$(payments services env)\"` does for the local services; "
+            '(`eval "$(payments services env)"` does for the local services; '
             "`payments keys create` makes a key)"
         )
     try:

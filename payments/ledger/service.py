@@ -535,6 +535,11 @@ class Ledger:
             raise command.rejection  # its text broke the rules: never parsed
         raw = command.raw
         envelope = check_envelope({k: v for k, v in raw.items() if k not in _SIGNATURE_FIELDS})
+        if _has_huge_integer(raw["payload"]):
+            # A number rule of the envelope: read as a stand-in (text_rules) that no
+            # client could have signed. The payload's own rule names the field.
+            parse_payload(envelope)
+            raise InvalidCommand("payload: holds an integer beyond ±(2^63-1)")
         key_id = raw.get("key_id")
         if key_id is None or "signature" not in raw:
             raise Unauthenticated(
@@ -553,7 +558,8 @@ class Ledger:
         if envelope.actor != key.principal:
             raise Unauthenticated(f"actor: must be {key.principal}, the principal of key {key_id}")
         message = signed_message(raw)
-        if len(message) > MAX_SIGNED_BYTES:  # it would be stored whole: bounded
+        if len(message) > MAX_SIGNED_BYTES:  # it would be stored whole: never valid
+            parse_payload(envelope)  # a broken field is named first
             raise InvalidCommand(f"command: its signed form exceeds {MAX_SIGNED_BYTES} bytes")
         if not verifies(self._public_key(key.public_key), signature, message):
             raise Unauthenticated(
@@ -604,6 +610,19 @@ def _rejected(
         replayed=False,
         processed_at=now,
     )
+
+
+_INT64 = 2**63 - 1
+
+
+def _has_huge_integer(value: Any) -> bool:
+    if type(value) is int:
+        return not -_INT64 <= value <= _INT64
+    if isinstance(value, dict):
+        return any(_has_huge_integer(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_huge_integer(v) for v in value)
+    return False
 
 
 def _intake_positions(

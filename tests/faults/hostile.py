@@ -15,6 +15,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from tests.support.kafka import auth, publish
+from tests.support.signing import signed_for_kafka
 
 
 @dataclass
@@ -36,7 +37,9 @@ class Batch:
     def command(self, envelope: dict[str, Any] | bytes, command_id: str) -> bytes:
         """A record whose answer is an outcome addressed to `command_id`."""
         key = self.key()
-        value = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+        if not isinstance(envelope, bytes):  # signed by its actor, when it can be
+            envelope = json.dumps(signed_for_kafka(envelope)).encode()
+        value = envelope
         self.records.append((key, value))
         self.expect_outcome[key] = command_id
         return key

@@ -112,7 +112,7 @@ def add_record(batch: Batch, index: int, kind: str, drawn: Any) -> None:
     if isinstance(command_id, str) and text_fault(command_id) is None:
         # Always under the run's unique prefix, so no two records (or runs) share one.
         envelope["command_id"] = f"{batch.run}-f{index}-" + command_id.replace(CID, "", 1)
-        batch.command(json.dumps(envelope).encode(), envelope["command_id"])
+        batch.command(envelope, envelope["command_id"])  # signed when its actor can sign
     else:
         batch.letter(json.dumps(envelope).encode())
 
