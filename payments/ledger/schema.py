@@ -6,6 +6,8 @@
 - Append-only: the app role gets SELECT and INSERT only (and the sequence), and
   triggers refuse UPDATE, DELETE and TRUNCATE even for the owner (both tables). Events are facts;
   a mistake is corrected with new events, never by editing old ones.
+- Keys and roles (`payments.domain.identity` events) cannot be inserted by the
+  engine's role (a trigger): only the operator's tools write them.
 - `engine_intake_positions` (the Kafka offset stored with each batch) and
   `relay_position` (how far the relay has published), which the app role updates.
 - The process roles (payments.contract.database_roles), where they exist: the engine
@@ -50,6 +52,21 @@ CREATE OR REPLACE TRIGGER {table_no_change} BEFORE UPDATE OR DELETE ON {table}
 CREATE OR REPLACE TRIGGER {table_no_truncate} BEFORE TRUNCATE ON {table}
     FOR EACH STATEMENT EXECUTE FUNCTION {guard}();
 """
+
+# Who may sign commands is the operator's to say: the engine's role appends every
+# other event, but a compromised engine must not mint itself a key or a role.
+_IDENTITY_GUARD = """
+CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the engine''s role may not write % (keys and roles are the operator''s)',
+        NEW.topic USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE OR REPLACE TRIGGER {trigger} BEFORE INSERT ON {table}
+    FOR EACH ROW WHEN (current_user = {engine} AND NEW.topic LIKE {identity})
+    EXECUTE FUNCTION {guard}();
+"""
+IDENTITY_TOPIC_PREFIX = "payments.domain.identity:"
 
 _TRACKING_TABLES = """
 CREATE TABLE IF NOT EXISTS {intake} (
@@ -142,6 +159,15 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
                 table_no_truncate=sql.Identifier(f"{guarded}_no_truncate"),
             )
         )
+    conn.execute(
+        sql.SQL(_IDENTITY_GUARD).format(
+            guard=sql.Identifier(f"{EVENTS_TABLE}_identity_guard"),
+            trigger=sql.Identifier(f"{EVENTS_TABLE}_identity_by_operator_only"),
+            table=sql.Identifier(EVENTS_TABLE),
+            engine=sql.Literal(ENGINE_ROLE),
+            identity=sql.Literal(IDENTITY_TOPIC_PREFIX + "%"),
+        )
+    )
     conn.execute(
         sql.SQL(_TRACKING_TABLES).format(
             intake=sql.Identifier(INTAKE_POSITIONS_TABLE),

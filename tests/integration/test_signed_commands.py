@@ -220,3 +220,32 @@ def test_the_stored_record_verifies_offline_with_the_public_key_alone(settings, 
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(key.public_key))
     public.verify(base64.b64decode(state["signature"]), message)  # raises if it does not
     assert state["key_id"] == signer.key_id == key.key_id
+
+
+def test_the_engines_database_role_cannot_register_a_key(settings: Settings) -> None:
+    """A compromised engine must not mint itself a signer: keys are the operator's."""
+    from eventsourcing.persistence import PersistenceError
+
+    from payments.ledger.identities import register_key
+    from payments.ledger.store import PaymentsApplication, application_env
+    from payments.tools.services import principals
+
+    engine_url = principals.as_role(settings, settings.require_database_url(), "engine")
+    assert engine_url is not None, "the local cluster's engine role"
+    mint = Signer(Ed25519PrivateKey.generate(), f"minted-{uuid.uuid4().hex[:8]}@it")
+    app = PaymentsApplication(env=application_env(engine_url, pool_size=1, snapshots=False))
+    try:
+        with pytest.raises(PersistenceError, match="keys and roles are the operator"):
+            register_key(
+                app, principal=mint.principal, public_key=mint.public_key, actor="intruder"
+            )
+    finally:
+        app.close()
+    # Nothing of it is stored; the operator's role may register the same key.
+    operator = open_application(settings, snapshots=False)
+    try:
+        assert not operator.load_many([key_id_to_uuid(mint.key_id)])
+        register_key(operator, principal=mint.principal, public_key=mint.public_key, actor="tests")
+        assert operator.load_many([key_id_to_uuid(mint.key_id)])
+    finally:
+        operator.close()

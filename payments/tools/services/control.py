@@ -107,9 +107,8 @@ def _up(config: ServiceConfig, say: Say, principal: str) -> dict[str, str]:
     say("principals and ACLs: " + ", ".join(secrets_file.KAFKA_PRINCIPALS))
     operator = env_vars(config, "admin")
     _install_schema(operator, say)
-    key_id = signing_keys.register_local_signer(
-        config, env_vars(config, "engine")["PAYMENTS_DATABASE_URL"]
-    )
+    # As the operator: the engine's role may not write keys (payments.ledger.schema).
+    key_id = signing_keys.register_local_signer(config, operator["PAYMENTS_DATABASE_URL"])
     say(f"signing key of {signing_keys.LOCAL_PRINCIPAL}: {key_id}")
     if kafka_log_is_new and pg_exists:
         _forget_kafka_offsets(operator["PAYMENTS_SUPERUSER_DATABASE_URL"], say)
