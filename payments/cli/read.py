@@ -230,12 +230,20 @@ def replay(projections: tuple[str, ...]) -> None:
 
 @click.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def verify(as_json: bool) -> None:
+@click.option(
+    "--signatures",
+    is_flag=True,
+    help="also check every stored command's signature with the stored public keys",
+)
+def verify(as_json: bool, signatures: bool) -> None:
     """Recompute the projections from the event store and check the audit chain.
+
+    With --signatures, also re-check offline that every remembered command was signed
+    by a key registered (and not revoked) before it, as its actor.
 
     \b
     Example:
-      payments verify || echo 'the tables or the audit chain differ from the store'
+      payments verify --signatures || echo 'the store and the tables disagree'
     """
     from dataclasses import asdict
 
@@ -248,11 +256,38 @@ def verify(as_json: bool) -> None:
         report = run_verify(_database_url(settings), source)
     finally:
         source.close()
+    signed = _check_signatures(_database_url(settings)) if signatures else None
+    ok = report.ok and (signed is None or signed.ok)
     if as_json:
-        _print_json({**asdict(report), "ok": report.ok})
+        extra = {"signatures": asdict(signed)} if signed is not None else {}
+        _print_json({**asdict(report), **extra, "ok": ok})
     else:
         _print_verify(report)
-    sys.exit(0 if report.ok else 1)
+        if signed is not None:
+            _print_signatures(signed)
+    sys.exit(0 if ok else 1)
+
+
+def _check_signatures(database_url: str) -> Any:
+    from projections.rebuild.signatures import check_signatures
+
+    return check_signatures(database_url)
+
+
+def _print_signatures(report: Any) -> None:
+    _console.print(
+        f"signatures: {report.commands} commands checked against {report.keys} keys"
+        f" ({report.unsigned_legacy} records from before signing)"
+    )
+    if report.ok:
+        _console.print("[green]every signature verifies[/green]")
+        return
+    table = Table(title=f"{len(report.failures)} signature failures")
+    for column in ("position", "command_id", "why"):
+        table.add_column(column)
+    for position, command_id, why in report.failures[:1000]:
+        table.add_row(str(position), command_id, why)
+    _console.print(table)
 
 
 def _print_verify(report: Any) -> None:

@@ -15,7 +15,9 @@ import pytest
 
 from payments.runtime.settings import Settings
 from payments.tools.bench import database
+from payments.tools.services.config import ServiceConfig
 from tests.support.kafka import create_topics
+from tests.support.secrets_scan import leaks, log_files, secrets_of
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +64,16 @@ def test_the_demo_plays_the_day_and_verify_passes(
     for account, posted in (("alice", "34.50"), ("bob", "28.00"), ("fees", "1.30")):
         line = next(line for line in out.splitlines() if f" {account}." in line and "│" in line)
         assert posted in line, line
+    # No password and no private key in any log of the run, nor in what it printed
+    # (issue 13, item 5); the scan itself is proved to find one below.
+    config = ServiceConfig.from_settings(settings)
+    assert log_files(config), "no log to search: the scan would prove nothing"
+    assert leaks(config, [("demo stdout", out), ("demo stderr", shown.stderr)]) == []
+
+
+def test_the_secret_scan_finds_a_leaked_password(settings: Settings) -> None:
+    config = ServiceConfig.from_settings(settings)
+    name, secret = next(iter(secrets_of(config).items()))
+    assert leaks(config, [("a careless log line", f"connecting with {secret}")]) == [
+        f"{name} in a careless log line"
+    ]
