@@ -23,6 +23,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from payments.contract import fast_json
 from payments.contract.messages import EVENT_PAYLOADS
 
 Event = dict[str, Any]
@@ -112,7 +113,7 @@ def parse_event(raw: bytes | str | None) -> Event:
     if raw is None:
         raise BadEvent("empty record (tombstone)")
     try:
-        event = json.loads(raw)
+        event = fast_json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadEvent(f"not JSON: {exc}") from None
     if not isinstance(event, dict):

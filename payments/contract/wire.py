@@ -163,8 +163,11 @@ def cut_key(key: bytes | None, limit: int = KEY_LIMIT) -> bytes | None:
 
 def encode(document: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON; a lone surrogate that slipped into a string becomes '?'."""
-    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8", errors="replace")
+    try:
+        return orjson.dumps(document)  # the same bytes, several times faster
+    except TypeError:  # a lone surrogate (or an integer beyond 64 bits)
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8", errors="replace")
 
 
 def outcome_message(

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from payments.contract import fast_json
 from payments.domain.text_rules import clean_text_rejection, parse_json_int, text_fault
 from payments.ledger.service import IncomingCommand
 
@@ -32,6 +33,10 @@ class DeadLetter:
 def _reject_constant(name: str) -> Any:
     # Python's json accepts NaN and Infinity; JSON does not.
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _strict_loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_reject_constant, parse_int=parse_json_int)
 
 
 def read_command(
@@ -57,7 +62,7 @@ def _read(
     except UnicodeDecodeError as error:
         return dead(f"not UTF-8 text: {error.reason} at byte {error.start}")
     try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_int=parse_json_int)
+        document = fast_json.loads(text, _strict_loads)
     except RecursionError:
         return dead("JSON nested too deeply to read")
     except ValueError as error:

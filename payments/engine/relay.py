@@ -18,7 +18,6 @@ topic prefix receives the whole history from the first event.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 
@@ -26,6 +25,7 @@ import psycopg
 import structlog
 from eventsourcing.persistence import PersistenceError
 
+from payments.contract import fast_json
 from payments.contract.wire import notification_message
 from payments.engine.publisher import Publisher, PublishError
 from payments.ledger.store import PaymentsApplication
@@ -101,7 +101,7 @@ class EventRelay:
             self.producer.send(
                 self.topic,
                 key=str(message["aggregate_id"]).encode(),
-                value=json.dumps(message, separators=(",", ":")).encode(),
+                value=fast_json.dumps(message),
             )
         self.producer.flush(timeout=60)  # raises before the position moves if any failed
         last = notifications[-1].id

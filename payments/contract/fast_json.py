@@ -1,0 +1,55 @@
+"""orjson on the hot paths, with the stdlib's results wherever the two would differ.
+
+Every event the relay publishes, every answer the engine sends and every record the
+engine and the consumers read goes through here. orjson is several times faster than
+`json`, but differs at the edges: it refuses lone surrogates and integers beyond 64
+bits when writing, turns such integers into floats (or refuses them) when reading,
+and refuses nesting past its own limit. Each function falls back to `json` exactly
+there, so the values are always `json`'s (tests/unit/test_fast_json.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+
+def dumps(document: Any) -> bytes:
+    """Compact UTF-8 JSON (`json.dumps(..., separators=(",", ":"), ensure_ascii=False)`)."""
+    try:
+        return orjson.dumps(document)
+    except TypeError:  # a lone surrogate, an integer beyond 64 bits, an unknown type
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", errors="surrogatepass"
+        )
+
+
+def _has_float(value: Any) -> bool:
+    if type(value) is float:
+        return True
+    if type(value) is dict:
+        return any(map(_has_float, value.values()))
+    if type(value) is list:
+        return any(map(_has_float, value))
+    return False
+
+
+def loads(data: bytes | str, slow: Callable[[str], Any] | None = None) -> Any:
+    """`json.loads(data)` (or `slow(text)`, a configured stdlib decode): orjson first.
+
+    A document orjson refuses, or one holding a float (where orjson may have read an
+    integer beyond 64 bits as a float), is decoded again by the stdlib, so the result
+    is always the stdlib's. Raises what the stdlib raises.
+    """
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        document = None
+    else:
+        if not _has_float(document):
+            return document
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return slow(text) if slow is not None else json.loads(text)
