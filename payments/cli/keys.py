@@ -3,13 +3,16 @@
 Both act on the event store directly, as the operator (docs/security.md): run them
 with the environment of `payments services env --principal admin`, or your own
 PAYMENTS_DATABASE_URL of a role that may append events. Every change is an event
-(`Principal.*`, `SigningKey.*`) whose actor is `--actor` (default: your user name).
+(`Principal.*`, `SigningKey.*`, `ApiKey.*`) whose actor is `--actor` (default: your
+user name).
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -120,6 +123,77 @@ def revoke(key_id: str, reason: str, actor: str | None) -> None:
     finally:
         app.close()
     click.echo(f"key {key_id} {'revoked' if changed else 'was already revoked'}")
+
+
+_DURATION = re.compile(r"^([1-9][0-9]{0,4})([dhm])$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _duration(text: str) -> timedelta:
+    found = _DURATION.fullmatch(text)
+    if found is None:
+        raise click.BadParameter(f"{text!r}: a number and d, h or m, e.g. 90d")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+@keys.command("api-create")
+@click.option("--principal", required=True, help="Whose requests the key makes (must exist).")
+@click.option("--expires-in", default="90d", show_default=True, help="Lifetime: 90d, 12h, 30m.")
+@click.option(
+    "--scope", "scopes", multiple=True, help="Narrow to these scopes (repeat; default: all "
+    "the principal's roles give)."
+)  # fmt: skip
+@click.option("--actor", default=None, help="Who is doing this (default operator:$USER).")
+def api_create(principal: str, expires_in: str, scopes: tuple[str, ...], actor: str | None) -> None:
+    """Issue an HTTP API key for PRINCIPAL and show it once (only its hash is stored).
+
+    Its scopes are those of the principal's roles at each request (docs/api.md).
+
+    \b
+    Example:
+      payments keys api-create --principal support@example --expires-in 30d
+    """
+    from payments.ledger.identities import issue_api_key
+
+    expires_at = datetime.now(UTC) + _duration(expires_in)
+    app = _app(Settings())
+    try:
+        issued = issue_api_key(
+            app,
+            principal=principal,
+            expires_at=expires_at,
+            actor=actor or _operator(),
+            scopes=set(scopes),
+        )
+    finally:
+        app.close()
+    click.echo(
+        f"API key {issued.prefix} of {principal}, expires {expires_at:%Y-%m-%dT%H:%M:%SZ};"
+        " shown once:"
+    )
+    click.echo(issued.token)
+    click.echo("send it as: Authorization: Bearer <key>")
+
+
+@keys.command("api-revoke")
+@click.argument("prefix")
+@click.option("--reason", required=True, help="Why, for the audit log.")
+@click.option("--actor", default=None, help="Who is doing this (default operator:$USER).")
+def api_revoke(prefix: str, reason: str, actor: str | None) -> None:
+    """Revoke the API key PREFIX for good (the API refuses it once the projection has it).
+
+    \b
+    Example:
+      payments keys api-revoke 3f2a9c0d1e7b --reason "left the team"
+    """
+    from payments.ledger.identities import revoke_api_key
+
+    app = _app(Settings())
+    try:
+        changed = revoke_api_key(app, prefix=prefix, reason=reason, actor=actor or _operator())
+    finally:
+        app.close()
+    click.echo(f"API key {prefix} {'revoked' if changed else 'was already revoked'}")
 
 
 @click.group("roles")

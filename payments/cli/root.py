@@ -47,7 +47,7 @@ SUMMARIES = {
     "replay": "Rebuild projections from the event store.",
     "verify": "Recompute every table from the store and check the audit chain.",
     "history": "Show an account's balances at a moment in the past.",
-    "keys": "Signing keys of principals: create, list, revoke.",
+    "keys": "Keys of principals: signing keys and HTTP API keys.",
     "roles": "Roles of principals: the table, list, grant, revoke.",
 }
 

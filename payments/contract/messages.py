@@ -207,6 +207,20 @@ class SigningKeyRevoked(Message):
     reason: str
 
 
+class ApiKeyIssued(Message):
+    key_prefix: str = Field(description="the key's public part: 12 hex digits")
+    principal: str
+    secret_sha256: str = Field(
+        pattern="^[0-9a-f]{64}$", description="hex SHA-256 of the secret part (never the key)"
+    )
+    expires_at: str = Field(description="ISO-8601 UTC time from which the key is refused")
+    scopes: str = Field(description="space-separated; '' means every scope of the roles")
+
+
+class ApiKeyRevoked(Message):
+    reason: str
+
+
 EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Account.Opened": AccountOpened,
     "Account.Closed": AccountClosed,
@@ -229,6 +243,8 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Principal.RolesRevoked": PrincipalRoles,
     "SigningKey.Registered": SigningKeyRegistered,
     "SigningKey.Revoked": SigningKeyRevoked,
+    "ApiKey.Issued": ApiKeyIssued,
+    "ApiKey.Revoked": ApiKeyRevoked,
 }
 
 

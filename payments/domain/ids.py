@@ -13,7 +13,9 @@ from uuid import UUID, uuid5
 # Permanent: changing it would orphan every stored aggregate.
 PAYMENTS_NAMESPACE = UUID("6f2c3c1e-6a3b-5d8e-9f4a-2b7d0c1e9a55")
 
-Kind = Literal["account", "payment", "transfer", "batch", "command", "posting", "key", "principal"]
+Kind = Literal[
+    "account", "payment", "transfer", "batch", "command", "posting", "key", "principal", "api_key"
+]
 
 
 @lru_cache(maxsize=262_144)  # hot accounts are named by most commands of a batch
@@ -47,6 +49,10 @@ def key_id_to_uuid(key_id: str) -> UUID:
 
 def principal_to_uuid(principal: str) -> UUID:
     return aggregate_uuid("principal", principal)
+
+
+def api_key_to_uuid(key_prefix: str) -> UUID:
+    return aggregate_uuid("api_key", key_prefix)
 
 
 def posting_id(command_id: str, index: int) -> str:

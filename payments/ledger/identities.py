@@ -1,4 +1,4 @@
-"""The operator's actions on principals, roles and signing keys, stored as events.
+"""The operator's actions on principals, roles, signing keys and API keys, as events.
 
 `payments keys` and `payments roles` call these with direct access to the event
 store: that access is the root of trust (docs/security.md), as a database superuser
@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
+from payments.contract.api_keys import new_api_key
 from payments.contract.signing import key_id_of
 from payments.domain.identity import (
     PRINCIPAL_RULE,
+    ApiKey,
     Principal,
     SigningKey,
     is_principal_name,
     roles_text,
 )
-from payments.domain.ids import key_id_to_uuid, principal_to_uuid
+from payments.domain.ids import api_key_to_uuid, key_id_to_uuid, principal_to_uuid
 from payments.domain.roles import unknown_roles
+from payments.domain.scopes import unknown_scopes
 from payments.ledger.store import PaymentsApplication
 
 
@@ -170,3 +174,55 @@ def registered_keys(app: PaymentsApplication, database_url: str) -> list[KeyView
 def principal_roles(app: PaymentsApplication, principal: str) -> frozenset[str] | None:
     found = _get(app, principal_to_uuid(principal))
     return found.roles if isinstance(found, Principal) else None
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    prefix: str
+    token: str  # the whole key: for the operator's eyes once, stored nowhere
+    principal: str
+    expires_at: datetime
+    scopes: tuple[str, ...]  # () = every scope the principal's roles give
+
+
+def issue_api_key(
+    app: PaymentsApplication,
+    *,
+    principal: str,
+    expires_at: datetime,
+    actor: str,
+    scopes: set[str] | None = None,
+) -> IssuedApiKey:
+    """A new API key for an existing principal; only the hash of its secret is stored."""
+    if _get(app, principal_to_uuid(principal)) is None:
+        raise IdentityError(f"no principal {principal} (`payments keys create` makes one)")
+    unknown = unknown_scopes(sorted(scopes or ()))
+    if unknown:
+        raise IdentityError(f"unknown scope(s): {', '.join(unknown)} (see docs/api.md)")
+    if expires_at.tzinfo is None or expires_at <= datetime.now(UTC):
+        raise IdentityError("an API key must expire in the future (a time with a zone)")
+    made = new_api_key()
+    issued = ApiKey.issue(
+        key_prefix=made.prefix,
+        principal=principal,
+        secret_sha256=made.secret_sha256,
+        expires_at=expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        scopes=" ".join(sorted(scopes or ())),
+        command_id=_action_id("api_key", made.prefix, 1),
+        actor=actor,
+    )
+    app.record(issued.collect_events())
+    return IssuedApiKey(made.prefix, made.token, principal, expires_at, tuple(sorted(scopes or ())))
+
+
+def revoke_api_key(app: PaymentsApplication, *, prefix: str, reason: str, actor: str) -> bool:
+    """Revoke an API key for good; False when it was already revoked."""
+    key = _get(app, api_key_to_uuid(prefix))
+    if not isinstance(key, ApiKey):
+        raise IdentityError(f"no API key {prefix}")
+    if key.revoked:
+        return False
+    key.revoke(reason=reason, command_id=_action_id("api_revoke", prefix, key.version + 1),
+               actor=actor)  # fmt: skip
+    app.record(key.collect_events())
+    return True

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,7 +24,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from payments.contract.signing import Signer
 from payments.contract.wire import event_message
 from payments.domain.roles import ROLES
-from payments.ledger.identities import change_roles, register_key, revoke_key
+from payments.ledger.identities import (
+    change_roles,
+    issue_api_key,
+    register_key,
+    revoke_api_key,
+    revoke_key,
+)
 from payments.ledger.service import Ledger, Outcome
 from payments.ledger.store import PaymentsApplication, in_memory_application
 
@@ -224,6 +231,15 @@ def register_example_keys(app: PaymentsApplication) -> None:
     change_roles(app, principal=AUDITOR.principal, grant=set(), revoke={"wallet"}, actor=by)
 
 
+def issue_example_api_keys(app: PaymentsApplication) -> None:
+    """After the day (the other examples keep their positions): an HTTP API key for
+    the auditor, and one retired. The secrets are random each run."""
+    by, expires = "operator@example", datetime.now(UTC) + timedelta(days=90)
+    issue_api_key(app, principal=AUDITOR.principal, expires_at=expires, actor=by)
+    old = issue_api_key(app, principal=AUDITOR.principal, expires_at=expires, actor=by)
+    revoke_api_key(app, prefix=old.prefix, reason="rotated", actor=by)
+
+
 def run_scenario() -> Published:
     app = in_memory_application()
     register_example_keys(app)
@@ -232,6 +248,7 @@ def run_scenario() -> Published:
     for step in SCENARIO:
         outcome: Outcome = ledger.decide(step.envelope)
         outcomes.append((step, outcome.to_json()))
+    issue_example_api_keys(app)
     notifications = app.recorder.select_notifications(start=1, limit=10_000)
     events = [event_message(n, app.mapper) for n in notifications]
     return Published(outcomes, events)
