@@ -39,6 +39,7 @@ from eventsourcing.persistence import (
     InterfaceError,
     OperationalError,
     StoredEvent,
+    Transcoder,
 )
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -52,6 +53,7 @@ from payments.contract.tables import (
     INTAKE_POSITIONS_TABLE,
     SNAPSHOTS_TABLE,
 )
+from payments.ledger.transcoder import FastJSONTranscoder
 from payments.runtime.settings import Settings
 
 # Arbitrary but permanent: every writer of payments_events takes this advisory lock.
@@ -246,6 +248,11 @@ class PaymentsApplication(Application):
         # Only what we pass (built from Settings): the library would also read the
         # process environment, where e.g. PAYMENTS_CREATE_TABLE would change its setup.
         return Environment(name, {**type(self).env, **(env or {})})
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = FastJSONTranscoder()  # the library's bytes, faster (transcoder.py)
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def record(self, events: Sequence[Any], **kwargs: Any) -> None:
         """Store `events` in this order, in one transaction (`save` for ordered events).
