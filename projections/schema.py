@@ -145,6 +145,29 @@ INSERT INTO audit_chain_head{s} (id, position, hash)
     ON CONFLICT (id) DO NOTHING;
 """
 
+# Who may call the HTTP API: principals with their roles now, and API keys (only the
+# SHA-256 of a key's secret). Read by the API with the query role.
+_PRINCIPALS = """
+CREATE TABLE IF NOT EXISTS principals{s} (
+    aggregate_id uuid CONSTRAINT principals{s}_pkey PRIMARY KEY,
+    principal text NOT NULL CONSTRAINT principals{s}_principal UNIQUE,
+    roles text NOT NULL,
+    updated_at timestamptz NOT NULL,
+    last_version bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys{s} (
+    aggregate_id uuid CONSTRAINT api_keys{s}_pkey PRIMARY KEY,
+    prefix text NOT NULL CONSTRAINT api_keys{s}_prefix UNIQUE,
+    principal text NOT NULL,
+    secret_sha256 text NOT NULL,
+    scopes text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    issued_at timestamptz NOT NULL,
+    revoked_at timestamptz,
+    last_version bigint NOT NULL
+);
+"""
+
 _POSITIONS = """
 CREATE TABLE IF NOT EXISTS projection_positions (
     projection text NOT NULL,
@@ -170,7 +193,12 @@ CREATE TABLE IF NOT EXISTS projection_quarantine (
 );
 """
 
-PROJECTION_DDL = {"balances": _BALANCES, "settlements": _SETTLEMENTS, "audit": _AUDIT}
+PROJECTION_DDL = {
+    "balances": _BALANCES,
+    "settlements": _SETTLEMENTS,
+    "audit": _AUDIT,
+    "principals": _PRINCIPALS,
+}
 PROJECTION_TABLES = {
     "balances": ("balances", "payments"),
     "settlements": (
@@ -180,6 +208,7 @@ PROJECTION_TABLES = {
         "settlement_merchants",
     ),
     "audit": ("audit_log", "audit_staging", "audit_chain_head"),
+    "principals": ("principals", "api_keys"),
 }
 PROJECTIONS = tuple(PROJECTION_DDL)
 _INSTALL_LOCK = 7_241_503_001  # advisory lock key: concurrent installs take turns

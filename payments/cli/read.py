@@ -72,12 +72,12 @@ def _not_found(sentence: str) -> None:
 def consume(projection: str) -> None:
     """Feed projection tables from the events topic until SIGTERM/SIGINT.
 
-    `all` runs the three projections in one process, one thread (and consumer
+    `all` runs every projection in one process, one thread (and consumer
     group `<prefix>-projection-<name>`) each.
 
     \b
     Example:
-      payments consume all        # balances, settlements and audit
+      payments consume all        # balances, settlements, audit and principals
       payments consume audit      # one projection per process
     """
     from consumers.runner import run_consumers
@@ -181,7 +181,7 @@ def _end_offsets(settings: Settings) -> dict[int, int]:
     "projections",
     type=click.Choice(PROJECTIONS),
     multiple=True,
-    help="projection to rebuild (repeatable); default: balances and settlements. "
+    help="projection to rebuild (repeatable); default: all but the audit log. "
     "The audit log is evidence: it is rebuilt only when named.",
 )
 def replay(projections: tuple[str, ...]) -> None:
@@ -189,14 +189,14 @@ def replay(projections: tuple[str, ...]) -> None:
 
     \b
     Example:
-      payments replay                      # balances and settlements
+      payments replay                      # balances, settlements, principals
       payments replay --projection audit   # the audit log too
     """
     from projections.rebuild.replay import replay as run_replay
     from projections.rebuild.source import StoreEventSource
 
     settings = _settings()
-    chosen = projections or ("balances", "settlements")
+    chosen = projections or ("balances", "settlements", "principals")
     source = StoreEventSource(settings)
     try:
         with Progress(

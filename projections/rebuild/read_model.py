@@ -19,10 +19,13 @@ from projections.balances.fold import (
     fold_payments,
 )
 from projections.events import Event
+from projections.principals.fold import IDENTITY_EVENTS, fold_api_keys, fold_principals
 from projections.settlements.fold import SettlementState
 
-# The event types that change balances, payments or settlements.
-MODEL_EVENTS = frozenset({*ACCOUNT_EVENTS, *PAYMENT_EVENTS, "SettlementBatch.Created"})
+# The event types that change balances, payments, settlements, principals or API keys.
+MODEL_EVENTS = frozenset(
+    {*ACCOUNT_EVENTS, *PAYMENT_EVENTS, "SettlementBatch.Created", *IDENTITY_EVENTS}
+)
 
 
 @dataclass
@@ -30,6 +33,8 @@ class ReadModel:
     balances: dict[str, Row] = field(default_factory=dict)
     payments: dict[str, Row] = field(default_factory=dict)
     settlements: SettlementState = field(default_factory=SettlementState)
+    principals: dict[str, Row] = field(default_factory=dict)  # by aggregate id
+    api_keys: dict[str, Row] = field(default_factory=dict)  # by aggregate id
     events: int = 0
     last_position: int = 0
 
@@ -37,6 +42,8 @@ class ReadModel:
         fold_balances(self.balances, events)
         fold_payments(self.payments, events)
         self.settlements.apply(events)
+        fold_principals(self.principals, events)
+        fold_api_keys(self.api_keys, events)
         self.events += len(events)
         if events:
             self.last_position = max(self.last_position, events[-1]["position"])

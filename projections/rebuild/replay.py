@@ -30,6 +30,7 @@ from psycopg import sql
 from projections.audit.chain import AUDIT_COLUMNS, GENESIS_HASH
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.positions import replace_positions
+from projections.principals.fold import API_KEY_COLUMNS, PRINCIPAL_COLUMNS
 from projections.rebuild.parallel import COPY_LINES
 from projections.rebuild.read_model import MODEL_EVENTS, ReadModel
 from projections.rebuild.source import EventSource, decoded_pages
@@ -162,6 +163,9 @@ def _write_model(
         copy_rows(cur, f"settlement_items{s}", ITEM_COLUMNS, state.items)
         copy_rows(cur, f"merchant_unsettled{s}", UNSETTLED_COLUMNS, state.unsettled_rows())
         copy_rows(cur, f"settlement_merchants{s}", MERCHANT_COLUMNS, state.merchants.values())
+    if "principals" in projections:
+        copy_rows(cur, f"principals{s}", PRINCIPAL_COLUMNS, model.principals.values())
+        copy_rows(cur, f"api_keys{s}", API_KEY_COLUMNS, model.api_keys.values())
     if "audit" in projections:
         cur.execute(
             f"UPDATE audit_chain_head{s} SET position = %s, hash = %s WHERE id = 1",

@@ -34,6 +34,7 @@ from projections.audit.chain import (
 )
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.events import Event
+from projections.principals.fold import API_KEY_COLUMNS, PRINCIPAL_COLUMNS
 from projections.quarantine import open_rows
 from projections.rebuild.limits import LimitCheck
 from projections.rebuild.parallel import CANONICAL, DecodedPage
@@ -147,6 +148,23 @@ def _compare_tables(cur: psycopg.Cursor, model: ReadModel, report: VerifyReport)
         "position",
         {i["position"]: i for i in state.unsettled_rows()},
         select_all(cur, "merchant_unsettled", UNSETTLED_COLUMNS, "position"),
+    )
+    # Keyed by name and prefix: the tables' aggregate ids come back as UUIDs.
+    compare_rows(
+        report,
+        "principals",
+        PRINCIPAL_COLUMNS,
+        "principal",
+        {row["principal"]: row for row in model.principals.values()},
+        select_all(cur, "principals", PRINCIPAL_COLUMNS, "principal"),
+    )
+    compare_rows(
+        report,
+        "api_keys",
+        API_KEY_COLUMNS,
+        "prefix",
+        {row["prefix"]: row for row in model.api_keys.values()},
+        select_all(cur, "api_keys", API_KEY_COLUMNS, "prefix"),
     )
     report.posted_by_currency = model.posted_by_currency()
     for currency, total in sorted(report.posted_by_currency.items()):

@@ -94,7 +94,7 @@ def sandbox(settings, superuser_database_url) -> Iterator[Sandbox]:
 def run_consumers_until(
     box: Sandbox, done: Callable[[], bool], timeout: float = 60.0, group: str = "projection"
 ) -> list[ProjectionConsumer]:
-    """Run the three projections in threads (as `consume all` does) until `done()`."""
+    """Run every projection in a thread (as `consume all` does) until `done()`."""
     configs = [
         ConsumerConfig(
             projection=name,
@@ -132,7 +132,7 @@ def caught_up(box: Sandbox, events: list[dict]) -> Callable[[], bool]:
             "SELECT projection, sum(next_offset) FROM projection_positions GROUP BY 1"
         )
         ends = sum(_end_offsets(box).values())
-        return len(offsets) == 3 and all(total == ends for _, total in offsets)
+        return len(offsets) == len(PROJECTIONS) and all(total == ends for _, total in offsets)
 
     return done
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -25,6 +25,7 @@ import pytest
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
 from payments.domain import ids
+from payments.ledger.identities import issue_api_key, revoke_api_key
 from payments.ledger.store import PaymentsApplication, application_env, open_application
 from projections.catalog import APPLIERS
 from projections.rebuild.history import account_history
@@ -42,6 +43,7 @@ pytestmark = pytest.mark.integration
 TABLES = (
     *("balances", "payments", "settlement_batches", "settlement_items"),
     *("merchant_unsettled", "settlement_merchants", "audit_log", "audit_chain_head"),
+    *("principals", "api_keys"),
 )
 
 
@@ -51,6 +53,7 @@ class Story:
     accounts: dict[str, str]
     midday: datetime  # a time between two commands: after the top-up, before payments
     aggregate_ids: list[uuid.UUID]
+    api_key_prefix: str
 
 
 def command(run: str, n: int, type_: str, **payload: Any) -> dict[str, Any]:
@@ -151,7 +154,12 @@ def write_business_day(settings) -> Story:
         outcome = ledger.decide(raw)
         assert outcome.status == "accepted", outcome
     assert midday is not None
-    return Story(run, acc, midday, story_aggregate_ids(run, acc, commands))
+    # The operator's side: an API key of the day's principal, issued and revoked.
+    later = datetime.now(UTC) + timedelta(days=1)
+    key = issue_api_key(app, principal="test@replay", expires_at=later, actor="tests")
+    revoke_api_key(app, prefix=key.prefix, reason="end of day", actor="tests")
+    identity = [ids.principal_to_uuid("test@replay"), ids.api_key_to_uuid(key.prefix)]
+    return Story(run, acc, midday, story_aggregate_ids(run, acc, commands) + identity, key.prefix)
 
 
 @dataclass
@@ -283,6 +291,12 @@ def test_replay_twice_then_the_tables_tell_the_story(copy, story):
     )
     assert items == [("capture", 3, gross), ("chargeback", 1, 50), ("refund", 3, 300)]
     assert copy.sql("SELECT count(*) FROM merchant_unsettled") == [(0,)]
+    (key,) = copy.sql(
+        "SELECT k.principal, k.revoked_at IS NOT NULL, p.roles FROM api_keys k"
+        " JOIN principals p USING (principal) WHERE k.prefix = %s",
+        (story.api_key_prefix,),
+    )
+    assert key[:2] == ("test@replay", True) and "auditor" in key[2].split()
 
 
 def test_settlement_batch_follows_the_contract_and_verify_finds_nothing(copy, story):
@@ -313,6 +327,10 @@ def test_verify_catches_an_altered_balance_a_deleted_audit_row_and_a_changed_eve
     assert ("balances", alice, "posted") in differences(copy) - baseline
     replay_all(copy)
     assert differences(copy) == baseline
+    # A revoked API key made valid again behind the projection's back.
+    copy.sql("UPDATE api_keys SET revoked_at = NULL WHERE prefix = %s", (story.api_key_prefix,))
+    assert ("api_keys", story.api_key_prefix, "revoked_at") in differences(copy) - baseline
+    replay_all(copy)
 
     (middle,) = copy.sql("SELECT position FROM audit_log ORDER BY position OFFSET 5 LIMIT 1")[0]
     copy.sql("DELETE FROM audit_log WHERE position = %s", (middle,))
