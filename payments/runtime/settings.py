@@ -81,6 +81,15 @@ class Settings(BaseSettings):
         Field(default=None, description="default SASL_PLAINTEXT with a username, else PLAINTEXT")
     )
 
+    # The HTTP API (`payments api`, docs/api.md): loopback by default, like /metrics.
+    api_host: str = Field(default="127.0.0.1", description="address `payments api` binds")
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    api_rate_limit: str = Field(
+        default="600/minute",
+        pattern=r"^[0-9]+ ?(/|per ) ?[0-9]* ?(second|minute|hour|day)s?$",
+        description="requests per API key, in the `limits` library's notation",
+    )
+
     # Signed commands (docs/security.md): the key `payments send`, the demo and the
     # bench sign with. `payments services env` points at the local services' key.
     signing_key_file: Path | None = Field(
