@@ -54,3 +54,64 @@ def last_audit_entries(conn: psycopg.Connection, limit: int = 20) -> list[Row]:
         )
         rows = [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in cur.fetchall()]
     return rows[::-1]
+
+
+def get_api_key(conn: psycopg.Connection, prefix: str) -> Row | None:
+    """The API key `prefix` with its principal's roles now ('' when it has none left)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT k.prefix, k.principal, k.secret_sha256, k.scopes, k.expires_at,"
+            " k.revoked_at, coalesce(p.roles, '') FROM api_keys k"
+            " LEFT JOIN principals p ON p.principal = k.principal WHERE k.prefix = %s",
+            (prefix,),
+        )
+        row = cur.fetchone()
+    names = ("prefix", "principal", "secret_sha256", "scopes", "expires_at", "revoked_at", "roles")
+    return dict(zip(names, row, strict=True)) if row else None
+
+
+def get_settlement_page(
+    conn: psycopg.Connection, batch_id: str, items_after: int, items_limit: int
+) -> Row | None:
+    """The batch with at most `items_limit` of its items after position `items_after`."""
+    with conn.cursor() as cur:
+        batch = select_rows(cur, "settlement_batches", BATCH_COLUMNS, "batch_id", [batch_id]).get(
+            batch_id
+        )
+        if batch is None:
+            return None
+        cur.execute(
+            f"SELECT {', '.join(ITEM_COLUMNS)} FROM settlement_items"
+            " WHERE batch_id = %s AND position > %s ORDER BY position LIMIT %s",
+            (batch_id, items_after, items_limit),
+        )
+        batch["items"] = [dict(zip(ITEM_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+        return batch
+
+
+def audit_after(conn: psycopg.Connection, after: int, limit: int) -> list[Row]:
+    """Audit rows with position > `after`, oldest first: cursor pagination."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_log WHERE position > %s"
+            " ORDER BY position LIMIT %s",
+            (after, limit),
+        )
+        return [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+
+
+def account_events_from_audit(conn: psycopg.Connection, account_id: str) -> list[Row]:
+    """One account's events as the audit log holds them (the query role's view of
+    history: it may not read the event store), in version order."""
+    from payments.domain.ids import account_id_to_uuid
+
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT position, event_type, aggregate_type, aggregate_id::text, aggregate_version,"
+            " recorded_at, payload FROM audit_log WHERE aggregate_id = %s"
+            " ORDER BY aggregate_version",
+            (account_id_to_uuid(account_id),),
+        )
+        names = ("position", "event_type", "aggregate_type", "aggregate_id",
+                 "aggregate_version", "recorded_at", "payload")  # fmt: skip
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "history": "payments.cli.read:history",
     "keys": "payments.cli.keys:keys",
     "roles": "payments.cli.keys:roles",
+    "api": "payments.cli.api:api_command",
 }
 
 # One line each for `payments --help`, so listing the commands imports none of them.
@@ -49,6 +50,7 @@ SUMMARIES = {
     "history": "Show an account's balances at a moment in the past.",
     "keys": "Keys of principals: signing keys and HTTP API keys.",
     "roles": "Roles of principals: the table, list, grant, revoke.",
+    "api": "Serve the HTTP API: authenticated reads of the projections.",
 }
 
 

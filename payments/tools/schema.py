@@ -4,7 +4,8 @@
 Where the process roles exist (payments.contract.database_roles; `payments services
 up` and compose create them), each gets its rights here: it may connect, the
 projector owns the read side, the query and audit roles read it (docs/security.md,
-"Database roles"). Without them the app role holds everything, as before.
+"Database roles"). Without them the app role holds everything, as before. The HTTP
+API's request log is the one table the query role may write: INSERT only.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from payments.api import request_log
 from payments.contract.database_roles import AUDIT_ROLE, PROCESS_ROLES, PROJECTOR_ROLE, QUERY_ROLE
 from payments.ledger import schema as write_side
 from projections import schema as read_side
@@ -23,6 +25,11 @@ def install_schema(admin_url: str, app_url: str) -> None:
     owner = PROJECTOR_ROLE if PROJECTOR_ROLE in present and _may_become(app_url) else None
     readers = [role for role in (QUERY_ROLE, AUDIT_ROLE) if role in present]
     read_side.install(app_url, owner=owner, readers=readers if owner else ())
+    with psycopg.connect(app_url) as conn, conn.transaction():
+        if owner is not None:  # the projector owns it, like every read-side table
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
+        writer = QUERY_ROLE if owner and QUERY_ROLE in present else None
+        request_log.install(conn, writer, [AUDIT_ROLE] if owner and AUDIT_ROLE in present else [])
 
 
 def _database_rights(admin_url: str) -> set[str]:

@@ -325,3 +325,17 @@ def owners(url: str) -> set[str]:
             "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = current_schema()"
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def test_the_query_role_may_only_add_to_the_api_request_log(role_url: dict[str, str]) -> None:
+    query, audit = role_url["client"], role_url["audit"]
+    row = (
+        "INSERT INTO api_requests (request_id, at, method, route, status, duration_ms)"
+        " VALUES (gen_random_uuid(), now(), 'GET', '/health', 200, 1.0)"
+    )
+    allowed(query, row)
+    refused(query, "UPDATE api_requests SET status = 200 WHERE false")
+    refused(query, "DELETE FROM api_requests WHERE false")
+    refused(query, "SELECT 1 FROM api_requests LIMIT 1")
+    allowed(audit, "SELECT * FROM api_requests LIMIT 1")
+    refused(audit, row)
