@@ -45,6 +45,7 @@ import json
 import random
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -55,6 +56,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import DataError, IntegrityError, PersistenceError
 
 from payments.contract.signing import (
+    UnsignableCommand,
     canonical_json,
     decode_signature,
     load_public_key,
@@ -173,6 +175,19 @@ class Issuer:
     signature: str
     principal: str
     roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """A verification started ahead on another thread, and exactly what it checks."""
+
+    public_key: str
+    signature: bytes
+    message: bytes
+    result: Future[bool]
+
+    def covers(self, public_key: str, signature: bytes, message: bytes) -> bool:
+        return (self.public_key, self.signature, self.message) == (public_key, signature, message)
 
 
 class LedgerConflictError(RuntimeError):
@@ -294,6 +309,8 @@ class Ledger:
         self.app = app
         self.cache = AggregateCache(cache_size)
         self._public_keys: dict[str, Any] = {}  # public key text -> loaded key
+        # Two threads: with the deciding thread, what two cores can run at once.
+        self._verifier = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
 
     def decide(self, raw: dict[str, Any]) -> Outcome:
         return self.decide_batch([IncomingCommand(raw)])[0]
@@ -428,13 +445,49 @@ class Ledger:
     ) -> list[Outcome]:
         working.load(_first_ids(commands))
         working.load(_payment_account_ids(working))
+        checks = self._start_signature_checks(working, commands)
         return [
-            self._decide_one(working, index, command, index in crashed)
+            self._decide_one(working, index, command, index in crashed, checks.get(index))
             for index, command in enumerate(commands)
         ]
 
+    def _start_signature_checks(
+        self, working: WorkingSet, commands: Sequence[IncomingCommand]
+    ) -> dict[int, SignatureCheck]:
+        """Ed25519 verification releases the GIL: the batch's signatures are checked on
+        other threads while this one decides the commands in order (each decision
+        waits for its own command's check). Only the crypto moves; which key, which
+        bytes and what the answer means are still decided in `_authenticate`."""
+        checks: dict[int, SignatureCheck] = {}
+        for index, command in enumerate(commands):
+            raw = command.raw
+            if command.rejection is not None or not isinstance(raw, dict):
+                continue
+            key_id, text = raw.get("key_id"), raw.get("signature")
+            if not isinstance(key_id, str) or not is_clean_text(key_id):
+                continue
+            key = working.aggregates.get(key_id_to_uuid(key_id))
+            signature = decode_signature(text)
+            if not isinstance(key, SigningKey) or key.revoked or signature is None:
+                continue  # _authenticate answers these without any crypto
+            try:
+                message = signed_message(raw)
+            except UnsignableCommand:
+                continue
+            if len(message) > MAX_SIGNED_BYTES:
+                continue
+            public_key = self._public_key(key.public_key)
+            future = self._verifier.submit(verifies, public_key, signature, message)
+            checks[index] = SignatureCheck(key.public_key, signature, message, future)
+        return checks
+
     def _decide_one(
-        self, working: WorkingSet, index: int, command: IncomingCommand, crashed: bool
+        self,
+        working: WorkingSet,
+        index: int,
+        command: IncomingCommand,
+        crashed: bool,
+        check: SignatureCheck | None = None,
     ) -> Outcome:
         now = datetime.now(UTC)
         raw_dict = command.raw if isinstance(command.raw, dict) else {}
@@ -450,7 +503,7 @@ class Ledger:
 
         working.begin_command()
         try:
-            issuer = self._authenticate(working, command)
+            issuer = self._authenticate(working, command, check)
             print_ = fingerprint(raw_dict)
             record_id = command_id_to_uuid(command_id)
         except Rejection as refused:  # not remembered: nobody can be held to it
@@ -529,7 +582,9 @@ class Ledger:
             processed_at=decided.decided_at,
         )
 
-    def _authenticate(self, working: WorkingSet, command: IncomingCommand) -> Issuer:
+    def _authenticate(
+        self, working: WorkingSet, command: IncomingCommand, check: SignatureCheck | None = None
+    ) -> Issuer:
         """The signed issuer of a well-formed envelope, or the Rejection saying why not."""
         if command.rejection is not None:
             raise command.rejection  # its text broke the rules: never parsed
@@ -561,7 +616,11 @@ class Ledger:
         if len(message) > MAX_SIGNED_BYTES:  # it would be stored whole: never valid
             parse_payload(envelope)  # a broken field is named first
             raise InvalidCommand(f"command: its signed form exceeds {MAX_SIGNED_BYTES} bytes")
-        if not verifies(self._public_key(key.public_key), signature, message):
+        if check is not None and check.covers(key.public_key, signature, message):
+            valid = check.result.result()
+        else:
+            valid = verifies(self._public_key(key.public_key), signature, message)
+        if not valid:
             raise Unauthenticated(
                 f"signature: does not verify with key {key_id} (tampered, or signed over "
                 "other bytes than the canonical form)"

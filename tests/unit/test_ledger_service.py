@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from payments.domain import handlers
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid
-from payments.ledger.service import IncomingCommand, LedgerConflictError
+from payments.ledger.service import IncomingCommand, Ledger, LedgerConflictError
 from payments.ledger.store import PaymentsApplication, ReadConflict, in_memory_application
 from tests.support.signing import signed_ledger
 
@@ -348,3 +348,34 @@ def test_accounts_are_snapshotted_every_interval() -> None:
     assert versions == [3, 6, 12]  # the batch went from 8 to 12 in one save
     assert posted(app, "alice") == 74
     assert not in_memory_application().snapshots  # off unless asked for
+
+
+def test_signatures_checked_ahead_on_other_threads_still_decide_each_command() -> None:
+    """A batch's signatures are verified on worker threads; a tampered command, an
+    unknown key and a good one in one batch each get their own answer."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from payments.contract.signing import Signer
+    from tests.support.signing import register
+
+    app = in_memory_application()
+    ledger = Ledger(app)
+    signer = register(app, "ahead@test")
+    stranger = Signer(Ed25519PrivateKey.generate(), "ahead@test")
+
+    def opening(n: int) -> dict[str, Any]:
+        return {
+            "command_id": f"ahead-{n}",
+            "type": "open_account",
+            "actor": "ahead@test",
+            "payload": {"account_id": f"ahead-{n}", "currency": "EUR", "kind": "customer"},
+        }
+
+    tampered = signer.sign(opening(1))
+    tampered["payload"] = {**tampered["payload"], "kind": "external"}
+    batch = [signer.sign(opening(0)), tampered, stranger.sign(opening(2))]
+    batch += [signer.sign(opening(n)) for n in range(3, 40)]
+    outcomes = ledger.decide_batch([IncomingCommand(raw) for raw in batch])
+    codes = [o.code for o in outcomes]
+    assert codes[:3] == [None, "unauthenticated", "unauthenticated"]
+    assert codes[3:] == [None] * 37
