@@ -1,0 +1,395 @@
+"""The HTTP API as a client sees it: a real `payments api` process, httpx, real data.
+
+A business day is issued as signed commands to a real engine (its own topic prefix);
+its relay publishes the events; the consumers (threads here, as `consume all` runs
+them) fold them into projection tables in a schema of this module's own; the API
+runs as its own process with the query role on those tables. API keys are made by
+the operator's `payments keys api-create` / `api-revoke`, and reach the API only
+through the principals projection. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from consumers.loop import ConsumerConfig, ProjectionConsumer
+from payments.api.problems import MEDIA_TYPE, TYPE_PREFIX
+from payments.ledger.identities import issue_api_key
+from payments.ledger.store import open_application
+from payments.runtime.settings import Settings
+from payments.runtime.subprocesses import spawn_cli, stop_process
+from payments.tools.services import principals
+from projections.audit.apply import fill_audit_gaps
+from projections.catalog import APPLIERS
+from projections.schema import PROJECTIONS, install
+from tests.support.engine import EngineProcess, engine_env, relay_from_now_on
+from tests.support.events import url_with_search_path
+from tests.support.kafka import auth as kafka_auth
+from tests.support.kafka import (
+    create_topics,
+    outcomes_by_command,
+    publish,
+    read_topic,
+    unique_prefix,
+)
+from tests.support.signing import register_in_store
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Day:
+    run: str
+    url: str = field(repr=False)  # the sandbox, as the operator (carries a password)
+    admin_url: str = field(repr=False)
+    keys: dict[str, str]  # name -> the whole key
+    first_position: int  # the audit chain starts after it
+    api: str  # base URL of the API process
+    limited_api: str  # the same, with a limit of 3 requests a minute per key
+
+    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cursor = conn.execute(query.encode(), params)
+            return cursor.fetchall() if cursor.description else []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "payments.cli", *args],
+        env=dict(os.environ), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def api_key(principal: str) -> str:
+    """A key from the operator's command line: the line after 'shown once'."""
+    out = cli("keys", "api-create", "--principal", principal, "--expires-in", "1h").splitlines()
+    assert "shown once" in out[0]
+    return out[1]
+
+
+def command(run: str, n: int, actor: str, type_: str, **payload: Any) -> dict[str, Any]:
+    return {"command_id": f"{run}-{n}", "type": type_, "actor": actor, "payload": payload}
+
+
+def business_day(run: str, actor: str) -> list[dict[str, Any]]:
+    acc = {n: f"{n}-{run}" for n in ("bank", "alice", "shop", "fees", "payout")}
+    kinds = dict(bank="external", alice="customer", shop="merchant", fees="fees",
+                 payout="external")  # fmt: skip
+    day = [
+        command(run, i, actor, "open_account", account_id=a, currency="EUR", kind=kinds[n])
+        for i, (n, a) in enumerate(acc.items())
+    ]
+    day += [
+        command(run, 10, actor, "transfer", transfer_id=f"top-{run}", from_account=acc["bank"],
+                to_account=acc["alice"], amount=10_000, currency="EUR"),
+        command(run, 11, actor, "authorize_payment", payment_id=f"pay-{run}",
+                payer_account=acc["alice"], merchant_account=acc["shop"], amount=2_500,
+                currency="EUR"),
+        command(run, 12, actor, "capture_payment", payment_id=f"pay-{run}", amount=2_000),
+        command(run, 13, actor, "refund_payment", payment_id=f"pay-{run}", amount=300),
+        command(run, 14, actor, "settle_merchant", batch_id=f"batch-{run}",
+                merchant_account=acc["shop"], payout_account=acc["payout"],
+                fees_account=acc["fees"], fee_bps=100),
+    ]  # fmt: skip
+    return day
+
+
+def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = spawn_cli(["api", "--port", str(port)], env, log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def day(
+    settings: Settings, superuser_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Day]:
+    run = uuid.uuid4().hex[:8]
+    logs = tmp_path_factory.mktemp("api")
+    schema = f"t_api_{run}"
+    with psycopg.connect(superuser_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema} AUTHORIZATION payments_app".encode())
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO payments_query".encode())
+    # public after ours: the store (gap fills read it) and the request log live there.
+    url = url_with_search_path(settings.require_database_url(), schema, "public")
+    install(url, readers=["payments_query"])
+    prefix = unique_prefix("api")
+    bootstrap = settings.require_kafka_bootstrap()
+    topics = create_topics(bootstrap, prefix)
+    relay_from_now_on(settings, topics.events)
+    with psycopg.connect(url, autocommit=True) as conn:
+        (start,) = conn.execute(
+            "SELECT notification_id FROM relay_position WHERE name = %s", (topics.events,)
+        ).fetchone() or (0,)
+        conn.execute("UPDATE audit_chain_head SET position = %s", (start,))  # chain from here
+
+    stop = threading.Event()
+    loops = [
+        ProjectionConsumer(
+            ConsumerConfig(name, APPLIERS[name], url, bootstrap, topics.events,
+                           f"{prefix}-projection-{name}", kafka_auth=kafka_auth(),
+                           fill=fill_audit_gaps if name == "audit" else None, fill_every=1.0),
+            stop,
+        )
+        for name in PROJECTIONS
+    ]  # fmt: skip
+    threads = [threading.Thread(target=loop.run) for loop in loops]
+    for thread in threads:
+        thread.start()
+    engine = EngineProcess(engine_env(settings, prefix, f"{prefix}-engine"), logs / "engine.log")
+    apis: list[subprocess.Popen[bytes]] = []
+    try:
+        ops, auditor, wallet = (f"{n}-{run}@api" for n in ("ops", "auditor", "wallet"))
+        signer = register_in_store(ops)
+        register_in_store(auditor, roles=frozenset({"auditor"}))
+        register_in_store(wallet, roles=frozenset({"wallet"}))
+        keys = {name: api_key(auditor) for name in ("auditor", "revoked", "limited", "fuzz")}
+        keys["wallet"] = api_key(wallet)
+        cli("keys", "api-revoke", keys["revoked"].split("_")[1], "--reason", "test: left")
+        app = open_application(settings)
+        try:  # an expiry in 2 s cannot be asked of the command line (it wants a future)
+            soon = datetime.now(UTC) + timedelta(seconds=2)
+            keys["expired"] = issue_api_key(app, principal=auditor, expires_at=soon,
+                                            actor="tests").token  # fmt: skip
+        finally:
+            app.close()
+
+        commands = [signer.sign(c) for c in business_day(run, ops)]
+        publish(bootstrap, topics.commands, [(b"day", json.dumps(c).encode()) for c in commands])
+        wanted = {c["command_id"] for c in commands}
+        records = read_topic(
+            bootstrap,
+            topics.command_results,
+            lambda rs: wanted <= outcomes_by_command(rs).keys(),
+            timeout=90,
+        )
+        outcomes = outcomes_by_command(records)
+        assert all(outcomes[cid][-1]["status"] == "accepted" for cid in wanted), outcomes
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            (last,) = conn.execute(
+                "SELECT max(notification_id) FROM public.payments_events"
+            ).fetchone() or (0,)
+
+        def projected() -> bool:
+            with psycopg.connect(url, autocommit=True) as conn:
+                head = conn.execute("SELECT position FROM audit_chain_head").fetchone()
+                batch = conn.execute("SELECT 1 FROM settlement_batches WHERE batch_id = %s",
+                                     (f"batch-{run}",)).fetchone()  # fmt: skip
+                revoked = conn.execute(
+                    "SELECT 1 FROM api_keys WHERE revoked_at IS NOT NULL AND principal = %s",
+                    (auditor,),
+                ).fetchone()
+            return bool(head and head[0] >= last and batch and revoked)
+
+        deadline = time.monotonic() + 120
+        while not projected():
+            assert time.monotonic() < deadline, "the day did not reach the projections"
+            time.sleep(0.3)
+
+        client = principals.role_env(settings, "client", url)
+        env = client | {"PAYMENTS_LOG_FORMAT": "json", "PAYMENTS_API_RATE_LIMIT": "100000/minute"}
+        process, base = start_api(env, logs / "api.log")
+        apis.append(process)
+        process, limited = start_api(env | {"PAYMENTS_API_RATE_LIMIT": "3/minute"},
+                                     logs / "api-limited.log")  # fmt: skip
+        apis.append(process)
+        yield Day(run, url, settings.require_database_url(), keys, start, base, limited)
+    finally:
+        for process in apis:
+            stop_process(process)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        engine.stop()
+        with psycopg.connect(superuser_database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+def get(day: Day, path: str, key: str | None = "auditor", **params: Any) -> httpx.Response:
+    headers = {} if key is None else {"Authorization": f"Bearer {day.keys.get(key, key)}"}
+    return httpx.get(day.api + path, headers=headers, params=params, timeout=10)
+
+
+def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == MEDIA_TYPE
+    body = response.json()
+    assert (body["type"], body["status"]) == (TYPE_PREFIX + slug, status)
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+def test_no_wrong_unknown_expired_or_revoked_key_is_let_in(day: Day) -> None:
+    path = f"/accounts/alice-{day.run}"
+    auditor = day.keys["auditor"]
+    prefix = auditor.split("_")[1]
+    wrong_secret = f"pek_{prefix}_{'A' * 43}"
+    unknown = f"pek_000000000000_{auditor.split('_', 2)[2]}"
+    time.sleep(2.5)  # the expiring key's 2 s are over (it was made before the engine ran)
+    for key, detail in (
+        (None, "send an API key"),
+        ("not-a-key", "not valid"),
+        (wrong_secret, "not valid"),
+        (unknown, "not valid"),
+        ("expired", "expired"),
+        ("revoked", "revoked"),
+    ):
+        response = get(day, path, key)
+        assert detail in problem(response, 401, "unauthenticated")["detail"], key
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert get(day, path).status_code == 200  # the same request with a good key
+
+
+def test_a_scope_the_roles_do_not_give_is_forbidden(day: Day) -> None:
+    body = problem(get(day, "/audit", "wallet"), 403, "forbidden")
+    assert "audit:read" in body["detail"]
+    assert get(day, f"/accounts/alice-{day.run}", "wallet").status_code == 200  # wallet reads
+
+
+def test_balances_payments_and_settlements_are_integers_with_their_currency(day: Day) -> None:
+    run = day.run
+    alice = get(day, f"/accounts/alice-{run}").json()
+    # 10 000 in, 2 500 held, 2 000 of it captured, 300 refunded.
+    assert (alice["currency"], alice["posted"], alice["held"]) == ("EUR", 8_300, 500)
+    assert alice["available"] == 7_800 and all(
+        type(alice[k]) is int for k in ("posted", "held", "available", "overdraft_limit")
+    )
+    payment = get(day, f"/payments/pay-{run}").json()
+    assert (payment["captured"], payment["refunded"], payment["status"]) == (
+        2_000, 300, "partially_refunded",
+    )  # fmt: skip
+    batch = get(day, f"/settlements/batch-{run}").json()
+    assert (batch["gross"], batch["refunds"], batch["fees"], batch["currency"]) == (
+        2_000, 300, 20, "EUR",
+    )  # fmt: skip
+    assert [i["kind"] for i in batch["items"]] == ["capture", "refund"]
+    first = get(day, f"/settlements/batch-{run}", items_limit=1).json()
+    rest = get(day, f"/settlements/batch-{run}", items_after=first["next_items_after"]).json()
+    assert first["items"] + rest["items"] == batch["items"] and rest["next_items_after"] is None
+    problem(get(day, "/accounts/nobody-here"), 404, "not-found")
+    problem(get(day, f"/payments/pay-{run}-x"), 404, "not-found")
+    problem(get(day, "/accounts/bad%20id"), 422, "invalid-request")
+
+
+def test_history_at_a_moment_from_the_audit_log(day: Day) -> None:
+    path = f"/accounts/alice-{day.run}/history"
+    now = get(day, path, as_of=datetime.now(UTC).isoformat()).json()
+    assert (now["posted"], now["held"]) == (8_300, 500)
+    assert next(m["posted_change"] for m in now["movements"]) == 10_000
+    last = now["movements"][-1]
+    assert (last["posted_after"], last["held_after"]) == (8_300, 500)
+    before = get(day, path, as_of="2000-01-01T00:00:00Z")
+    problem(before, 404, "not-found")
+    problem(get(day, path, as_of="2026-01-01T00:00:00"), 422, "invalid-request")  # no zone
+
+
+def test_the_audit_log_pages_by_position_and_chains(day: Day) -> None:
+    pages, after = [], day.first_position
+    while len(pages) < 4:
+        page = get(day, "/audit", after=after, limit=3).json()
+        pages.append(page["items"])
+        if page["next_after"] is None:
+            break
+        after = page["next_after"]
+    rows = [row for page in pages for row in page]
+    assert len(rows) >= 9 and all(len(page) <= 3 for page in pages)
+    positions = [row["position"] for row in rows]
+    assert positions == sorted(set(positions)) and positions[0] > day.first_position
+    for earlier, later in itertools.pairwise(rows):
+        assert later["prev_hash"] == earlier["hash"]
+    problem(get(day, "/audit", limit=0), 422, "invalid-request")
+    problem(get(day, "/audit", after=2**63), 422, "invalid-request")
+
+
+def test_a_key_over_its_limit_gets_429_with_retry_after(day: Day) -> None:
+    headers = {"Authorization": f"Bearer {day.keys['limited']}"}
+    url = f"{day.limited_api}/accounts/alice-{day.run}"
+    statuses = [httpx.get(url, headers=headers, timeout=10) for _ in range(4)]
+    assert [r.status_code for r in statuses[:3]] == [200, 200, 200]
+    problem(statuses[3], 429, "rate-limited")
+    assert 1 <= int(statuses[3].headers["retry-after"]) <= 60
+    # Per key: another key on the same process is not held back.
+    other = {"Authorization": f"Bearer {day.keys['auditor']}"}
+    assert httpx.get(url, headers=other, timeout=10).status_code == 200
+
+
+def test_every_call_is_in_the_request_log_without_secrets(day: Day) -> None:
+    ok = get(day, f"/payments/pay-{day.run}")
+    refused = get(day, "/audit", "wallet")
+    unauthenticated = get(day, "/audit", day.keys["auditor"] + "x")
+    ids = [r.headers["x-request-id"] for r in (ok, refused, unauthenticated)]
+    with psycopg.connect(day.admin_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT request_id::text, principal, key_prefix, method, route, status, duration_ms"
+            " FROM public.api_requests WHERE request_id = ANY(%s::uuid[])",
+            (ids,),
+        ).fetchall()
+    found = {row[0]: row[1:] for row in rows}
+    auditor, wallet = f"auditor-{day.run}@api", f"wallet-{day.run}@api"
+    assert found[ids[0]][:5] == (auditor, day.keys["auditor"].split("_")[1], "GET",
+                                 "/payments/{payment_id}", 200)  # fmt: skip
+    assert found[ids[1]][0] == wallet and found[ids[1]][3:5] == ("/audit", 403)
+    assert found[ids[2]][0] is None and found[ids[2]][4] == 401
+    assert all(row[5] >= 0 for row in found.values())
+    text = repr(rows)
+    for key in day.keys.values():
+        assert key not in text and key.split("_", 2)[2] not in text
+
+
+def test_health_and_metrics(day: Day) -> None:
+    assert httpx.get(f"{day.api}/health", timeout=5).json() == {"status": "ok", "postgres": True}
+    metrics = httpx.get(f"{day.api}/metrics", timeout=5).text
+    assert 'payments_api_requests_total{method="GET",route="/accounts/{account_id}"' in metrics
+
+
+def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(day: Day) -> None:
+    """A quick, deterministic fuzz of every operation against the live API (about 200
+    requests: the coverage and fuzzing phases), no 5xx and every answer in the schema."""
+    done = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", str(ROOT / "docs" / "openapi.json"),
+         "--url", day.api, "--header", f"Authorization: Bearer {day.keys['fuzz']}",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                     "response_schema_conformance,response_headers_conformance",
+         "--max-examples", "8", "--generation-deterministic",  # the same cases every run
+         "--request-timeout", "10", "--suppress-health-check", "all"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert "Tested: 7" in done.stdout, done.stdout[-3000:]  # every operation was called
