@@ -379,7 +379,9 @@ def test_health_and_metrics(day: Day) -> None:
     assert 'payments_api_requests_total{method="GET",route="/accounts/{account_id}"' in metrics
 
 
-def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(day: Day) -> None:
+def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
+    day: Day, tmp_path: Path
+) -> None:
     """A quick, deterministic fuzz of every operation against the live API (about 200
     requests: the coverage and fuzzing phases), no 5xx and every answer in the schema."""
     done = subprocess.run(
@@ -390,6 +392,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(day: Da
          "--max-examples", "8", "--generation-deterministic",  # the same cases every run
          "--request-timeout", "10", "--suppress-health-check", "all"],
         capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        cwd=tmp_path,  # it keeps a .schemathesis/ folder where it runs
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "Tested: 7" in done.stdout, done.stdout[-3000:]  # every operation was called
