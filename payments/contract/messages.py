@@ -185,6 +185,9 @@ class CommandRecordDecided(Message):
     signed_payload: str | None = Field(
         default=None, description="the payload's canonical JSON, exactly as it was signed"
     )
+    via: str | None = Field(
+        default=None, description="the gateway principal that signed on the actor's behalf"
+    )
 
 
 class PrincipalCreated(Message):

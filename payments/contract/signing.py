@@ -10,7 +10,9 @@ envelope fields (docs/security.md, "Signed commands", has a worked example):
 Canonical JSON is RFC 8785 (JCS) for the values a command holds: object keys sorted,
 no whitespace, strings as UTF-8 with only `"`, `\\` and U+0000–U+001F escaped
 (`\\b \\f \\n \\r \\t`, else `\\u00xx`), integers in plain decimal. The context line
-keeps a command signature from ever verifying as anything else.
+keeps a command signature from ever verifying as anything else. A gateway's command
+on behalf of another principal also signs `on_behalf_of` (only then is it in the
+object, so every other signature stays as it was).
 
 The envelope carries `key_id` and `signature` (standard base64 of the 64 signature
 bytes). A key id is derived from the public key, `ed25519:` and the first 32 hex
@@ -33,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 SIGNING_CONTEXT = b"payments-command-v1\n"
 SIGNED_FIELDS = ("actor", "command_id", "issued_at", "payload", "type")
+# Signed too, but only when present: a gateway's command on behalf of a principal.
+DELEGATION_FIELD = "on_behalf_of"
 KEY_ID_PREFIX = "ed25519:"
 SIGNATURE_BYTES = 64
 
@@ -53,8 +57,12 @@ def canonical_json(value: Any) -> bytes:
 
 
 def signed_message(envelope: dict[str, Any]) -> bytes:
-    """The bytes signed for `envelope` (its five signed fields; absent ones are null)."""
-    return SIGNING_CONTEXT + canonical_json({name: envelope.get(name) for name in SIGNED_FIELDS})
+    """The bytes signed for `envelope`: its five signed fields (absent ones are null),
+    and `on_behalf_of` when the envelope has one."""
+    signed = {name: envelope.get(name) for name in SIGNED_FIELDS}
+    if DELEGATION_FIELD in envelope:
+        signed[DELEGATION_FIELD] = envelope[DELEGATION_FIELD]
+    return SIGNING_CONTEXT + canonical_json(signed)
 
 
 def key_id_of(public_key: bytes) -> str:

@@ -31,6 +31,7 @@ class CommandRecord(Aggregate):
         signature: str | None = None
         issued_at: str | None = None
         signed_payload: str | None = None
+        via: str | None = None  # the gateway that signed it on the actor's behalf
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class CommandRecord(Aggregate):
         signature: str | None = None,
         issued_at: str | None = None,
         signed_payload: str | None = None,
+        via: str | None = None,
     ) -> None:
         self.command_id = command_id
         self.actor = actor
@@ -55,6 +57,7 @@ class CommandRecord(Aggregate):
         self.message = message
         self.key_id = key_id
         self.signature = signature
+        self.via = via
 
     @classmethod
     def decide(
@@ -71,6 +74,7 @@ class CommandRecord(Aggregate):
         signature: str | None = None,
         issued_at: str | None = None,
         signed_payload: str | None = None,
+        via: str | None = None,
         decided_at: datetime | None = None,
     ) -> CommandRecord:
         return cls._create(
@@ -87,6 +91,7 @@ class CommandRecord(Aggregate):
             signature=signature,
             issued_at=issued_at,
             signed_payload=signed_payload,
+            via=via,
             timestamp=decided_at,
         )
 

@@ -37,6 +37,7 @@ from payments.domain.errors import (
     Rejection,
     UnknownCommandType,
 )
+from payments.domain.identity import PRINCIPAL_PATTERN
 from payments.domain.money import MAX_AMOUNT
 from payments.domain.text_rules import MAX_NESTING, check_document, integer_size
 
@@ -182,6 +183,10 @@ class SignedFields(BaseModel):
         datetime | None, BeforeValidator(lambda v: None if v is None else _parse_timestamp(v))
     ] = None
     payload: dict[str, Any]
+    on_behalf_of: Annotated[str, StringConstraints(pattern=PRINCIPAL_PATTERN)] | None = Field(
+        default=None,
+        description="only from a gateway principal: whom it issues the command for",
+    )
 
 
 class Envelope(SignedFields):

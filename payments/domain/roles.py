@@ -3,6 +3,7 @@
 A principal holds roles; a signed command whose type none of its issuer's roles
 allows is rejected `forbidden`. The table is the contract's: a role is added here
 and in the docs together. `auditor` issues nothing; it exists for the read side.
+`gateway` issues nothing in its own name either: it may sign for others.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "disputes": frozenset({"chargeback_payment"}),
     "treasury": frozenset({"settle_merchant", "transfer"}),
     "auditor": frozenset(),
+    # Issues nothing itself: signs commands on behalf of other principals (the HTTP
+    # API), which are then decided with *their* roles and recorded as theirs.
+    "gateway": frozenset(),
 }
+GATEWAY_ROLE = "gateway"
 ROLES: tuple[str, ...] = tuple(ROLE_COMMANDS)
 ROLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 

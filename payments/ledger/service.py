@@ -96,7 +96,7 @@ from payments.domain.ids import (
     transfer_id_to_uuid,
 )
 from payments.domain.payment import Payment
-from payments.domain.roles import may_issue
+from payments.domain.roles import GATEWAY_ROLE, may_issue
 from payments.domain.text_rules import is_clean_text
 from payments.ledger.store import AggregateCache, IntakePosition, PaymentsApplication
 
@@ -173,8 +173,9 @@ class Issuer:
     envelope: SignedFields
     key_id: str
     signature: str
-    principal: str
+    principal: str  # whom the command is for: its actor, held to its roles
     roles: frozenset[str]
+    via: str | None = None  # the gateway that signed for the principal
 
 
 @dataclass(frozen=True)
@@ -569,6 +570,7 @@ class Ledger:
             signature=issuer.signature,
             issued_at=raw_dict.get("issued_at"),
             signed_payload=canonical_json(raw_dict["payload"]).decode("utf-8"),
+            via=issuer.via,
         )
         working.add(decided)
         working.end_command()
@@ -610,8 +612,12 @@ class Ledger:
             raise Unauthenticated(f"key_id: {key_id} is not a registered key")
         if key.revoked:
             raise Unauthenticated(f"key_id: {key_id} is revoked")
-        if envelope.actor != key.principal:
-            raise Unauthenticated(f"actor: must be {key.principal}, the principal of key {key_id}")
+        # The actor is whom the command is for: the key's principal, or the principal a
+        # gateway signs for (checked below, once the signature holds).
+        for_whom = envelope.on_behalf_of or key.principal
+        if envelope.actor != for_whom:
+            which = "on_behalf_of" if envelope.on_behalf_of else f"the principal of key {key_id}"
+            raise Unauthenticated(f"actor: must be {for_whom}, {which}")
         message = signed_message(raw)
         if len(message) > MAX_SIGNED_BYTES:  # it would be stored whole: never valid
             parse_payload(envelope)  # a broken field is named first
@@ -625,14 +631,19 @@ class Ledger:
                 f"signature: does not verify with key {key_id} (tampered, or signed over "
                 "other bytes than the canonical form)"
             )
-        principal = working.get(Principal, principal_to_uuid(key.principal))
-        roles = principal.roles if principal is not None else frozenset()
+        signer = working.get(Principal, principal_to_uuid(key.principal))
+        signer_roles = signer.roles if signer is not None else frozenset()
+        if envelope.on_behalf_of is None:
+            return Issuer(envelope, key_id, raw["signature"], key.principal, signer_roles)
+        if GATEWAY_ROLE not in signer_roles:
+            raise Unauthenticated(
+                f"on_behalf_of: {key.principal} may not sign for others (no {GATEWAY_ROLE} role)"
+            )
+        issuer = working.get(Principal, principal_to_uuid(envelope.on_behalf_of))
+        if issuer is None:
+            raise Unauthenticated(f"on_behalf_of: {envelope.on_behalf_of} is not a principal")
         return Issuer(
-            envelope=envelope,
-            key_id=key_id,
-            signature=raw["signature"],
-            principal=key.principal,
-            roles=roles,
+            envelope, key_id, raw["signature"], envelope.on_behalf_of, issuer.roles, key.principal
         )
 
     def _public_key(self, text: str) -> Any:
@@ -707,7 +718,11 @@ def _first_ids(commands: Sequence[IncomingCommand]) -> list[UUID]:
         command_id = raw.get("command_id")
         if is_valid_command_id(command_id):
             ids.append(command_id_to_uuid(command_id))
-        for field, to_uuid in (("key_id", key_id_to_uuid), ("actor", principal_to_uuid)):
+        for field, to_uuid in (
+            ("key_id", key_id_to_uuid),
+            ("actor", principal_to_uuid),
+            ("on_behalf_of", principal_to_uuid),
+        ):
             if is_clean_text(raw.get(field)):
                 ids.append(to_uuid(raw[field]))
         payload = raw.get("payload")

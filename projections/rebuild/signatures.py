@@ -4,7 +4,8 @@ What an auditor runs (`payments verify --signatures`) with read-only access to t
 event store: no private key, no engine. In store order, every `SigningKey` event
 builds the key book (registered, revoked) and every `CommandRecord.Decided` is
 checked: the key was registered, and not yet revoked, before the record; its
-principal is the record's actor; the Ed25519 signature verifies over the canonical
+principal is the record's actor (or its `via`, the gateway that signed on the actor's
+behalf, with `on_behalf_of` signed too); the Ed25519 signature verifies over the canonical
 form rebuilt from the record (`payments.contract.signing`). A record stored before
 commands were signed (no key id) is counted apart, not failed.
 """
@@ -20,6 +21,7 @@ import orjson
 import psycopg
 
 from payments.contract.signing import (
+    DELEGATION_FIELD,
     SIGNING_CONTEXT,
     canonical_json,
     decode_signature,
@@ -99,8 +101,10 @@ def _check_record(
         return fail(f"key {key_id} was not registered before this record")
     if key.revoked_at is not None:
         return fail(f"key {key_id} was revoked (position {key.revoked_at}) before this record")
-    if record.get("actor") != key.principal:
-        return fail(f"actor {record.get('actor')!r} is not {key.principal}, the key's principal")
+    via = record.get("via")  # a gateway signed for the actor
+    if (via or record.get("actor")) != key.principal:
+        signer = f"gateway {via!r}" if via else f"actor {record.get('actor')!r}"
+        return fail(f"{signer} is not {key.principal}, the key's principal")
     signature = decode_signature(record.get("signature"))
     payload = record.get("signed_payload")
     if signature is None or not isinstance(payload, str):
@@ -112,5 +116,7 @@ def _check_record(
         "payload": json.loads(payload),
         "type": record.get("command_type"),
     }
+    if via:
+        signed[DELEGATION_FIELD] = record.get("actor")
     if not verifies(key.public_key, signature, SIGNING_CONTEXT + canonical_json(signed)):
         fail("the signature does not verify: the record differs from what was signed")

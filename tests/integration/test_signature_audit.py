@@ -21,7 +21,7 @@ from payments.ledger.store import PaymentsApplication, application_env
 from payments.runtime.settings import Settings
 from payments.tools.bench import database
 from projections.rebuild.signatures import check_signatures
-from tests.support.signing import signed_ledger
+from tests.support.signing import register, signed_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +74,12 @@ def test_signed_records_verify_and_a_forged_one_is_found(
         ledger = signed_ledger(app)
         for n in range(3):
             assert ledger.decide(opening(n)).status == "accepted"
+        # And one signed by a gateway on the auditee's behalf (the HTTP API's way).
+        gateway = register(app, "gateway@it", frozenset({"gateway"}))
+        delegated = gateway.sign({**opening(3), "on_behalf_of": "auditee@it"})
+        assert ledger.ledger.decide(delegated).status == "accepted"
         clean = check_signatures(own_store)
-        assert (clean.ok, clean.commands, clean.keys) == (True, 3, 1)
+        assert (clean.ok, clean.commands, clean.keys) == (True, 4, 2), clean.failures
         passed = verify_signatures(own_store, service_env)
         assert passed.returncode == 0, passed.stdout + passed.stderr
 

@@ -35,7 +35,7 @@ CATALOGUE = {
     SettlementBatch.Created: "batch_id merchant_account payout_account fees_account currency "
     "fee_bps gross refunds chargebacks fees net item_count deficit_carried_in deficit_carried_out",
     CommandRecord.Decided: "command_type fingerprint status code message"
-    " key_id signature issued_at signed_payload",
+    " key_id signature issued_at signed_payload via",
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

@@ -379,3 +379,56 @@ def test_signatures_checked_ahead_on_other_threads_still_decide_each_command() -
     codes = [o.code for o in outcomes]
     assert codes[:3] == [None, "unauthenticated", "unauthenticated"]
     assert codes[3:] == [None] * 37
+
+
+def test_a_gateway_signs_for_a_principal_who_is_then_held_to_its_own_roles() -> None:
+    from payments.domain.command_record import CommandRecord
+    from payments.domain.ids import command_id_to_uuid
+    from tests.support.signing import register
+
+    app = in_memory_application()
+    ledger = Ledger(app)
+    gateway = register(app, "api@gateway", frozenset({"gateway"}))
+    ops = register(app, "ops@user", frozenset({"operations"}))
+    register(app, "ops2@user", frozenset({"operations"}))
+
+    def opening(n: int, actor: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "command_id": f"via-{n}",
+            "type": "open_account",
+            "actor": actor,
+            "payload": {"account_id": f"via-{n}", "currency": "EUR", "kind": "customer"},
+            **extra,
+        }
+
+    delegated = gateway.sign(opening(0, "ops@user", on_behalf_of="ops@user"))
+    assert ledger.decide(delegated).status == "accepted"
+    record = app.load_many([command_id_to_uuid("via-0")])[command_id_to_uuid("via-0")]
+    assert isinstance(record, CommandRecord)
+    assert (record.actor, record.via) == ("ops@user", "api@gateway")
+
+    transfer = {
+        "command_id": "via-t",
+        "type": "transfer",
+        "actor": "ops@user",
+        "on_behalf_of": "ops@user",
+        "payload": {
+            "transfer_id": "via-t", "from_account": "via-0", "to_account": "x",
+            "amount": 1, "currency": "EUR",
+        },
+    }  # fmt: skip
+    assert ledger.decide(gateway.sign(transfer)).code == "forbidden"  # ops may not transfer
+
+    tampered = gateway.sign(opening(1, "ops@user", on_behalf_of="ops@user"))
+    tampered |= {"on_behalf_of": "ops2@user", "actor": "ops2@user"}
+    not_a_gateway = ops.sign(opening(2, "ops2@user", on_behalf_of="ops2@user"))
+    nobody = gateway.sign(opening(3, "ghost@user", on_behalf_of="ghost@user"))
+    mismatch = gateway.sign(opening(4, "ops2@user", on_behalf_of="ops@user"))
+    for raw, words in (
+        (tampered, "does not verify"),
+        (not_a_gateway, "may not sign for others"),
+        (nobody, "is not a principal"),
+        (mismatch, "actor: must be ops@user"),
+    ):
+        outcome = ledger.decide(raw)
+        assert (outcome.code, words in outcome.message) == ("unauthenticated", True), outcome

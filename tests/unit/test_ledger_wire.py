@@ -78,6 +78,7 @@ def test_every_stored_event_becomes_a_self_describing_message() -> None:
         "signature",
         "issued_at",
         "signed_payload",
+        "via",
     }
 
 
