@@ -31,7 +31,7 @@ from projections.catalog import APPLIERS
 from projections.kafka_offsets import end_offsets
 from projections.rebuild.source import ListEventSource, StoreEventSource
 from projections.rebuild.verify import verify
-from projections.schema import install
+from projections.schema import PROJECTIONS, install
 from tests.integration.test_consumers import Sandbox, business_day, sandbox  # noqa: F401
 from tests.support.consumers import run_loops_until
 from tests.support.events import to_wire, url_with_search_path
@@ -141,7 +141,7 @@ def test_reordered_duplicated_and_missing_deliveries_end_right(sandbox: Sandbox)
     )
     send(sandbox.bootstrap, sandbox.topic, records)
     last = events[-1]["position"]
-    projections = ("balances", "settlements", "audit")
+    projections = PROJECTIONS
 
     def done() -> bool:
         return sandbox.applied_positions() == last and positions_at_end(
