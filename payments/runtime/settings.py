@@ -89,6 +89,18 @@ class Settings(BaseSettings):
         pattern=r"^[0-9]+ ?(/|per ) ?[0-9]* ?(second|minute|hour|day)s?$",
         description="requests per API key, in the `limits` library's notation",
     )
+    # POST /commands signs as a gateway principal (docs/security.md, "Signing on behalf
+    # of a principal"): a key of its own, never the client's, so the API speaks for
+    # its callers and for no one else.
+    api_signing_key_file: Path | None = Field(
+        default=None, description="PEM of the API's gateway key (Ed25519, PKCS#8)"
+    )
+    api_signing_principal: str | None = Field(
+        default=None, description="the gateway principal that key belongs to"
+    )
+    api_command_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="seconds POST /commands waits for an outcome"
+    )
 
     # Signed commands (docs/security.md): the key `payments send`, the demo and the
     # bench sign with. `payments services env` points at the local services' key.
