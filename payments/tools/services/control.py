@@ -110,6 +110,8 @@ def _up(config: ServiceConfig, say: Say, principal: str) -> dict[str, str]:
     # As the operator: the engine's role may not write keys (payments.ledger.schema).
     key_id = signing_keys.register_local_signer(config, operator["PAYMENTS_DATABASE_URL"])
     say(f"signing key of {signing_keys.LOCAL_PRINCIPAL}: {key_id}")
+    key_id = signing_keys.register_gateway_signer(config, operator["PAYMENTS_DATABASE_URL"])
+    say(f"signing key of {signing_keys.GATEWAY_PRINCIPAL} (the HTTP API's gateway): {key_id}")
     if kafka_log_is_new and pg_exists:
         _forget_kafka_offsets(operator["PAYMENTS_SUPERUSER_DATABASE_URL"], say)
     say(f"services up in {time.monotonic() - started:.1f} s")
@@ -207,6 +209,8 @@ def env_vars(config: ServiceConfig | None = None, principal: str = "client") -> 
         variables |= kafka_vars(principal, passwords)
     if principal in ("client", "admin"):  # those who send commands
         variables |= signing_keys.signing_vars(config)
+    if principal == "client":  # `payments api` runs as the client
+        variables |= signing_keys.gateway_vars(config)
     return variables
 
 
