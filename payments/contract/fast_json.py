@@ -53,3 +53,20 @@ def loads(data: bytes | str, slow: Callable[[str], Any] | None = None) -> Any:
             return document
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     return slow(text) if slow is not None else json.loads(text)
+
+
+def canonical(value: Any) -> bytes:
+    """`json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+    as UTF-8: the bytes of fingerprints and signatures, so they must never change.
+
+    orjson sorts keys by code point as the stdlib does and escapes the same characters;
+    it writes floats differently (`1e16` for `1e+16`), so a value holding one, like
+    anything orjson refuses, is spelt by the stdlib. Raises what the stdlib raises.
+    """
+    if not _has_float(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # a lone surrogate, an integer beyond 64 bits, a non-str key
+            pass
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")

@@ -26,12 +26,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from payments.contract import fast_json
 
 SIGNING_CONTEXT = b"payments-command-v1\n"
 SIGNED_FIELDS = ("actor", "command_id", "issued_at", "payload", "type")
@@ -47,13 +48,22 @@ class UnsignableCommand(ValueError):
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 for JSON of strings, integers, booleans, null, arrays and objects."""
+    if _has_nan(value):
+        raise UnsignableCommand("NaN and infinities have no JSON spelling")
     try:
-        text = json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        return text.encode("utf-8")
+        return fast_json.canonical(value)
     except (TypeError, ValueError, UnicodeEncodeError) as error:
         raise UnsignableCommand(str(error)[:200]) from None
+
+
+def _has_nan(value: Any) -> bool:
+    if type(value) is float:
+        return value != value or value in (float("inf"), float("-inf"))
+    if type(value) is dict:
+        return any(map(_has_nan, value.values()))
+    if type(value) is list:
+        return any(map(_has_nan, value))
+    return False
 
 
 def signed_message(envelope: dict[str, Any]) -> bytes:

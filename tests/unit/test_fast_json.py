@@ -68,3 +68,27 @@ def test_a_configured_slow_path_is_used_for_the_edges() -> None:
 def test_invalid_json_raises_as_the_stdlib_does() -> None:
     with pytest.raises(ValueError):
         fast_json.loads(b"not json")
+
+
+with_floats = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text() | st.floats(
+        allow_nan=False, allow_infinity=False
+    ),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(with_floats)
+def test_canonical_is_byte_for_byte_the_stdlibs(value) -> None:
+    try:
+        expected = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            fast_json.canonical(value)
+        return
+    assert fast_json.canonical(value) == expected
