@@ -121,6 +121,8 @@ CREATE TABLE IF NOT EXISTS audit_log{s} (
     prev_hash text NOT NULL,
     hash text NOT NULL
 );
+-- One aggregate's rows (the API's history, statements and command outcomes), not a scan.
+CREATE INDEX IF NOT EXISTS audit_log{s}_aggregate ON audit_log{s} (aggregate_id, position);
 -- Received but not yet chained (an earlier position is still on its way).
 CREATE TABLE IF NOT EXISTS audit_staging{s} (
     position bigint CONSTRAINT audit_staging{s}_pkey PRIMARY KEY,
