@@ -595,6 +595,8 @@ class Ledger:
         if command.rejection is not None:
             raise command.rejection  # its text broke the rules: never parsed
         raw = command.raw
+        if not isinstance(raw, dict):
+            raise InvalidCommand("command: must be a JSON object")
         envelope = check_envelope({k: v for k, v in raw.items() if k not in _SIGNATURE_FIELDS})
         if _has_huge_integer(raw["payload"]):
             # A number rule of the envelope: read as a stand-in (text_rules) that no
