@@ -115,3 +115,37 @@ def account_events_from_audit(conn: psycopg.Connection, account_id: str) -> list
         names = ("position", "event_type", "aggregate_type", "aggregate_id",
                  "aggregate_version", "recorded_at", "payload")  # fmt: skip
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def command_decision(conn: psycopg.Connection, command_id: str, actor: str) -> Row | None:
+    """The engine's stored decision of `actor`'s command `command_id` (its
+    CommandRecord.Decided in the audit log), or None: not decided, not yet
+    projected, or another principal's."""
+    from payments.domain.ids import command_id_to_uuid
+
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT recorded_at, payload FROM audit_log WHERE aggregate_id = %s"
+            " AND event_type = 'CommandRecord.Decided' AND actor = %s",
+            (command_id_to_uuid(command_id), actor),
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    recorded_at, payload = row
+    return {
+        "command_id": command_id,
+        "type": payload.get("command_type"),
+        "status": payload["status"],
+        "code": payload.get("code"),
+        "message": payload.get("message", ""),
+        "replayed": False,
+        "processed_at": recorded_at,
+        "via": payload.get("via"),
+    }
+
+
+def audit_position(conn: psycopg.Connection) -> int:
+    """The audit log's last position (0 when empty): what a read of it has seen."""
+    row = conn.execute("SELECT coalesce(max(position), 0) FROM audit_log").fetchone()
+    return int(row[0]) if row else 0

@@ -112,3 +112,31 @@ class AuditPage(BaseModel):
 class Health(BaseModel):
     status: str = Field(description="ok or degraded")
     postgres: bool
+
+
+class StatementLine(BaseModel):
+    position: int = Field(description="the audit log position of the posting's event")
+    recorded_at: datetime
+    event_type: str
+    amount: int = Field(description="minor units: + credit, - debit")
+    balance: int = Field(description="the posted balance after it (running balance)")
+    posting_id: str | None
+    counterparty: str | None
+    reason: str | None
+    reference: str | None
+
+
+class StatementView(BaseModel):
+    account_id: str
+    currency: str
+    start: datetime = Field(alias="from", description="inclusive")
+    end: datetime = Field(alias="to", description="exclusive")
+    opening_balance: int = Field(description="posted, just before `from`")
+    total_credits: int
+    total_debits: int = Field(description="a positive number")
+    closing_balance: int = Field(description="opening + credits - debits")
+    postings: list[StatementLine]
+    position: int = Field(
+        description="the audit log's last position when computed: the statement holds "
+        "every event up to it"
+    )
