@@ -1,7 +1,8 @@
 """The application factory: routes, authentication, errors, request log, limits.
 
 `create_app(settings)` builds everything but connects to nothing until it starts
-(the pool opens in the lifespan), so the OpenAPI document can be built offline.
+(the pool opens in the lifespan, and the Kafka side when commands are configured:
+a gateway key and a bootstrap), so the OpenAPI document can be built offline.
 CORS is off: no CORSMiddleware, so browsers on other origins cannot read answers.
 """
 
@@ -10,11 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from payments.api import commands, statements
+from payments.api.bus import CommandBus
+from payments.api.gateway import load_gateway
 from payments.api.metrics import ApiMetrics
 from payments.api.middleware import log_requests
 from payments.api.openapi import build_openapi
@@ -23,7 +28,8 @@ from payments.api.ratelimit import KeyLimiter
 from payments.api.routes import router
 from payments.runtime.settings import Settings
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+log = structlog.get_logger("payments.api")
 
 
 def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
@@ -32,25 +38,42 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool.open(wait=True, timeout=30)
+        app.state.gateway = load_gateway(settings)
+        if app.state.gateway is not None and settings.kafka_bootstrap:
+            app.state.bus = CommandBus(settings)
+            app.state.bus.start()
+            log.info("api.commands", gateway=app.state.gateway.principal,
+                     topic=settings.topics.commands)  # fmt: skip
+        else:
+            log.warning("api.commands_off", why="no PAYMENTS_API_SIGNING_* or Kafka bootstrap")
         try:
             yield
         finally:
+            if app.state.bus is not None:
+                app.state.bus.stop()
             pool.close()
 
     app = FastAPI(
         title="payments-engine API",
         version=VERSION,
-        description="Authenticated reads of the payments engine's projections (docs/api.md).",
+        description=(
+            "Authenticated reads of the payments engine's projections, account statements"
+            " and commands signed on the caller's behalf (docs/api.md)."
+        ),
         lifespan=lifespan,
         docs_url=None,  # the interactive pages load scripts from a CDN: not here
         redoc_url=None,
     )
     app.state.pool = pool
+    app.state.settings = settings
+    app.state.bus = app.state.gateway = None
     app.state.limiter = KeyLimiter(settings.api_rate_limit)
     app.state.metrics = ApiMetrics()
     app.include_router(router)
+    app.include_router(statements.router)
+    app.include_router(commands.router)
     app.add_exception_handler(ApiProblem, on_api_problem)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -45,9 +45,15 @@ class Problem(BaseModel):
 
 
 class ApiProblem(Exception):
-    def __init__(self, slug: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        slug: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(detail)
-        self.slug, self.detail, self.headers = slug, detail, headers or {}
+        self.slug, self.detail, self.headers, self.errors = slug, detail, headers or {}, errors
 
 
 def problem_response(
@@ -73,7 +79,7 @@ def problem_response(
 
 async def on_api_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
-    return problem_response(request, exc.slug, exc.detail, exc.headers)
+    return problem_response(request, exc.slug, exc.detail, exc.headers, exc.errors)
 
 
 async def on_invalid_request(request: Request, exc: Exception) -> JSONResponse:

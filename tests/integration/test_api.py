@@ -10,6 +10,8 @@ through the principals projection. Nothing is mocked.
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import os
@@ -64,6 +66,8 @@ class Day:
     first_position: int  # the audit chain starts after it
     api: str  # base URL of the API process
     limited_api: str  # the same, with a limit of 3 requests a minute per key
+    impatient_api: str  # the same, waiting 1 ms for a command's outcome (202 at once)
+    gateway: str  # the principal the API signs commands with
 
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -181,6 +185,12 @@ def day(
         register_in_store(wallet, roles=frozenset({"wallet"}))
         keys = {name: api_key(auditor) for name in ("auditor", "revoked", "limited", "fuzz")}
         keys["wallet"] = api_key(wallet)
+        keys["ops"] = api_key(ops)
+        # The API's own key: a principal with the gateway role only (as services up makes).
+        gateway = register_in_store(f"gw-{run}@api", roles=frozenset({"gateway"}))
+        gateway_pem = logs / "gateway.pem"
+        gateway_pem.touch(mode=0o600)
+        gateway_pem.write_bytes(gateway.private_pem())
         cli("keys", "api-revoke", keys["revoked"].split("_")[1], "--reason", "test: left")
         app = open_application(settings)
         try:  # an expiry in 2 s cannot be asked of the command line (it wants a future)
@@ -224,13 +234,23 @@ def day(
             time.sleep(0.3)
 
         client = principals.role_env(settings, "client", url)
-        env = client | {"PAYMENTS_LOG_FORMAT": "json", "PAYMENTS_API_RATE_LIMIT": "100000/minute"}
+        env = client | {
+            "PAYMENTS_LOG_FORMAT": "json",
+            "PAYMENTS_API_RATE_LIMIT": "100000/minute",
+            "PAYMENTS_TOPIC_PREFIX": prefix,
+            "PAYMENTS_API_SIGNING_KEY_FILE": str(gateway_pem),
+            "PAYMENTS_API_SIGNING_PRINCIPAL": gateway.principal,
+        }
         process, base = start_api(env, logs / "api.log")
         apis.append(process)
         process, limited = start_api(env | {"PAYMENTS_API_RATE_LIMIT": "3/minute"},
                                      logs / "api-limited.log")  # fmt: skip
         apis.append(process)
-        yield Day(run, url, settings.require_database_url(), keys, start, base, limited)
+        process, impatient = start_api(env | {"PAYMENTS_API_COMMAND_TIMEOUT": "0.001"},
+                                       logs / "api-impatient.log")  # fmt: skip
+        apis.append(process)
+        yield Day(run, url, settings.require_database_url(), keys, start, base, limited,
+                  impatient, gateway.principal)  # fmt: skip
     finally:
         for process in apis:
             stop_process(process)
@@ -379,11 +399,189 @@ def test_health_and_metrics(day: Day) -> None:
     assert 'payments_api_requests_total{method="GET",route="/accounts/{account_id}"' in metrics
 
 
+def post(
+    day: Day, body: dict[str, Any], key: str = "ops", base: str | None = None, **headers: str
+) -> httpx.Response:
+    auth = {"Authorization": f"Bearer {day.keys.get(key, key)}"}
+    return httpx.post((base or day.api) + "/commands", json=body, headers=auth | headers,
+                      timeout=15)  # fmt: skip
+
+
+def open_wallet(day: Day, name: str) -> dict[str, Any]:
+    return {"command_id": f"{day.run}-{name}", "type": "open_account",
+            "payload": {"account_id": f"{name}-{day.run}", "currency": "EUR",
+                        "kind": "customer"}}  # fmt: skip
+
+
+def audit_rows(day: Day, command_id: str, timeout: float = 30) -> list[tuple]:
+    """The audit log's CommandRecord.Decided of `command_id`, once projected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = day.sql(
+            "SELECT actor, payload->>'via', payload->>'status' FROM audit_log"
+            " WHERE command_id = %s AND event_type = 'CommandRecord.Decided'", (command_id,),
+        )  # fmt: skip
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def test_a_command_is_signed_for_the_key_s_principal_and_answered_once(day: Day) -> None:
+    body = open_wallet(day, "http1")
+    first = post(day, body)
+    assert first.status_code == 200, first.text
+    outcome = first.json()
+    assert (outcome["status"], outcome["replayed"]) == ("accepted", False), outcome
+    # The same command_id again: the engine answers its record, not a second decision.
+    again = post(day, body)
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["processed_at"] == outcome["processed_at"]
+    # The audit log shows who (the key's principal) and through what (the gateway).
+    assert audit_rows(day, body["command_id"]) == [(f"ops-{day.run}@api", day.gateway,
+                                                    "accepted")]  # fmt: skip
+    polled = get(day, f"/commands/{body['command_id']}", "ops")
+    assert polled.status_code == 200, polled.text
+    assert (polled.json()["status"], polled.json()["via"]) == ("accepted", day.gateway)
+    assert get(day, f"/accounts/http1-{day.run}").status_code in (200, 404)  # projected soon
+
+
+def test_the_idempotency_key_header_is_the_command_id(day: Day) -> None:
+    body = open_wallet(day, "http2")
+    command_id = body.pop("command_id")
+    answered = post(day, body, **{"Idempotency-Key": command_id})
+    assert answered.status_code == 200 and answered.json()["command_id"] == command_id
+    assert post(day, body, **{"Idempotency-Key": command_id}).json()["replayed"] is True
+    mismatch = post(day, {**body, "command_id": command_id + "x"},
+                    **{"Idempotency-Key": command_id})  # fmt: skip
+    assert "Idempotency-Key" in problem(mismatch, 422, "invalid-request")["detail"]
+    problem(post(day, body), 422, "invalid-request")  # neither: no idempotency, no command
+
+
+def test_a_key_without_commands_write_is_forbidden(day: Day) -> None:
+    body = open_wallet(day, "http3")
+    assert "commands:write" in problem(post(day, body, "auditor"), 403, "forbidden")["detail"]
+    problem(get(day, "/commands/whatever", "auditor"), 403, "forbidden")
+
+
+def test_a_body_cannot_speak_for_someone_else(day: Day) -> None:
+    """actor/on_behalf_of naming another principal, or a signature of the client's own,
+    are refused before anything is published; the caller's own name is accepted."""
+    body = open_wallet(day, "http4")
+    other = f"auditor-{day.run}@api"
+    for forged in ({"actor": other}, {"on_behalf_of": other}, {"actor": day.gateway},
+                   {"key_id": "ed25519:" + "0" * 32}, {"signature": "A" * 88}):  # fmt: skip
+        refused = post(day, body | forged)
+        problem(refused, 422, "invalid-request")
+    # Nothing of those was decided: the first real send of the id is the first decision.
+    own = post(day, body | {"actor": f"ops-{day.run}@api"})
+    assert own.status_code == 200 and own.json()["replayed"] is False, own.text
+
+
+def test_the_caller_s_roles_decide_not_the_gateway_s(day: Day) -> None:
+    """The wallet principal may transfer, not open accounts: through the API too."""
+    refused = post(day, open_wallet(day, "http5"), "wallet")
+    assert refused.status_code == 200
+    assert (refused.json()["status"], refused.json()["code"]) == ("rejected", "forbidden")
+    assert f"wallet-{day.run}@api may not issue open_account" in refused.json()["message"]
+    # Someone else's command is not the wallet's to read.
+    problem(get(day, f"/commands/{day.run}-http1", "wallet"), 404, "not-found")
+
+
+def test_no_outcome_in_time_is_202_with_a_location_to_poll(day: Day) -> None:
+    body = open_wallet(day, "http6")
+    pending = post(day, body, base=day.impatient_api)
+    assert pending.status_code == 202, pending.text
+    location = pending.headers["location"]
+    assert location == f"/commands/{day.run}-http6" == pending.json()["location"]
+    deadline = time.monotonic() + 30
+    while True:
+        polled = httpx.get(day.impatient_api + location, timeout=10,
+                           headers={"Authorization": f"Bearer {day.keys['ops']}"})  # fmt: skip
+        if polled.status_code == 200:
+            break
+        assert polled.status_code == 202 and time.monotonic() < deadline, polled.text
+        time.sleep(0.1)
+    assert polled.json()["status"] == "accepted" and polled.json()["replayed"] is False
+
+
+def statement(day: Day, start: str, end: str, accept: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {day.keys['auditor']}"} | (
+        {"Accept": accept} if accept else {}
+    )
+    return httpx.get(f"{day.api}/accounts/alice-{day.run}/statements", headers=headers,
+                     params={"from": start, "to": end}, timeout=10)  # fmt: skip
+
+
+def test_a_statement_adds_up_and_periods_chain(day: Day) -> None:
+    whole = statement(day, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")
+    assert whole.status_code == 200, whole.text
+    s = whole.json()
+    # Top-up 10 000 in, capture 2 000 out, refund 300 in; the hold is not a posting.
+    assert [p["amount"] for p in s["postings"]] == [10_000, -2_000, 300]
+    assert (s["opening_balance"], s["total_credits"], s["total_debits"], s["closing_balance"]) == (
+        0, 10_300, 2_000, 8_300,
+    )  # fmt: skip
+    assert s["position"] >= max(p["position"] for p in s["postings"])
+    running = s["opening_balance"]
+    for line in s["postings"]:
+        running += line["amount"]
+        assert line["balance"] == running
+    # Split at the second posting: it belongs to the later period (the end is excluded).
+    split = s["postings"][1]["recorded_at"]
+    early = statement(day, "2000-01-01T00:00:00Z", split).json()
+    late = statement(day, split, "2100-01-01T00:00:00Z").json()
+    for period in (early, late):
+        assert (
+            period["opening_balance"] + period["total_credits"] - period["total_debits"]
+            == (period["closing_balance"])
+        )
+    assert late["opening_balance"] == early["closing_balance"] == 10_000
+    assert early["postings"] + late["postings"] == s["postings"]
+    empty = statement(day, "2000-01-01T00:00:00Z", "2000-01-02T00:00:00Z")
+    problem(empty, 404, "not-found")  # the account did not exist then
+    problem(statement(day, split, split), 422, "invalid-request")
+    headers = {"Authorization": f"Bearer {day.keys['wallet']}"}
+    forbidden = httpx.get(
+        f"{day.api}/accounts/alice-{day.run}/statements",
+        headers=headers,
+        params={"from": "2000-01-01T00:00:00Z", "to": split},
+        timeout=10,
+    )
+    problem(forbidden, 403, "forbidden")
+
+
+def test_a_statement_as_csv_and_as_pdf(day: Day, tmp_path: Path) -> None:
+    answer = statement(day, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", "text/csv")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [r["line"] for r in rows] == ["opening", "posting", "posting", "posting", "closing"]
+    credits = sum(int(r["credit"] or 0) for r in rows if r["line"] == "posting")
+    debits = sum(int(r["debit"] or 0) for r in rows if r["line"] == "posting")
+    closing = rows[-1]
+    assert (int(closing["credit"]), int(closing["debit"]), int(closing["balance"])) == (
+        credits, debits, int(rows[0]["balance"]) + credits - debits,
+    )  # fmt: skip
+    pdf = statement(day, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", "application/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-") and pdf.content.rstrip().endswith(b"%%EOF")
+    (tmp_path / "statement.pdf").write_bytes(pdf.content)  # for a person to look at
+
+
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
     day: Day, tmp_path: Path
 ) -> None:
-    """A quick, deterministic fuzz of every operation against the live API (about 200
-    requests: the coverage and fuzzing phases), no 5xx and every answer in the schema."""
+    """A quick, deterministic fuzz of every operation against the live API (a few
+    hundred requests: the coverage and fuzzing phases), no 5xx and every answer in the
+    schema; half the ids are real (tests/support/schemathesis_hooks.py), so found
+    accounts, payments, batches and statements are checked too. The fuzz key is the
+    auditor's: no commands:write, so nothing is published (403, in the schema)."""
+    real = {"account_id": f"alice-{day.run}", "payment_id": f"pay-{day.run}",
+            "batch_id": f"batch-{day.run}"}  # fmt: skip
+    env = dict(os.environ) | {
+        "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
+        "PAYMENTS_FUZZ_IDS": json.dumps(real),
+        "PYTHONPATH": str(ROOT),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", str(ROOT / "docs" / "openapi.json"),
          "--url", day.api, "--header", f"Authorization: Bearer {day.keys['fuzz']}",
@@ -391,8 +589,15 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
                      "response_schema_conformance,response_headers_conformance",
          "--max-examples", "8", "--generation-deterministic",  # the same cases every run
          "--request-timeout", "10", "--suppress-health-check", "all"],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        capture_output=True, text=True, timeout=300, env=env,
         cwd=tmp_path,  # it keeps a .schemathesis/ folder where it runs
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "Tested: 7" in done.stdout, done.stdout[-3000:]  # every operation was called
+    assert "Tested: 10" in done.stdout, done.stdout[-3000:]  # every operation was called
+    # The real ids were used: the fuzz key's found lookups are in the request log.
+    found = day.sql(
+        "SELECT DISTINCT route FROM public.api_requests WHERE key_prefix = %s AND status = 200",
+        (day.keys["fuzz"].split("_")[1],),
+    )
+    assert {"/accounts/{account_id}", "/payments/{payment_id}", "/settlements/{batch_id}",
+            "/accounts/{account_id}/statements"} <= {r[0] for r in found}, found  # fmt: skip
