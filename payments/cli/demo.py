@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 import psycopg
@@ -11,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from payments.runtime.settings import Settings
+from payments.tools.demo import api as demo_api
 from payments.tools.demo.run import (
     DemoFailed,
     DemoRun,
@@ -65,10 +69,14 @@ def demo_command(keep_running: bool) -> None:
     child_env = {k: v for k, v in os.environ.items() if k.startswith("PAYMENTS_")}
     child_env.setdefault("PAYMENTS_LOG_FORMAT", "json")
     log_dir = ServiceConfig.from_settings().state_dir / "logs"
-    system = start_system(child_env, log_dir, settings)
+    port = demo_api.free_port()
+    api_child = demo_api.api_env(settings, child_env, port)
+    api = demo_api.DemoApi(f"http://127.0.0.1:{port}", demo_api.issue_demo_key(settings))
+    system = start_system(child_env, log_dir, settings, api_child)
     console.print(
-        f"[bold]Engine[/bold] pid {system.pids['engine']} and [bold]consumers[/bold] "
-        f"pid {system.pids['consumers']} started (logs in {log_dir})"
+        f"[bold]Engine[/bold] pid {system.pids['engine']}, [bold]consumers[/bold] "
+        f"pid {system.pids['consumers']} and the [bold]HTTP API[/bold] pid "
+        f"{system.pids['api']} on {api.base} started (logs in {log_dir})"
     )
     ok = False
     try:
@@ -78,7 +86,9 @@ def demo_command(keep_running: bool) -> None:
         _print_story(console, run)
         wait_for_read_models(settings, console)
         _print_books(console, settings, tag)
-        ok = _print_verify(console, settings) and not run.surprises()
+        api_ok = _print_api_calls(console, api, tag, log_dir, show_key=keep_running)
+        wait_for_read_models(settings, console)  # the API's command too, before verify
+        ok = _print_verify(console, settings) and not run.surprises() and api_ok
     except DemoFailed as failure:
         console.print(f"[bold red]demo failed:[/bold red] {failure} (logs in {log_dir})")
     finally:
@@ -89,7 +99,8 @@ def demo_command(keep_running: bool) -> None:
                 f"  payments balance alice.{tag}\n"
                 f"  payments settlement cafe-day.{tag}\n"
                 "  echo '{...envelope...}' | payments send\n"
-                f"Stop with: kill {system.pids['engine']} {system.pids['consumers']}"
+                f'  curl -H "Authorization: Bearer $KEY" {api.base}/accounts/alice.{tag}\n'
+                f"Stop with: kill {' '.join(str(pid) for pid in system.pids.values())}"
                 " && payments services down"
             )
         else:
@@ -98,6 +109,45 @@ def demo_command(keep_running: bool) -> None:
                 control.down()
                 console.print("[dim]stopped the engine, the consumers and the services[/dim]")
     sys.exit(0 if ok else 1)
+
+
+def _print_api_calls(
+    console: Console, api: demo_api.DemoApi, tag: str, log_dir: Path, show_key: bool
+) -> bool:
+    """A balance, a statement and a command through the HTTP API: real calls, real
+    answers; the statement also as CSV and PDF files. False if one went wrong."""
+    prefix = api.key.split("_")[1]
+    shown_key = api.key if show_key else f"pek_{prefix}_…"
+    console.print(
+        f"\n[bold]The HTTP API[/bold] ({api.base}, docs/api.md) with an API key of "
+        f"{demo_api.DEMO_PRINCIPAL} (an hour): KEY={shown_key}"
+    )
+    today = datetime.now(UTC).date()
+    period = f"from={today}T00:00:00Z&to={today + timedelta(days=1)}T00:00:00Z"
+    statement = f"/accounts/alice.{tag}/statements?{period}"
+    dave = {"account_id": f"dave.{tag}", "currency": "EUR", "kind": "customer"}
+    command = {"command_id": f"demo.{tag}.api-1", "type": "open_account", "payload": dave}
+    calls = [
+        ("GET", f"/accounts/alice.{tag}", None, 200),
+        ("GET", statement, None, 200),
+        ("POST", "/commands", command, 200),
+    ]
+    ok = True
+    for method, path, body, expected in calls:
+        answer = demo_api.call(api, method, path, body)
+        data = f" -d '{json.dumps(body)}'" if body else ""
+        verb = " -X POST -H 'Content-Type: application/json'" if body else ""
+        line = f"$ curl -s{verb} -H \"Authorization: Bearer $KEY\"{data} '{api.base}{path}'"
+        console.print(line, style="bold", markup=False, highlight=False, soft_wrap=True)
+        console.print(demo_api.shown(answer), markup=False, highlight=False)
+        ok = ok and answer.status == expected
+    for suffix, accept in (("csv", "text/csv"), ("pdf", "application/pdf")):
+        answer = demo_api.call(api, "GET", statement, accept=accept)
+        path = log_dir / f"demo-statement-alice.{suffix}"
+        path.write_bytes(answer.body)
+        console.print(f"statement as {accept} ({answer.status}): {path}", markup=False)
+        ok = ok and answer.status == 200
+    return ok
 
 
 def _print_story(console: Console, run: DemoRun) -> None:

@@ -131,21 +131,27 @@ class RunningSystem:
 
 
 def start_system(
-    settings_env: dict[str, str], log_dir: Path, settings: Settings | None = None
+    settings_env: dict[str, str],
+    log_dir: Path,
+    settings: Settings | None = None,
+    api_env: dict[str, str] | None = None,
 ) -> RunningSystem:
     """Engine and consumers, each as its own Kafka principal and database role on the
-    local services."""
+    local services; with `api_env`, the HTTP API too (as the client, payments.tools.demo.api)."""
     from payments.tools.services import principals
 
     system = RunningSystem()
     if settings is not None:
         principals.grant(settings, settings.topic_prefix, settings.engine_group)
-    for name, args in (("engine", ["engine"]), ("consumers", ["consume", "all"])):
+    children = [("engine", ["engine"], {}), ("consumers", ["consume", "all"], {})]
+    if api_env is not None:
+        children.append(("api", ["api"], api_env))
+    for name, args, extra in children:
         env = dict(settings_env)
-        if settings is not None:
+        if settings is not None and args[0] in principals.ROLE_OF_COMMAND:
             principal = principals.ROLE_OF_COMMAND[args[0]]
             env |= principals.role_env(settings, principal, env.get("PAYMENTS_DATABASE_URL"))
-        process = spawn_cli(args, env, log_dir / f"demo-{name}.log")
+        process = spawn_cli(args, env | extra, log_dir / f"demo-{name}.log")
         system.pids[name] = process.pid
         system.stops.append(lambda p=process: stop_process(p) and None)
     return system
