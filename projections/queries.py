@@ -60,13 +60,14 @@ def get_api_key(conn: psycopg.Connection, prefix: str) -> Row | None:
     """The API key `prefix` with its principal's roles now ('' when it has none left)."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT k.prefix, k.principal, k.secret_sha256, k.scopes, k.expires_at,"
+            "SELECT k.prefix, k.principal, k.secret_sha256, k.scopes, k.accounts, k.expires_at,"
             " k.revoked_at, coalesce(p.roles, '') FROM api_keys k"
             " LEFT JOIN principals p ON p.principal = k.principal WHERE k.prefix = %s",
             (prefix,),
         )
         row = cur.fetchone()
-    names = ("prefix", "principal", "secret_sha256", "scopes", "expires_at", "revoked_at", "roles")
+    names = ("prefix", "principal", "secret_sha256", "scopes", "accounts", "expires_at",
+             "revoked_at", "roles")  # fmt: skip
     return dict(zip(names, row, strict=True)) if row else None
 
 

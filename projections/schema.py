@@ -163,11 +163,14 @@ CREATE TABLE IF NOT EXISTS api_keys{s} (
     principal text NOT NULL,
     secret_sha256 text NOT NULL,
     scopes text NOT NULL,
+    accounts text NOT NULL DEFAULT '',
     expires_at timestamptz NOT NULL,
     issued_at timestamptz NOT NULL,
     revoked_at timestamptz,
     last_version bigint NOT NULL
 );
+-- Tables made before keys could be restricted to accounts (theirs were not).
+ALTER TABLE api_keys{s} ADD COLUMN IF NOT EXISTS accounts text NOT NULL DEFAULT '';
 """
 
 _POSITIONS = """

@@ -4,7 +4,8 @@
 revoked and expired keys are all 401 `unauthenticated` (the detail says which of
 the last two, which only the key's holder can learn); a key over its rate limit is
 429; a scope the principal's roles do not give is 403 `forbidden`. Scopes are
-derived at every request from the roles the projection holds now.
+derived at every request from the roles the projection holds now. A key restricted
+to accounts carries them in `Caller.accounts` (payments.api.restriction).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Caller:
     principal: str
     key_prefix: str
     scopes: frozenset[str]
+    accounts: frozenset[str] = frozenset()  # empty: any account
 
 
 def _refuse(detail: str) -> ApiProblem:
@@ -60,7 +62,7 @@ def authenticate(
     if wait is not None:
         raise ApiProblem("rate-limited", f"retry in {wait} s", {"Retry-After": str(wait)})
     scopes = effective_scopes(key["roles"].split(), key["scopes"])
-    return Caller(key["principal"], prefix, scopes)
+    return Caller(key["principal"], prefix, scopes, frozenset(key["accounts"].split()))
 
 
 def requires(scope: str) -> Callable[[Caller], Caller]:

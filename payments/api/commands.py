@@ -11,7 +11,8 @@ it; it holds every remembered decision, with `via`), for the caller's own comman
 only; else from what this process saw on the results topic (an envelope error is
 answered but never stored); else 202 while this process still waits, 404 otherwise.
 Its scope is commands:write: the outcome belongs to whoever may send commands, and
-a caller only ever sees its own.
+a caller only ever sees its own. A key restricted to accounts may send only commands
+that debit, open or close its accounts (payments.api.restriction).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from payments.api.auth import Caller, requires
 from payments.api.gateway import COMMAND_ID_PATTERN, CommandRequest, signed_envelope
 from payments.api.problems import ApiProblem, problem_responses
+from payments.api.restriction import check_command
 from projections import queries
 
 CommandWriter = Annotated[Caller, Depends(requires("commands:write"))]
@@ -88,6 +90,7 @@ async def post_command(
     state = request.app.state
     if state.bus is None or state.gateway is None:
         raise ApiProblem("unavailable", "commands are not configured on this API process")
+    check_command(caller.accounts, command.type, command.payload)  # before anything is sent
     envelope = signed_envelope(state.gateway, command, caller.principal, idempotency_key)
     timeout = state.settings.api_command_timeout
     try:

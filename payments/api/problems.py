@@ -22,6 +22,7 @@ TYPE_PREFIX = "urn:payments-engine:problem:"
 PROBLEMS: dict[str, tuple[int, str]] = {
     "unauthenticated": (401, "Missing or invalid API key"),
     "forbidden": (403, "The key's principal lacks the scope this needs"),
+    "account-not-allowed": (403, "The key is restricted to other accounts"),
     "not-found": (404, "No such resource"),
     "method-not-allowed": (405, "Method not allowed"),
     "invalid-request": (422, "The request's parameters are not valid"),
@@ -100,7 +101,9 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these problem statuses (the schema is added by openapi.py)."""
-    titles = {status: title for status, title in PROBLEMS.values()}
+    titles: dict[int, str] = {}
+    for status, title in PROBLEMS.values():
+        titles.setdefault(status, title)  # the first of a status names it (403: forbidden)
     schema = {"$ref": "#/components/schemas/Problem"}
     found: dict[int | str, dict[str, Any]] = {}
     for status in statuses:

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 from payments.api.auth import Caller, requires
 from payments.api.models import AuditPage, Balance, Health, History, PaymentView, Settlement
 from payments.api.problems import ApiProblem, problem_responses
+from payments.api.restriction import check_account, check_payment, check_unrestricted
 from payments.domain.commands import IDENTIFIER_PATTERN
 from projections import queries
 from projections.balances.history import history_of
@@ -35,8 +36,9 @@ def _conn(request: Request) -> Any:
 
 
 @router.get("/accounts/{account_id}", response_model=Balance, responses=FOUND_PROBLEMS)
-def get_account(request: Request, account_id: Id, _: AccountsReader) -> dict[str, Any]:
+def get_account(request: Request, account_id: Id, caller: AccountsReader) -> dict[str, Any]:
     """An account's balances now (as the balances projection holds them)."""
+    check_account(caller.accounts, account_id)
     with _conn(request) as conn:
         row = queries.get_balance(conn, account_id)
     if row is None:
@@ -49,13 +51,14 @@ def get_history(
     request: Request,
     account_id: Id,
     as_of: Annotated[AwareDatetime, Query(description="ISO-8601 with a zone")],
-    _: AccountsReader,
+    caller: AccountsReader,
 ) -> dict[str, Any]:
     """The account at `as_of`, and every movement up to then, folded from the audit log.
 
     Exact as far as the audit projection has come (the query role may not read the
     event store; `payments history` reads it as the auditor).
     """
+    check_account(caller.accounts, account_id)
     with _conn(request) as conn:
         events = queries.account_events_from_audit(conn, account_id)
     found = history_of(events, account_id, as_of)
@@ -74,10 +77,11 @@ def get_history(
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentView, responses=FOUND_PROBLEMS)
-def get_payment(request: Request, payment_id: Id, _: PaymentsReader) -> dict[str, Any]:
+def get_payment(request: Request, payment_id: Id, caller: PaymentsReader) -> dict[str, Any]:
     """A payment and its running totals."""
     with _conn(request) as conn:
         row = queries.get_payment(conn, payment_id)
+    check_payment(caller.accounts, row)
     if row is None:
         raise ApiProblem("not-found", f"no payment {payment_id}")
     return row
@@ -87,11 +91,12 @@ def get_payment(request: Request, payment_id: Id, _: PaymentsReader) -> dict[str
 def get_settlement(
     request: Request,
     batch_id: Id,
-    _: SettlementsReader,
+    caller: SettlementsReader,
     items_after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     items_limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
     """A settlement batch with its items (captures, refunds, chargebacks), paged."""
+    check_unrestricted(caller.accounts, "settlement batches")
     with _conn(request) as conn:
         batch = queries.get_settlement_page(conn, batch_id, items_after, items_limit)
     if batch is None:
@@ -104,11 +109,12 @@ def get_settlement(
 @router.get("/audit", response_model=AuditPage, responses=AUTH_PROBLEMS)
 def get_audit(
     request: Request,
-    _: AuditReader,
+    caller: AuditReader,
     after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="a position")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The hash-chained audit log after a position, oldest first."""
+    check_unrestricted(caller.accounts, "the audit log")
     with _conn(request) as conn:
         rows = queries.audit_after(conn, after, limit)
     for row in rows:

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime
 from payments.api.auth import Caller, requires
 from payments.api.models import StatementView
 from payments.api.problems import ApiProblem, problem_responses
+from payments.api.restriction import check_account
 from payments.api.routes import Id
 from payments.api.statement_csv import render_csv
 from payments.api.statement_pdf import render_pdf
@@ -55,9 +56,10 @@ def get_statement(
     account_id: Id,
     start: Annotated[AwareDatetime, Query(alias="from", description="inclusive, with a zone")],
     end: Annotated[AwareDatetime, Query(alias="to", description="exclusive, with a zone")],
-    _: StatementsReader,
+    caller: StatementsReader,
 ) -> Any:
     """Opening balance, every posting with its running balance, totals, closing balance."""
+    check_account(caller.accounts, account_id)
     if start >= end:
         why = [{"loc": ["query", "from"], "msg": "must be before to"}]
         raise ApiProblem("invalid-request", "from: must be before to", errors=why)

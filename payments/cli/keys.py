@@ -143,15 +143,26 @@ def _duration(text: str) -> timedelta:
     "--scope", "scopes", multiple=True, help="Narrow to these scopes (repeat; default: all "
     "the principal's roles give)."
 )  # fmt: skip
+@click.option(
+    "--account", "accounts", multiple=True, help="Restrict to these accounts (repeat; "
+    "default: any). A restricted key reads and moves money out of only these."
+)  # fmt: skip
 @click.option("--actor", default=None, help="Who is doing this (default operator:$USER).")
-def api_create(principal: str, expires_in: str, scopes: tuple[str, ...], actor: str | None) -> None:
+def api_create(
+    principal: str,
+    expires_in: str,
+    scopes: tuple[str, ...],
+    accounts: tuple[str, ...],
+    actor: str | None,
+) -> None:
     """Issue an HTTP API key for PRINCIPAL and show it once (only its hash is stored).
 
     Its scopes are those of the principal's roles at each request (docs/api.md).
 
     \b
-    Example:
+    Examples:
       payments keys api-create --principal support@example --expires-in 30d
+      payments keys api-create --principal app@example --account alice --account alice-eur
     """
     from payments.ledger.identities import issue_api_key
 
@@ -164,12 +175,14 @@ def api_create(principal: str, expires_in: str, scopes: tuple[str, ...], actor: 
             expires_at=expires_at,
             actor=actor or _operator(),
             scopes=set(scopes),
+            accounts=set(accounts),
         )
     finally:
         app.close()
+    only = f", only for {' '.join(issued.accounts)}" if issued.accounts else ""
     click.echo(
-        f"API key {issued.prefix} of {principal}, expires {expires_at:%Y-%m-%dT%H:%M:%SZ};"
-        " shown once:"
+        f"API key {issued.prefix} of {principal}{only}, expires"
+        f" {expires_at:%Y-%m-%dT%H:%M:%SZ}; shown once:"
     )
     click.echo(issued.token)
     click.echo("send it as: Authorization: Bearer <key>")

@@ -218,6 +218,9 @@ class ApiKeyIssued(Message):
     )
     expires_at: str = Field(description="ISO-8601 UTC time from which the key is refused")
     scopes: str = Field(description="space-separated; '' means every scope of the roles")
+    accounts: str = Field(
+        default="", description="space-separated account ids it is restricted to; '' means any"
+    )
 
 
 class ApiKeyRevoked(Message):

@@ -113,7 +113,8 @@ class SigningKey(Aggregate):
 
 class ApiKey(Aggregate):
     """A bearer key of the HTTP API, bound to a principal; its scopes come from the
-    principal's roles at each request (payments.domain.scopes), narrowed by `scopes`."""
+    principal's roles at each request (payments.domain.scopes), narrowed by `scopes`;
+    `accounts`, when not empty, restricts it to those accounts (payments.api.restriction)."""
 
     class Issued(Aggregate.Created):
         command_id: str
@@ -123,6 +124,7 @@ class ApiKey(Aggregate):
         secret_sha256: str  # hex SHA-256 of the secret part: the key itself is never stored
         expires_at: str  # ISO-8601 UTC: refused from then on
         scopes: str  # space-separated; "" = every scope the principal's roles give
+        accounts: str = ""  # space-separated; "" = any account (older events lack it)
 
     def __init__(
         self,
@@ -133,12 +135,14 @@ class ApiKey(Aggregate):
         secret_sha256: str,
         expires_at: str,
         scopes: str,
+        accounts: str = "",
     ) -> None:
         self.key_prefix = key_prefix
         self.principal = principal
         self.secret_sha256 = secret_sha256
         self.expires_at = expires_at
         self.scopes = scopes
+        self.accounts = accounts
         self.revoked = False
 
     @classmethod
@@ -152,6 +156,7 @@ class ApiKey(Aggregate):
         scopes: str,
         command_id: str,
         actor: str,
+        accounts: str = "",
     ) -> ApiKey:
         return cls._create(
             cls.Issued,
@@ -163,6 +168,7 @@ class ApiKey(Aggregate):
             secret_sha256=secret_sha256,
             expires_at=expires_at,
             scopes=scopes,
+            accounts=accounts,
         )
 
     @event("Revoked")

@@ -11,12 +11,14 @@ Re-running an action that is already in effect changes nothing.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
 from payments.contract.api_keys import new_api_key
 from payments.contract.signing import key_id_of
+from payments.domain.commands import IDENTIFIER_PATTERN, IDENTIFIER_RULE
 from payments.domain.identity import (
     PRINCIPAL_RULE,
     ApiKey,
@@ -183,6 +185,7 @@ class IssuedApiKey:
     principal: str
     expires_at: datetime
     scopes: tuple[str, ...]  # () = every scope the principal's roles give
+    accounts: tuple[str, ...] = ()  # () = any account
 
 
 def issue_api_key(
@@ -192,8 +195,11 @@ def issue_api_key(
     expires_at: datetime,
     actor: str,
     scopes: set[str] | None = None,
+    accounts: set[str] | None = None,
 ) -> IssuedApiKey:
-    """A new API key for an existing principal; only the hash of its secret is stored."""
+    """A new API key for an existing principal; only the hash of its secret is stored.
+
+    `accounts` restricts it to those accounts (they need not be open yet)."""
     if _get(app, principal_to_uuid(principal)) is None:
         raise IdentityError(f"no principal {principal} (`payments keys create` makes one)")
     unknown = unknown_scopes(sorted(scopes or ()))
@@ -201,6 +207,10 @@ def issue_api_key(
         raise IdentityError(f"unknown scope(s): {', '.join(unknown)} (see docs/api.md)")
     if expires_at.tzinfo is None or expires_at <= datetime.now(UTC):
         raise IdentityError("an API key must expire in the future (a time with a zone)")
+    own = tuple(sorted(accounts or ()))
+    bad = [a for a in own if re.fullmatch(IDENTIFIER_PATTERN, a) is None]
+    if bad:
+        raise IdentityError(f"not an account id: {', '.join(bad)} ({IDENTIFIER_RULE})")
     made = new_api_key()
     issued = ApiKey.issue(
         key_prefix=made.prefix,
@@ -210,9 +220,11 @@ def issue_api_key(
         scopes=" ".join(sorted(scopes or ())),
         command_id=_action_id("api_key", made.prefix, 1),
         actor=actor,
+        accounts=" ".join(own),
     )
     app.record(issued.collect_events())
-    return IssuedApiKey(made.prefix, made.token, principal, expires_at, tuple(sorted(scopes or ())))
+    chosen = tuple(sorted(scopes or ()))
+    return IssuedApiKey(made.prefix, made.token, principal, expires_at, chosen, own)
 
 
 def revoke_api_key(app: PaymentsApplication, *, prefix: str, reason: str, actor: str) -> bool:

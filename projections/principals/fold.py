@@ -2,7 +2,8 @@
 
 The HTTP API authenticates from these rows, with the query role that never sees the
 event store: a key's principal, the hash of its secret, its expiry and revocation,
-and the principal's roles now (its scopes derive from them at each request). Rows are
+the accounts it is restricted to ('' for any), and the principal's roles now (its
+scopes derive from them at each request). Rows are
 dicts keyed by the aggregate id as text (`Principal.RolesGranted` and
 `ApiKey.Revoked` name nothing else), each with the `last_version` applied, so a
 re-sent event is skipped like in every other projection.
@@ -25,6 +26,7 @@ API_KEY_COLUMNS = (
     "principal",
     "secret_sha256",
     "scopes",
+    "accounts",
     "expires_at",
     "issued_at",
     "revoked_at",
@@ -85,6 +87,7 @@ def fold_api_keys(rows: dict[str, Row], events: Iterable[Event]) -> set[str]:
                 "principal": payload["principal"],
                 "secret_sha256": payload["secret_sha256"],
                 "scopes": payload["scopes"],
+                "accounts": payload.get("accounts", ""),  # older keys: any account
                 "expires_at": datetime.fromisoformat(payload["expires_at"]),
                 "issued_at": event["recorded_at"],
                 "revoked_at": None,

@@ -55,6 +55,9 @@ from tests.support.signing import register_in_store
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+# Schemathesis examples per operation: quick here; raise it for the long run
+# (docs/reliability.md, "HTTP API fuzzing").
+FUZZ_EXAMPLES = os.environ.get("PAYMENTS_FUZZ_EXAMPLES", "8")
 
 
 @dataclass
@@ -90,11 +93,13 @@ def cli(*args: str) -> str:
     return done.stdout
 
 
-def api_key(principal: str) -> str:
+def api_key(principal: str, *accounts: str) -> str:
     """A key from the operator's command line: the line after 'shown once'."""
-    out = cli("keys", "api-create", "--principal", principal, "--expires-in", "1h").splitlines()
-    assert "shown once" in out[0]
-    return out[1]
+    only = [arg for account in accounts for arg in ("--account", account)]
+    out = cli("keys", "api-create", "--principal", principal, "--expires-in", "1h", *only)
+    lines = out.splitlines()
+    assert "shown once" in lines[0] and all(a in lines[0] for a in accounts), lines[0]
+    return lines[1]
 
 
 def command(run: str, n: int, actor: str, type_: str, **payload: Any) -> dict[str, Any]:
@@ -186,6 +191,9 @@ def day(
         keys = {name: api_key(auditor) for name in ("auditor", "revoked", "limited", "fuzz")}
         keys["wallet"] = api_key(wallet)
         keys["ops"] = api_key(ops)
+        # Customer-facing keys of a principal with every role, restricted to accounts.
+        keys["alice_app"] = api_key(ops, f"alice-{run}", f"mine-{run}")
+        keys["fees_app"] = api_key(ops, f"fees-{run}")
         # The API's own key: a principal with the gateway role only (as services up makes).
         gateway = register_in_store(f"gw-{run}@api", roles=frozenset({"gateway"}))
         gateway_pem = logs / "gateway.pem"
@@ -504,6 +512,58 @@ def test_no_outcome_in_time_is_202_with_a_location_to_poll(day: Day) -> None:
     assert polled.json()["status"] == "accepted" and polled.json()["replayed"] is False
 
 
+def test_a_key_restricted_to_accounts_reads_only_them_and_their_payments(day: Day) -> None:
+    alice, shop, ever = f"alice-{day.run}", f"shop-{day.run}", "2100-01-01T00:00:00Z"
+    period = {"from": "2000-01-01T00:00:00Z", "to": ever}
+    own = get(day, f"/accounts/{alice}", "alice_app")
+    assert own.status_code == 200 and own.json()["account_id"] == alice, own.text
+    assert get(day, f"/accounts/{alice}/history", "alice_app", as_of=ever).status_code == 200
+    assert get(day, f"/accounts/{alice}/statements", "alice_app", **period).status_code == 200
+    for path, params in ((f"/accounts/{shop}", {}), (f"/accounts/{shop}/history",
+                         {"as_of": ever}), (f"/accounts/{shop}/statements", period)):  # fmt: skip
+        body = problem(get(day, path, "alice_app", **params), 403, "account-not-allowed")
+        assert shop in body["detail"]
+    # The same principal's unrestricted key reads the shop: the restriction is the key's.
+    assert get(day, f"/accounts/{shop}", "ops").status_code == 200
+    # alice pays at the shop: hers to read, not the fees account's key's.
+    assert get(day, f"/payments/pay-{day.run}", "alice_app").status_code == 200
+    problem(get(day, f"/payments/pay-{day.run}", "fees_app"), 403, "account-not-allowed")
+    # An unknown payment looks like someone else's: no probing for what exists.
+    problem(get(day, f"/payments/nope-{day.run}", "alice_app"), 403, "account-not-allowed")
+    problem(get(day, "/audit", "alice_app"), 403, "account-not-allowed")
+    problem(get(day, f"/settlements/batch-{day.run}", "alice_app"), 403, "account-not-allowed")
+    assert get(day, "/audit", "ops").status_code == 200
+
+
+def test_a_restricted_key_moves_money_out_of_its_own_accounts_only(day: Day) -> None:
+    command_id = f"{day.run}-restricted"
+    theft = {
+        "command_id": command_id,
+        "type": "transfer",
+        "payload": {
+            "transfer_id": f"theft-{day.run}",
+            "from_account": f"shop-{day.run}",
+            "to_account": f"alice-{day.run}",
+            "amount": 100,
+            "currency": "EUR",
+        },
+    }
+    refund = {
+        "command_id": command_id,
+        "type": "refund_payment",
+        "payload": {"payment_id": f"pay-{day.run}", "amount": 1},
+    }
+    foreign = open_wallet(day, "not-hers") | {"command_id": command_id}  # fmt: skip
+    for refused in (theft, refund, foreign):
+        problem(post(day, refused, "alice_app"), 403, "account-not-allowed")
+    # None of them was published: the first send of the id the engine sees is this one.
+    mine = open_wallet(day, "mine") | {"command_id": command_id}
+    answered = post(day, mine, "alice_app")
+    assert answered.status_code == 200, answered.text
+    assert (answered.json()["status"], answered.json()["replayed"]) == ("accepted", False)
+    assert audit_rows(day, command_id) == [(f"ops-{day.run}@api", day.gateway, "accepted")]
+
+
 def statement(day: Day, start: str, end: str, accept: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {day.keys['auditor']}"} | (
         {"Accept": accept} if accept else {}
@@ -587,11 +647,12 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
          "--url", day.api, "--header", f"Authorization: Bearer {day.keys['fuzz']}",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                      "response_schema_conformance,response_headers_conformance",
-         "--max-examples", "8", "--generation-deterministic",  # the same cases every run
+         "--max-examples", FUZZ_EXAMPLES, "--generation-deterministic",  # the same cases
          "--request-timeout", "10", "--suppress-health-check", "all"],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True, text=True, timeout=300 + 2 * int(FUZZ_EXAMPLES), env=env,
         cwd=tmp_path,  # it keeps a .schemathesis/ folder where it runs
     )  # fmt: skip
+    print(done.stdout[-3000:])  # the summary: pytest -rP shows it (docs/reliability.md)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "Tested: 10" in done.stdout, done.stdout[-3000:]  # every operation was called
     # The real ids were used: the fuzz key's found lookups are in the request log.
