@@ -28,12 +28,17 @@ def dumps(document: Any) -> bytes:
 
 
 def _has_float(value: Any) -> bool:
-    if type(value) is float:
-        return True
-    if type(value) is dict:
-        return any(map(_has_float, value.values()))
-    if type(value) is list:
-        return any(map(_has_float, value))
+    # Iterative: a document may nest as deep as orjson reads (1,024), past Python's stack.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is float:
+            return True
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
     return False
 
 

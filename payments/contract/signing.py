@@ -52,17 +52,21 @@ def canonical_json(value: Any) -> bytes:
         raise UnsignableCommand("NaN and infinities have no JSON spelling")
     try:
         return fast_json.canonical(value)
-    except (TypeError, ValueError, UnicodeEncodeError) as error:
-        raise UnsignableCommand(str(error)[:200]) from None
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as error:
+        raise UnsignableCommand(str(error)[:200] or type(error).__name__) from None
 
 
 def _has_nan(value: Any) -> bool:
-    if type(value) is float:
-        return value != value or value in (float("inf"), float("-inf"))
-    if type(value) is dict:
-        return any(map(_has_nan, value.values()))
-    if type(value) is list:
-        return any(map(_has_nan, value))
+    pending = [value]  # iterative: whatever the depth, no RecursionError
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is float and (item != item or item in (float("inf"), float("-inf"))):
+            return True
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
     return False
 
 

@@ -95,3 +95,10 @@ def test_canonical_is_byte_for_byte_the_stdlibs(value) -> None:
             fast_json.canonical(value)
         return
     assert fast_json.canonical(value) == expected
+
+
+def test_a_document_as_deep_as_orjson_reads_is_decoded_without_recursion() -> None:
+    deep = '{"command_id": "c", "payload": ' + "[" * 1000 + "1.5" + "]" * 1000 + "}"
+    with pytest.raises(RecursionError):  # the stdlib's answer, as before orjson
+        json.loads(deep)
+    assert fast_json.loads('{"a": ' + "[" * 1000 + "1" + "]" * 1000 + "}")["a"] is not None

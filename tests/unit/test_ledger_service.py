@@ -432,3 +432,33 @@ def test_a_gateway_signs_for_a_principal_who_is_then_held_to_its_own_roles() -> 
     ):
         outcome = ledger.decide(raw)
         assert (outcome.code, words in outcome.message) == ("unauthenticated", True), outcome
+
+
+def test_a_deep_hostile_command_in_a_batch_is_answered_and_the_rest_decided() -> None:
+    from tests.support.signing import register
+
+    app = in_memory_application()
+    ledger = Ledger(app)
+    signer = register(app, "deep@test")
+    nested: Any = 1
+    for _ in range(600):  # as deep as orjson reads, past Python's recursion if walked so
+        nested = [nested]
+    deep = {
+        "command_id": "deep-1",
+        "type": "open_account",
+        "actor": "deep@test",
+        "payload": {"account_id": "d", "currency": "EUR", "kind": "customer", "nest": nested},
+        "key_id": signer.key_id,
+        "signature": "A" * 86 + "==",
+    }
+    good = signer.sign(
+        {
+            "command_id": "deep-2",
+            "type": "open_account",
+            "actor": "deep@test",
+            "payload": {"account_id": "d2", "currency": "EUR", "kind": "customer"},
+        }
+    )
+    outcomes = ledger.decide_batch([IncomingCommand(deep), IncomingCommand(good)])
+    assert [o.code for o in outcomes] == ["invalid_command", None]
+    assert "nested" in outcomes[0].message
