@@ -63,9 +63,12 @@ def demo_command(keep_running: bool) -> None:
         # The demo plays the operator (it verifies at the end); its engine and
         # consumers get their own roles (payments.tools.demo.run.start_system).
         say = lambda line: console.print(f"  [dim]{line}[/dim]")  # noqa: E731
+        # Stop afterwards only what this run started: a developer's running services
+        # (their tests, their engine) stay up.
+        was_running = all(service["running"] for service in control.status())
         os.environ.update(control.up(say=say, principal="admin"))
         settings = Settings()
-        started_services = True
+        started_services = not was_running
     child_env = {k: v for k, v in os.environ.items() if k.startswith("PAYMENTS_")}
     child_env.setdefault("PAYMENTS_LOG_FORMAT", "json")
     log_dir = ServiceConfig.from_settings().state_dir / "logs"
