@@ -45,7 +45,6 @@ import json
 import random
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -98,6 +97,8 @@ from payments.domain.ids import (
 from payments.domain.payment import Payment
 from payments.domain.roles import GATEWAY_ROLE, may_issue
 from payments.domain.text_rules import is_clean_text
+from payments.ledger import signature_pool
+from payments.ledger.signature_pool import PendingCheck
 from payments.ledger.store import AggregateCache, IntakePosition, PaymentsApplication
 
 log = structlog.get_logger(__name__)
@@ -179,19 +180,6 @@ class Issuer:
     principal: str  # whom the command is for: its actor, held to its roles
     roles: frozenset[str]
     via: str | None = None  # the gateway that signed for the principal
-
-
-@dataclass(frozen=True)
-class SignatureCheck:
-    """A verification started ahead on another thread, and exactly what it checks."""
-
-    public_key: str
-    signature: bytes
-    message: bytes
-    result: Future[bool]
-
-    def covers(self, public_key: str, signature: bytes, message: bytes) -> bool:
-        return (self.public_key, self.signature, self.message) == (public_key, signature, message)
 
 
 class LedgerConflictError(RuntimeError):
@@ -313,8 +301,6 @@ class Ledger:
         self.app = app
         self.cache = AggregateCache(cache_size)
         self._public_keys: dict[str, Any] = {}  # public key text -> loaded key
-        # Two threads: with the deciding thread, what two cores can run at once.
-        self._verifier = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
 
     def decide(self, raw: dict[str, Any]) -> Outcome:
         return self.decide_batch([IncomingCommand(raw)])[0]
@@ -457,12 +443,10 @@ class Ledger:
 
     def _start_signature_checks(
         self, working: WorkingSet, commands: Sequence[IncomingCommand]
-    ) -> dict[int, SignatureCheck]:
-        """Ed25519 verification releases the GIL: the batch's signatures are checked on
-        other threads while this one decides the commands in order (each decision
-        waits for its own command's check). Only the crypto moves; which key, which
-        bytes and what the answer means are still decided in `_authenticate`."""
-        checks: dict[int, SignatureCheck] = {}
+    ) -> dict[int, PendingCheck]:
+        """The batch's signatures, sent to worker processes (`signature_pool`) while
+        this thread decides the commands in order; each decision waits for its own."""
+        items: dict[int, tuple[bytes, bytes, bytes]] = {}
         for index, command in enumerate(commands):
             raw = command.raw
             if command.rejection is not None or not isinstance(raw, dict):
@@ -478,12 +462,9 @@ class Ledger:
                 message = signed_message(raw)
             except Exception:  # unsignable, or hostile: _authenticate answers it
                 continue
-            if len(message) > MAX_SIGNED_BYTES:
-                continue
-            public_key = self._public_key(key.public_key)
-            future = self._verifier.submit(verifies, public_key, signature, message)
-            checks[index] = SignatureCheck(key.public_key, signature, message, future)
-        return checks
+            if len(message) <= MAX_SIGNED_BYTES:
+                items[index] = (self._public_bytes(key.public_key), signature, message)
+        return signature_pool.start(items)
 
     def _decide_one(
         self,
@@ -491,7 +472,7 @@ class Ledger:
         index: int,
         command: IncomingCommand,
         crashed: bool,
-        check: SignatureCheck | None = None,
+        check: PendingCheck | None = None,
     ) -> Outcome:
         now = datetime.now(UTC)
         raw_dict = command.raw if isinstance(command.raw, dict) else {}
@@ -588,7 +569,7 @@ class Ledger:
         )
 
     def _authenticate(
-        self, working: WorkingSet, command: IncomingCommand, check: SignatureCheck | None = None
+        self, working: WorkingSet, command: IncomingCommand, check: PendingCheck | None = None
     ) -> Issuer:
         """The signed issuer of a well-formed envelope, or the Rejection saying why not."""
         if command.rejection is not None:
@@ -628,8 +609,10 @@ class Ledger:
         if len(message) > MAX_SIGNED_BYTES:  # it would be stored whole: never valid
             parse_payload(envelope)  # a broken field is named first
             raise InvalidCommand(f"command: its signed form exceeds {MAX_SIGNED_BYTES} bytes")
-        if check is not None and check.covers(key.public_key, signature, message):
-            valid = check.result.result()
+        if check is not None and check.covers(
+            self._public_bytes(key.public_key), signature, message
+        ):
+            valid = check.valid()
         else:
             valid = verifies(self._public_key(key.public_key), signature, message)
         if not valid:
@@ -651,6 +634,9 @@ class Ledger:
         return Issuer(
             envelope, key_id, raw["signature"], envelope.on_behalf_of, issuer.roles, key.principal
         )
+
+    def _public_bytes(self, text: str) -> bytes:
+        return base64.b64decode(text)
 
     def _public_key(self, text: str) -> Any:
         loaded = self._public_keys.get(text)

@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from payments.domain import handlers
 from payments.domain.account import Account
 from payments.domain.ids import account_id_to_uuid
+from payments.ledger import signature_pool
 from payments.ledger.service import IncomingCommand, Ledger, LedgerConflictError
 from payments.ledger.store import PaymentsApplication, ReadConflict, in_memory_application
 from tests.support.signing import signed_ledger
@@ -350,9 +351,9 @@ def test_accounts_are_snapshotted_every_interval() -> None:
     assert not in_memory_application().snapshots  # off unless asked for
 
 
-def test_signatures_checked_ahead_on_other_threads_still_decide_each_command() -> None:
-    """A batch's signatures are verified on worker threads; a tampered command, an
-    unknown key and a good one in one batch each get their own answer."""
+def test_signatures_checked_ahead_in_worker_processes_still_decide_each_command() -> None:
+    """A big batch's signatures are verified in worker processes; a tampered command,
+    an unknown key and good ones in one batch each get their own answer."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from payments.contract.signing import Signer
@@ -374,11 +375,16 @@ def test_signatures_checked_ahead_on_other_threads_still_decide_each_command() -
     tampered = signer.sign(opening(1))
     tampered["payload"] = {**tampered["payload"], "kind": "external"}
     batch = [signer.sign(opening(0)), tampered, stranger.sign(opening(2))]
-    batch += [signer.sign(opening(n)) for n in range(3, 40)]
+    batch += [signer.sign(opening(n)) for n in range(3, 140)]
+    late = signer.sign(opening(140))
+    late["payload"] = {**late["payload"], "kind": "external"}  # tampered, in a later chunk
+    batch.append(late)
+    assert len(batch) > signature_pool.CHUNK >= signature_pool.MIN_BATCH  # two chunks
     outcomes = ledger.decide_batch([IncomingCommand(raw) for raw in batch])
     codes = [o.code for o in outcomes]
     assert codes[:3] == [None, "unauthenticated", "unauthenticated"]
-    assert codes[3:] == [None] * 37
+    assert codes[3:-1] == [None] * 137
+    assert codes[-1] == "unauthenticated"
 
 
 def test_a_gateway_signs_for_a_principal_who_is_then_held_to_its_own_roles() -> None:
@@ -462,3 +468,16 @@ def test_a_deep_hostile_command_in_a_batch_is_answered_and_the_rest_decided() ->
     outcomes = ledger.decide_batch([IncomingCommand(deep), IncomingCommand(good)])
     assert [o.code for o in outcomes] == ["invalid_command", None]
     assert "nested" in outcomes[0].message
+
+
+def test_the_pool_verifies_in_workers_and_says_which_signature_is_bad() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes_raw()
+    items = {i: (public, key.sign(b"m%d" % i), b"m%d" % i) for i in range(200)}
+    items[150] = (public, items[150][1], b"tampered")
+    pending = signature_pool.start(items)
+    assert set(pending) == set(items)  # a big batch goes to the workers
+    assert [i for i, check in pending.items() if not check.valid()] == [150]
+    assert signature_pool.start(dict(list(items.items())[:10])) == {}  # small: inline
