@@ -609,11 +609,12 @@ class Ledger:
         if len(message) > MAX_SIGNED_BYTES:  # it would be stored whole: never valid
             parse_payload(envelope)  # a broken field is named first
             raise InvalidCommand(f"command: its signed form exceeds {MAX_SIGNED_BYTES} bytes")
+        valid = None
         if check is not None and check.covers(
             self._public_bytes(key.public_key), signature, message
         ):
-            valid = check.valid()
-        else:
+            valid = check.valid()  # None when the worker could not answer
+        if valid is None:
             valid = verifies(self._public_key(key.public_key), signature, message)
         if not valid:
             raise Unauthenticated(

@@ -66,8 +66,13 @@ class PendingCheck:
     def covers(self, public_key: bytes, signature: bytes, message: bytes) -> bool:
         return (self.public_key, self.signature, self.message) == (public_key, signature, message)
 
-    def valid(self) -> bool:
-        return self.chunk.result()[self.position]
+    def valid(self) -> bool | None:
+        """The worker's answer; None if it has none (a worker died): verify inline."""
+        try:
+            return self.chunk.result()[self.position]
+        except Exception:
+            _forget_pool()
+            return None
 
 
 def start(items: dict[int, tuple[bytes, bytes, bytes]]) -> dict[int, PendingCheck]:
@@ -86,4 +91,14 @@ def start(items: dict[int, tuple[bytes, bytes, bytes]]) -> dict[int, PendingChec
                 pending[index] = PendingCheck(public, signature, message, future, position)
         return pending
     except Exception:  # no pool (e.g. no /dev/shm): inline verification is always right
+        _forget_pool()
         return {}
+
+
+def _forget_pool() -> None:
+    """A broken pool (a worker killed) is made anew by the next big batch."""
+    global _pool
+    with _pool_lock:
+        broken, _pool = _pool, None
+    if broken is not None:
+        broken.shutdown(wait=False, cancel_futures=True)

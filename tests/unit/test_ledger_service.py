@@ -481,3 +481,23 @@ def test_the_pool_verifies_in_workers_and_says_which_signature_is_bad() -> None:
     assert set(pending) == set(items)  # a big batch goes to the workers
     assert [i for i, check in pending.items() if not check.valid()] == [150]
     assert signature_pool.start(dict(list(items.items())[:10])) == {}  # small: inline
+
+
+def test_a_dead_worker_falls_back_to_inline_verification() -> None:
+    import os
+    import signal
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes_raw()
+    items = {i: (public, key.sign(b"x%d" % i), b"x%d" % i) for i in range(100)}
+    assert all(check.valid() for check in signature_pool.start(items).values())  # warm
+    pool = signature_pool._executor()
+    for pid in list(pool._processes):  # kill -9 the workers
+        os.kill(pid, signal.SIGKILL)
+    pending = signature_pool.start(items)
+    answers = {check.valid() for check in pending.values()}
+    assert answers <= {True, None}  # a worker's answer, or none: never a wrong one
+    again = signature_pool.start(items)  # a new pool for the next batch
+    assert again and all(check.valid() for check in again.values())
