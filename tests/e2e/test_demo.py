@@ -14,8 +14,8 @@ import uuid
 import pytest
 
 from payments.runtime.settings import Settings
-from payments.tools.bench import database
 from payments.tools.services.config import ServiceConfig
+from tests.support.databases import own_database
 from tests.support.kafka import create_topics
 from tests.support.secrets_scan import leaks, log_files, secrets_of
 
@@ -25,15 +25,7 @@ pytestmark = pytest.mark.integration
 def test_the_demo_plays_the_day_and_verify_passes(
     settings: Settings, superuser_database_url: str
 ) -> None:
-    name = f"demo_{uuid.uuid4().hex[:8]}"
-    own = database.create(
-        name,
-        superuser_database_url,
-        settings.require_admin_database_url(),
-        settings.require_database_url(),
-    )
-    try:
-        database.install_schema(own)
+    with own_database(settings, superuser_database_url, "demo") as own:
         prefix = f"t-demo-{uuid.uuid4().hex[:8]}"
         create_topics(settings.require_kafka_bootstrap(), prefix)
         env = {
@@ -52,8 +44,6 @@ def test_the_demo_plays_the_day_and_verify_passes(
             text=True,
             timeout=240,
         )
-    finally:
-        database.drop(own)
     out = shown.stdout
     assert shown.returncode == 0, out[-3000:] + shown.stderr[-3000:]
     assert "unexpected" not in out

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -19,8 +18,8 @@ import pytest
 from payments.domain.command_record import CommandRecord
 from payments.ledger.store import PaymentsApplication, application_env
 from payments.runtime.settings import Settings
-from payments.tools.bench import database
 from projections.rebuild.signatures import check_signatures
+from tests.support.databases import own_database
 from tests.support.signing import register, signed_ledger
 
 pytestmark = pytest.mark.integration
@@ -28,18 +27,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture()
 def own_store(settings: Settings, superuser_database_url: str) -> Iterator[str]:
-    name = f"sigs_{uuid.uuid4().hex[:8]}"
-    own = database.create(
-        name,
-        superuser_database_url,
-        settings.require_admin_database_url(),
-        settings.require_database_url(),
-    )
-    try:
-        database.install_schema(own)
+    with own_database(settings, superuser_database_url, "sigs") as own:
         yield own.app_url
-    finally:
-        database.drop(own)
 
 
 def opening(n: int) -> dict:
