@@ -60,6 +60,46 @@ def _name(key: str) -> str:
 
 def check_document(document: Any) -> None:
     """Raise the contract's rejection for the first rule the document breaks."""
+    if _breaks_no_rule(document):
+        return  # the common case: no field path is built
+    _find_first_fault(document)
+
+
+def _breaks_no_rule(document: Any) -> bool:
+    """The rules without the messages: True when the document is clean.
+
+    The same checks as `_find_first_fault`, without building a path per field; a
+    document it does not pass is walked again by that one for the first fault's message.
+    """
+    unclean = _UNCLEAN.search
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        kind = type(value)
+        if kind is str:
+            if unclean(value) is not None:
+                return False
+        elif kind is dict:
+            if depth > MAX_NESTING:
+                return False
+            for key, child in value.items():
+                if type(key) is not str or unclean(key) is not None:
+                    return False
+                if type(child) is not str or unclean(child) is not None:
+                    pending.append((child, depth + 1))
+        elif kind is list:
+            if depth > MAX_NESTING:
+                return False
+            pending.extend((child, depth + 1) for child in value)
+        elif kind is int:
+            if not -MAX_INTEGER <= value <= MAX_INTEGER:
+                return False  # payload.amount is allowed: the full walk says so
+        elif not (value is None or kind is bool or kind is float):
+            return False  # anything else: let the full walk decide
+    return True
+
+
+def _find_first_fault(document: Any) -> None:
     # Iterative, depth-first in document order: deep input cannot exhaust the stack.
     pending: list[tuple[Any, str, int]] = [(document, "", 1)]
     while pending:

@@ -267,3 +267,49 @@ def test_the_intake_never_blames_commands_for_a_failure_they_all_share() -> None
         pytest.raises(RuntimeError),
     ):
         intake._decide_one_by_one(batch, [])
+
+
+_JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**65), max_value=2**65)
+    | st.floats(allow_nan=False)
+    | st.text(alphabet=st.characters(codec=None), max_size=6)  # NUL and lone surrogates too
+)
+_JSON_DOCUMENTS = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(codec=None), max_size=4), inner, max_size=3
+        )
+    ),
+    max_leaves=40,
+)
+
+
+def _deep(levels: int) -> object:
+    document: object = "leaf"
+    for _ in range(levels):
+        document = {"k": document}
+    return document
+
+
+@given(st.one_of(_JSON_DOCUMENTS, st.integers(1, 40).map(_deep)))
+def test_the_fast_path_accepts_exactly_what_the_full_walk_accepts(document: object) -> None:
+    """check_document's quick pass skips building paths; it must never let through
+    what the walk that names the first fault would refuse, nor refuse what it accepts."""
+    from payments.domain.text_rules import _breaks_no_rule, _find_first_fault
+
+    try:
+        _find_first_fault({"payload": document})
+        walk_accepts = True
+    except Rejection:
+        walk_accepts = False
+    if _breaks_no_rule({"payload": document}):
+        assert walk_accepts
+    try:
+        check_document({"payload": document})
+        assert walk_accepts
+    except Rejection:
+        assert not walk_accepts
