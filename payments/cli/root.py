@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "keys": "payments.cli.keys:keys",
     "roles": "payments.cli.keys:roles",
     "api": "payments.cli.api:api_command",
+    "schedule": "payments.cli.schedule:schedule",
 }
 
 # One line each for `payments --help`, so listing the commands imports none of them.
@@ -51,6 +52,7 @@ SUMMARIES = {
     "keys": "Keys of principals: signing keys and HTTP API keys.",
     "roles": "Roles of principals: the table, list, grant, revoke.",
     "api": "Serve the HTTP API: authenticated reads of the projections.",
+    "schedule": "Scheduled commands (sweeps): list them, publish one tick.",
 }
 
 

@@ -39,6 +39,7 @@ from payments.domain.errors import (
 )
 from payments.domain.identity import PRINCIPAL_PATTERN
 from payments.domain.money import MAX_AMOUNT
+from payments.domain.sweeps import parse_as_of
 from payments.domain.text_rules import MAX_NESTING, check_document, integer_size
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9:_.\-]{1,64}$"
@@ -76,6 +77,13 @@ def _check_currency(code: str) -> str:
             "currency", "must be an upper-case ISO 4217 code, got {code}", {"code": _shown(code)}
         )
     return code
+
+
+def _parse_as_of(value: Any) -> datetime:
+    try:
+        return parse_as_of(value)
+    except ValueError as error:
+        raise PydanticCustomError("timestamp", str(error)) from None
 
 
 def _parse_timestamp(value: Any) -> datetime:
@@ -153,6 +161,14 @@ class SettleMerchant(Payload):
     payout_account: Identifier
     fees_account: Identifier
     fee_bps: Annotated[int, Field(ge=0, le=10_000)]
+
+
+class Sweep(Payload):
+    """A scheduled command (payments.tools.schedule): what is due as of a moment."""
+
+    as_of: Annotated[datetime, BeforeValidator(_parse_as_of)] = Field(
+        description="ISO-8601 with its zone; decided in UTC, never past the engine's clock"
+    )
 
 
 PAYLOAD_MODELS: dict[str, type[Payload]] = {

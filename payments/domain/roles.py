@@ -17,6 +17,8 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "disputes": frozenset({"chargeback_payment"}),
     "treasury": frozenset({"settle_merchant", "transfer"}),
     "auditor": frozenset(),
+    # Sweeps only (payments.tools.schedule): what is due as of a moment.
+    "scheduler": frozenset(),
     # Issues nothing itself: signs commands on behalf of other principals (the HTTP
     # API), which are then decided with *their* roles and recorded as theirs.
     "gateway": frozenset(),
