@@ -33,6 +33,15 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        # provider: a configured name or "(unknown)"; status: a fixed set (docs/api.md)
+        self.webhooks = Counter(
+            "payments_webhook_deliveries",
+            "Webhook deliveries, by provider and what was done (published, duplicate,"
+            " unknown, malformed, refused, unreadable, unavailable).",
+            ["provider", "status"],
+            registry=self.registry,
+        )
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.seconds.labels(route).observe(seconds)

@@ -20,11 +20,14 @@ TYPE_PREFIX = "urn:payments-engine:problem:"
 
 # slug -> (status, title): the stable catalogue (docs/api.md, "Errors").
 PROBLEMS: dict[str, tuple[int, str]] = {
+    "webhook-refused": (400, "The webhook's signature or timestamp does not hold"),
+    "webhook-unreadable": (400, "The webhook's body is not a provider event"),
     "unauthenticated": (401, "Missing or invalid API key"),
     "forbidden": (403, "The key's principal lacks the scope this needs"),
     "account-not-allowed": (403, "The key is restricted to other accounts"),
     "not-found": (404, "No such resource"),
     "method-not-allowed": (405, "Method not allowed"),
+    "too-large": (413, "The request's body is too large"),
     "invalid-request": (422, "The request's parameters are not valid"),
     "rate-limited": (429, "Too many requests for this API key"),
     "unavailable": (503, "A service the API needs is not answering"),

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The contract's topics: suffix after the prefix, and the partitions the project creates.
@@ -37,6 +37,17 @@ class Topics:
 
     def all(self) -> list[str]:
         return [self.commands, self.command_results, self.events, self.commands_dlq]
+
+
+class WebhookProvider(BaseModel):
+    """One provider's webhook endpoint (docs/reconciliation.md, "Webhooks in")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scheme: Literal["standard", "stripe"]
+    # Several while a secret rotates: a delivery signed with any of them passes.
+    secrets: tuple[SecretStr, ...] = Field(min_length=1)
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
 
 
 class Settings(BaseSettings):
@@ -100,6 +111,13 @@ class Settings(BaseSettings):
     )
     api_command_timeout: float = Field(
         default=5.0, gt=0, le=60, description="seconds POST /commands waits for an outcome"
+    )
+
+    # Webhooks in (POST /webhooks/{provider}): JSON, e.g.
+    # {"demo": {"scheme": "standard", "secrets": ["whsec_…"]}}. The provider's commands
+    # are signed by the gateway on behalf of the principal `provider-<name>`.
+    webhook_providers: dict[str, WebhookProvider] = Field(
+        default_factory=dict, description="provider name -> scheme and secrets"
     )
 
     # Signed commands (docs/security.md): the key `payments send`, the demo and the

@@ -5,7 +5,8 @@ Where the process roles exist (payments.contract.database_roles; `payments servi
 up` and compose create them), each gets its rights here: it may connect, the
 projector owns the read side, the query and audit roles read it (docs/security.md,
 "Database roles"). Without them the app role holds everything, as before. The HTTP
-API's request log is the one table the query role may write: INSERT only.
+API's request log is the one table the query role may write: INSERT only; and the
+webhook inbox (payments/api/webhook_inbox.py): SELECT and INSERT, never UPDATE.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from payments.api import request_log
+from payments.api import request_log, webhook_inbox
 from payments.contract.database_roles import AUDIT_ROLE, PROCESS_ROLES, PROJECTOR_ROLE, QUERY_ROLE
 from payments.ledger import schema as write_side
 from projections import schema as read_side
@@ -29,7 +30,9 @@ def install_schema(admin_url: str, app_url: str) -> None:
         if owner is not None:  # the projector owns it, like every read-side table
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
         writer = QUERY_ROLE if owner and QUERY_ROLE in present else None
-        request_log.install(conn, writer, [AUDIT_ROLE] if owner and AUDIT_ROLE in present else [])
+        audit = [AUDIT_ROLE] if owner and AUDIT_ROLE in present else []
+        request_log.install(conn, writer, audit)
+        webhook_inbox.install(conn, writer, audit)
 
 
 def _database_rights(admin_url: str) -> set[str]:

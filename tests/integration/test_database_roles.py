@@ -339,3 +339,15 @@ def test_the_query_role_may_only_add_to_the_api_request_log(role_url: dict[str, 
     refused(query, "SELECT 1 FROM api_requests LIMIT 1")
     allowed(audit, "SELECT * FROM api_requests LIMIT 1")
     refused(audit, row)
+
+
+def test_the_query_role_may_only_add_to_the_webhook_inbox(role_url: dict[str, str]) -> None:
+    """The API stores deliveries and reads them back (is it a duplicate?); no rewriting."""
+    query, audit = role_url["client"], role_url["audit"]
+    for table in ("webhook_deliveries", "webhook_events", "webhook_publications"):
+        allowed(query, f"INSERT INTO {table} SELECT * FROM {table} WHERE false")
+        allowed(query, f"SELECT 1 FROM {table} LIMIT 1")
+        refused(query, f"UPDATE {table} SET provider = provider WHERE false")
+        refused(query, f"DELETE FROM {table} WHERE false")
+        allowed(audit, f"SELECT * FROM {table} LIMIT 1")
+        refused(audit, f"INSERT INTO {table} SELECT * FROM {table} WHERE false")

@@ -17,7 +17,15 @@ from psycopg import sql
 
 from payments.contract.tables import INTAKE_POSITIONS_TABLE, RELAY_POSITION_TABLE
 from payments.tools.schema import install_schema
-from payments.tools.services import acls, broker, kafka_jars, postgres, secrets_file, signing_keys
+from payments.tools.services import (
+    acls,
+    broker,
+    kafka_jars,
+    postgres,
+    secrets_file,
+    signing_keys,
+    webhook_provider,
+)
 from payments.tools.services.config import ServiceConfig
 from payments.tools.services.errors import ServiceError
 from payments.tools.services.procs import check_port_free, require_executable
@@ -112,6 +120,10 @@ def _up(config: ServiceConfig, say: Say, principal: str) -> dict[str, str]:
     say(f"signing key of {signing_keys.LOCAL_PRINCIPAL}: {key_id}")
     key_id = signing_keys.register_gateway_signer(config, operator["PAYMENTS_DATABASE_URL"])
     say(f"signing key of {signing_keys.GATEWAY_PRINCIPAL} (the HTTP API's gateway): {key_id}")
+    webhook_provider.ensure_secret(config)
+    webhook_provider.ensure_provider_principal(
+        operator["PAYMENTS_DATABASE_URL"], webhook_provider.DEMO_PROVIDER, "payments services up"
+    )
     if kafka_log_is_new and pg_exists:
         _forget_kafka_offsets(operator["PAYMENTS_SUPERUSER_DATABASE_URL"], say)
     say(f"services up in {time.monotonic() - started:.1f} s")
@@ -211,6 +223,7 @@ def env_vars(config: ServiceConfig | None = None, principal: str = "client") -> 
         variables |= signing_keys.signing_vars(config)
     if principal == "client":  # `payments api` runs as the client
         variables |= signing_keys.gateway_vars(config)
+        variables |= webhook_provider.webhook_vars(config)
     return variables
 
 

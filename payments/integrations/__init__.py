@@ -1,0 +1,1 @@
+"""Provider and bank integrations: what comes from outside (signed webhooks, statements)."""
