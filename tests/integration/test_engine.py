@@ -174,6 +174,40 @@ def test_duplicate_deliveries_replay_outcomes_and_apply_nothing(stream) -> None:
     assert len(versions) == len(set(versions))
 
 
+def test_a_stopped_engine_has_committed_every_offset_it_answered(stream) -> None:
+    """Offsets are committed without waiting during the run; the last commit, at a
+    polite stop, is synchronous: a restarted engine reads nothing of what was answered."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from tests.support.kafka import auth
+
+    bootstrap, topics, start = stream
+    commands = shop_day(uuid.uuid4().hex[:6])
+    engine = start()
+    publish(bootstrap, topics.commands, [envelope_record(c, key="day") for c in commands])
+    wait_outcomes(bootstrap, topics.command_results, {c["command_id"] for c in commands})
+    assert engine.stop() == 0
+
+    # A reader of the engine's group that never joins it: it only asks what was committed.
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=engine_group_of(stream), **auth())
+    try:
+        partitions = [
+            TopicPartition(topics.commands, p)
+            for p in sorted(reader.partitions_for_topic(topics.commands) or ())
+        ]
+        written = {tp: end for tp, end in reader.end_offsets(partitions).items() if end > 0}
+        committed = {tp: reader.committed(tp) for tp in written}
+    finally:
+        reader.close()
+    assert written, "the commands went somewhere"
+    assert committed == written
+
+
+def engine_group_of(stream: Any) -> str:
+    _bootstrap, topics, _start = stream
+    return f"{topics.commands.removesuffix('.commands')}-group"  # as the fixture names it
+
+
 def events_of(
     bootstrap: str,
     topic: str,
