@@ -29,8 +29,11 @@ def test_a_standard_capture_is_a_capture_command_named_after_the_event() -> None
 
 
 def test_stripe_refund_and_dispute_read_the_engine_payment_id_from_metadata() -> None:
-    refund = {"id": "evt_1", "type": "refund.created",
-              "data": {"object": {"amount": 300, "metadata": {"payment_id": "pay-1"}}}}
+    refund = {
+        "id": "evt_1",
+        "type": "refund.created",
+        "data": {"object": {"amount": 300, "metadata": {"payment_id": "pay-1"}}},
+    }
     dispute = {"id": "evt_2", "type": "charge.dispute.funds_withdrawn",
                "data": {"object": {"amount": 500, "reason": "fraudulent",
                                    "metadata": {"payment_id": "pay-1"}}}}  # fmt: skip
