@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from payments.domain.currencies import ISO_4217
@@ -56,7 +57,53 @@ SPEC: dict[str, dict[str, tuple[str, bool]]] = {
         "fees_account": ("id", True),
         "fee_bps": ("bps", True),
     },
+    # Disputes (docs/contract.md, "Disputes"): the property test varies the ids, the
+    # amount and the fee terms; the other fields are generated valid ("any").
+    "open_dispute": {
+        "dispute_id": ("id", True),
+        "payment_id": ("id", True),
+        "amount": ("amount", True),
+        "reason_code": ("any", True),
+        "network": ("id", True),
+        "evidence_due_by": ("any", True),
+        "disputes_account": ("id", True),
+        "fee": ("any", False),
+        "fee_refunded_if_won": ("any", False),
+        "fees_account": ("id", False),
+    },
+    "submit_dispute_evidence": {
+        "dispute_id": ("id", True),
+        "text": ("any", True),
+        "documents": ("any", False),
+    },
+    "accept_dispute": {"dispute_id": ("id", True)},
+    "propose_dispute_resolution": {
+        "dispute_id": ("id", True),
+        "outcome": ("any", True),
+        "note": ("reason", True),
+    },
+    "approve_dispute_resolution": {"dispute_id": ("id", True), "outcome": ("any", True)},
+    "expire_disputes": {"as_of": ("any", True)},
 }
+# 13-19 digits (spaces or dashes between) that pass the Luhn check: a card number.
+CARD_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
+TOTALS = ("gross", "refunds", "chargebacks", "disputes", "reinstatements")
+
+
+def _unsettled(account: dict[str, Any]) -> int:
+    return (
+        account["gross"]
+        - account["refunds"]
+        - account["chargebacks"]
+        - account["disputes"]
+        + account["reinstatements"]
+    )
+
+
+def _reversible(payment: dict[str, Any]) -> int:
+    return payment["captured"] - payment["refunded"] - payment["charged_back"] - payment["disputed"]
 
 
 class Refused(Exception):
@@ -83,6 +130,8 @@ def _field_code(rule: str, value: Any) -> str | None:
         return None if _is_int(value) and 0 <= value <= MAX else "invalid_command"
     if rule == "bps":
         return None if _is_int(value) and 0 <= value <= 10_000 else "invalid_command"
+    if rule == "any":
+        return None
     if rule == "reason":
         return None if isinstance(value, str) and 1 <= len(value) <= 256 else "invalid_command"
     raise AssertionError(rule)
@@ -133,6 +182,24 @@ def validate(raw: dict[str, Any]) -> None:
             raise Refused(code)
     if set(payload) - set(spec):
         raise Refused("invalid_command")
+    if (
+        raw["type"] == "open_dispute"
+        and payload.get("fee", 0) > 0
+        and not payload.get("fees_account")
+    ):
+        raise Refused("invalid_command")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for n, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if n % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def holds_card_number(text: str) -> bool:
+    return any(_luhn(re.sub("[ -]", "", m.group())) for m in CARD_NUMBER.finditer(text))
 
 
 class ReferenceBooks:
@@ -141,6 +208,9 @@ class ReferenceBooks:
         self.payments: dict[str, dict[str, Any]] = {}
         self.transfers: set[str] = set()
         self.batches: set[str] = set()
+        self.disputes: dict[str, dict[str, Any]] = {}
+        self.actor = ""  # of the command being decided (the two-person rule)
+        self.now = datetime.now(UTC)  # the engine's clock, as the test runs
         self.decided: dict[str, tuple[str, str, str | None]] = {}  # id -> (print, status, code)
 
     # --- the service -------------------------------------------------------------------
@@ -167,6 +237,7 @@ class ReferenceBooks:
             return "rejected", "idempotency_conflict", False
         try:
             validate(raw)
+            self.actor, self.now = raw["actor"], datetime.now(UTC)
             getattr(self, raw["type"])(raw["payload"])
             result: tuple[str, str | None] = ("accepted", None)
         except Refused as refused:
@@ -194,14 +265,14 @@ class ReferenceBooks:
         """Voluntary: what stays must cover the unsettled net (after a refund, its own)."""
         if account["kind"] == "external":
             return
-        unsettled = account["gross"] - account["refunds"] - account["chargebacks"]
+        unsettled = _unsettled(account)
         reserved = max(0, unsettled - amount if refund else unsettled)
         if account["posted"] - account["held"] - amount - reserved < -account["limit"]:
             raise Refused("insufficient_funds")
 
     @staticmethod
     def _fits(account: dict[str, Any], posted: int = 0, held: int = 0, item: int = 0) -> None:
-        totals = max(account["gross"], account["refunds"], account["chargebacks"])
+        totals = max(account[total] for total in TOTALS)
         if max(abs(account["posted"] + posted), account["held"] + held, totals + item) > BOUND:
             raise Refused("balance_limit_exceeded")
 
@@ -224,6 +295,8 @@ class ReferenceBooks:
             "gross": 0,
             "refunds": 0,
             "chargebacks": 0,
+            "disputes": 0,
+            "reinstatements": 0,
             "items": 0,
         }
 
@@ -268,6 +341,7 @@ class ReferenceBooks:
             "voided": 0,
             "refunded": 0,
             "charged_back": 0,
+            "disputed": 0,
         }
 
     def capture_payment(self, p: dict[str, Any]) -> None:
@@ -302,7 +376,7 @@ class ReferenceBooks:
 
     def _reverse(self, p: dict[str, Any], kind: str) -> None:
         payment = self._payment(p["payment_id"])
-        if p["amount"] > payment["captured"] - payment["refunded"] - payment["charged_back"]:
+        if p["amount"] > _reversible(payment):
             raise Refused("amount_exceeds_captured")
         merchant = self._account(payment["merchant"])
         if kind == "refunds":
@@ -343,7 +417,7 @@ class ReferenceBooks:
         if merchant["items"] == 0:
             raise Refused("nothing_to_settle")
         fees = (merchant["gross"] * p["fee_bps"] + 5000) // 10000
-        net = merchant["gross"] - merchant["refunds"] - merchant["chargebacks"] - fees
+        net = _unsettled(merchant) - fees
         # Never pay out more than the merchant holds once the fee is taken.
         paid = max(0, min(net, merchant["posted"] - merchant["held"] - fees))
         self._fits(merchant, posted=-(fees + paid))
@@ -353,5 +427,128 @@ class ReferenceBooks:
             self._move(merchant, fees_account, fees)
         if paid > 0:
             self._move(merchant, payout, paid)
-        merchant.update(gross=0, refunds=0, chargebacks=0, items=0)
+        merchant.update({total: 0 for total in TOTALS}, items=0)
         self.batches.add(p["batch_id"])
+
+    # --- disputes ----------------------------------------------------------------------
+
+    def _existing(self, account_id: str) -> dict[str, Any]:
+        if account_id not in self.accounts:
+            raise Refused("account_not_found")
+        return self.accounts[account_id]
+
+    def _dispute(self, dispute_id: str) -> dict[str, Any]:
+        if dispute_id not in self.disputes:
+            raise Refused("dispute_not_found")
+        return self.disputes[dispute_id]
+
+    @staticmethod
+    def _undecided(dispute: dict[str, Any]) -> None:
+        if dispute["status"] in ("won", "lost"):
+            raise Refused("invalid_dispute_state")
+
+    def open_dispute(self, p: dict[str, Any]) -> None:
+        if p["dispute_id"] in self.disputes:
+            raise Refused("dispute_exists")
+        payment = self._payment(p["payment_id"])
+        merchant = self._account(payment["merchant"])
+        disputes = self._account(p["disputes_account"])
+        fees_account = self._account(p["fees_account"]) if p.get("fees_account") else None
+        self._existing(payment["payer"])
+        if disputes["currency"] != merchant["currency"]:
+            raise Refused("currency_mismatch")
+        if disputes["kind"] != "external":
+            raise Refused("invalid_account_kind")
+        if fees_account is not None and fees_account["currency"] != merchant["currency"]:
+            raise Refused("currency_mismatch")
+        if fees_account is not None and fees_account["kind"] != "fees":
+            raise Refused("invalid_account_kind")
+        if p["amount"] > _reversible(payment):
+            raise Refused("amount_exceeds_captured")
+        fee = p.get("fee", 0)
+        self._fits(merchant, posted=-(p["amount"] + fee), item=p["amount"] + fee)
+        self._fits(disputes, posted=p["amount"])
+        if fees_account is not None:
+            self._fits(fees_account, posted=fee)
+        payment["disputed"] += p["amount"]
+        self._move(merchant, disputes, p["amount"])
+        merchant["disputes"] += p["amount"]
+        merchant["items"] += 1
+        if fees_account is not None and fee > 0:
+            self._move(merchant, fees_account, fee)
+            merchant["disputes"] += fee
+            merchant["items"] += 1
+        self.disputes[p["dispute_id"]] = {
+            "payment": payment,
+            "merchant": payment["merchant"],
+            "payer": payment["payer"],
+            "account": p["disputes_account"],
+            "fees_account": p.get("fees_account"),
+            "amount": p["amount"],
+            "fee_refund": fee if p.get("fee_refunded_if_won") else 0,
+            "due": datetime.fromisoformat(p["evidence_due_by"]),
+            "status": "needs_response",
+            "proposal": None,  # (outcome, proposer)
+        }
+
+    def submit_dispute_evidence(self, p: dict[str, Any]) -> None:
+        dispute = self._dispute(p["dispute_id"])
+        if any(holds_card_number(text) for text in (p["text"], *p.get("documents", []))):
+            raise Refused("card_data_in_evidence")
+        self._undecided(dispute)
+        if dispute["proposal"] is not None:
+            raise Refused("invalid_dispute_state")
+        if self.now > dispute["due"]:
+            raise Refused("evidence_past_due")
+        dispute["status"] = "under_review"
+
+    def _lose(self, dispute: dict[str, Any]) -> None:
+        account, payer = self._existing(dispute["account"]), self._existing(dispute["payer"])
+        self._fits(account, posted=-dispute["amount"])
+        self._fits(payer, posted=dispute["amount"])
+        self._move(account, payer, dispute["amount"])
+        dispute["status"] = "lost"
+
+    def accept_dispute(self, p: dict[str, Any]) -> None:
+        dispute = self._dispute(p["dispute_id"])
+        self._undecided(dispute)
+        self._lose(dispute)
+
+    def propose_dispute_resolution(self, p: dict[str, Any]) -> None:
+        dispute = self._dispute(p["dispute_id"])
+        self._undecided(dispute)
+        if dispute["status"] != "under_review":
+            raise Refused("invalid_dispute_state")
+        dispute["proposal"] = (p["outcome"], self.actor)
+
+    def approve_dispute_resolution(self, p: dict[str, Any]) -> None:
+        dispute = self._dispute(p["dispute_id"])
+        self._undecided(dispute)
+        if dispute["proposal"] is None or dispute["proposal"][0] != p["outcome"]:
+            raise Refused("resolution_not_proposed")
+        if dispute["proposal"][1] == self.actor:
+            raise Refused("proposer_cannot_approve")
+        if p["outcome"] == "lost":
+            self._lose(dispute)
+            return
+        account, merchant = self._existing(dispute["account"]), self._existing(dispute["merchant"])
+        back = dispute["amount"] + dispute["fee_refund"]
+        self._fits(merchant, posted=back, item=back)
+        self._fits(account, posted=-dispute["amount"])
+        dispute["payment"]["disputed"] -= dispute["amount"]
+        self._move(account, merchant, dispute["amount"])
+        merchant["reinstatements"] += dispute["amount"]
+        merchant["items"] += 1
+        if dispute["fee_refund"]:
+            self._move(self.accounts[dispute["fees_account"]], merchant, dispute["fee_refund"])
+            merchant["reinstatements"] += dispute["fee_refund"]
+            merchant["items"] += 1
+        dispute["status"] = "won"
+
+    def expire_disputes(self, p: dict[str, Any]) -> None:
+        as_of = datetime.fromisoformat(p["as_of"])
+        if as_of > self.now + timedelta(seconds=60):
+            raise Refused("as_of_in_future")
+        due = [d for d in self.disputes.values() if d["status"] == "needs_response"]
+        for dispute in sorted((d for d in due if d["due"] <= as_of), key=lambda d: d["due"]):
+            self._lose(dispute)

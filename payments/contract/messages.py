@@ -34,8 +34,9 @@ Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT, description="minor units")]
 Total = Annotated[int, Field(ge=0, description="minor units")]
 PostingId = Annotated[UUID, Field(description="shared by the debit and the credit of one posting")]
 PostingReason = Literal[
-    "transfer", "capture", "refund", "chargeback", "settlement_fee", "settlement_payout"
-]
+    "transfer", "capture", "refund", "chargeback", "settlement_fee", "settlement_payout",
+    "dispute", "dispute_fee", "dispute_reinstatement", "dispute_fee_refund", "dispute_lost",
+]  # fmt: skip
 
 
 class Message(BaseModel):
@@ -113,13 +114,22 @@ class AccountSettled(Message):
     refunds: Total
     chargebacks: Total
     fees: Total
-    net: int = Field(description="gross - refunds - chargebacks - fees; may be negative")
+    net: int = Field(
+        description="gross - refunds - chargebacks - disputes + reinstatements - fees; "
+        "may be negative"
+    )
     item_count: int = Field(ge=0)
     deficit_carried_in: Total = Field(
         default=0, description="what the merchant owed before the batch, recovered first"
     )
     deficit_carried_out: Total = Field(
         default=0, description="what the merchant still owes after it, for later batches"
+    )
+    disputes: Total = Field(
+        default=0, description="dispute withdrawals and dispute fees in the batch"
+    )
+    reinstatements: Total = Field(
+        default=0, description="won disputes' amounts and fee refunds in the batch"
     )
 
 
@@ -142,6 +152,66 @@ class PaymentChargedBack(Message):
     reason: Reason
 
 
+class PaymentDispute(Message):
+    payment_id: Identifier
+    dispute_id: Identifier
+    amount: Amount
+
+
+# --- disputes (issue 16, payments.domain.dispute) --------------------------------------
+
+Moment = Annotated[str, Field(description="ISO-8601 UTC, to the second, e.g. 2026-12-20T00:00:00Z")]
+DisputeOutcome = Literal["won", "lost"]
+
+
+class DisputeOpened(Message):
+    dispute_id: Identifier
+    payment_id: Identifier
+    merchant_account: Identifier
+    payer_account: Identifier
+    disputes_account: Identifier
+    fees_account: str = Field(description="'' when the pricing has no dispute fee")
+    currency: Currency
+    amount: Amount
+    fee: Total = Field(description="the dispute fee taken from the merchant")
+    fee_refunded_if_won: bool
+    reason_code: str = Field(description="the network's reason code")
+    network: Identifier
+    evidence_due_by: Moment
+
+
+class DisputeEvidenceSubmitted(Message):
+    dispute_id: Identifier
+    text: str
+    documents: str = Field(description="space-separated document references")
+
+
+class DisputeResolutionProposed(Message):
+    dispute_id: Identifier
+    outcome: DisputeOutcome
+    note: Reason
+
+
+class DisputeDecided(Message):
+    dispute_id: Identifier
+    cause: Literal["approved", "accepted", "expired"]
+    proposed_by: str = Field(description="who proposed it, when approved (the actor approved)")
+
+
+class DisputeCalendarStarted(Message):
+    pass
+
+
+class DisputeCalendarScheduled(Message):
+    dispute_id: Identifier
+    evidence_due_by: Moment
+
+
+class DisputeCalendarSwept(Message):
+    as_of: Moment
+    dispute_ids: str = Field(description="space-separated: the due dates this sweep passed")
+
+
 class TransferRecorded(Message):
     transfer_id: Identifier
     from_account: Identifier
@@ -161,13 +231,22 @@ class SettlementBatchCreated(Message):
     refunds: Total
     chargebacks: Total
     fees: Total
-    net: int = Field(description="gross - refunds - chargebacks - fees; may be negative")
+    net: int = Field(
+        description="gross - refunds - chargebacks - disputes + reinstatements - fees; "
+        "may be negative"
+    )
     item_count: int = Field(ge=0)
     deficit_carried_in: Total = Field(
         default=0, description="what the merchant owed before the batch, recovered first"
     )
     deficit_carried_out: Total = Field(
         default=0, description="what the merchant still owes after it, for later batches"
+    )
+    disputes: Total = Field(
+        default=0, description="dispute withdrawals and dispute fees in the batch"
+    )
+    reinstatements: Total = Field(
+        default=0, description="won disputes' amounts and fee refunds in the batch"
     )
 
 
@@ -241,6 +320,16 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Payment.Voided": PaymentAmount,
     "Payment.Refunded": PaymentAmount,
     "Payment.ChargedBack": PaymentChargedBack,
+    "Payment.Disputed": PaymentDispute,
+    "Payment.DisputeWon": PaymentDispute,
+    "Dispute.Opened": DisputeOpened,
+    "Dispute.EvidenceSubmitted": DisputeEvidenceSubmitted,
+    "Dispute.ResolutionProposed": DisputeResolutionProposed,
+    "Dispute.Won": DisputeDecided,
+    "Dispute.Lost": DisputeDecided,
+    "DisputeCalendar.Started": DisputeCalendarStarted,
+    "DisputeCalendar.Scheduled": DisputeCalendarScheduled,
+    "DisputeCalendar.Swept": DisputeCalendarSwept,
     "Transfer.Recorded": TransferRecorded,
     "SettlementBatch.Created": SettlementBatchCreated,
     "CommandRecord.Decided": CommandRecordDecided,

@@ -2,7 +2,8 @@
 
 posted is credits minus debits, held the sum of open holds, available = posted − held.
 A merchant account keeps running totals of its unsettled items (capture credits,
-refund and chargeback debits since its last `Settled`), so settling a merchant reads
+refund and chargeback debits, dispute withdrawals and fees, dispute reinstatements
+and fee refunds since its last `Settled`), so settling a merchant reads
 one aggregate; `reserved` = max(0, unsettled net) is what its next settlement takes.
 
 A voluntary debit (or hold) of a non-external account must leave
@@ -37,10 +38,16 @@ from payments.domain.ids import account_id_to_uuid
 
 ACCOUNT_KINDS = ("customer", "merchant", "external", "fees")
 MAX_BALANCE = 10**15  # minor units; see the module docstring
+# Merchant postings of disputes (payments.domain.dispute) that are settlement items.
+DISPUTE_WITHDRAWALS = frozenset({"dispute", "dispute_fee"})
+DISPUTE_REINSTATEMENTS = frozenset({"dispute_reinstatement", "dispute_fee_refund"})
 
 
 class Account(Aggregate):
     UNLIMITED_KINDS: ClassVar[frozenset[str]] = frozenset({"external"})
+    # Class defaults: accounts snapshotted before disputes load with them.
+    unsettled_disputes: int = 0
+    unsettled_reinstatements: int = 0
 
     class Event(Aggregate.Event):
         command_id: str
@@ -73,6 +80,8 @@ class Account(Aggregate):
         self.unsettled_gross = 0
         self.unsettled_refunds = 0
         self.unsettled_chargebacks = 0
+        self.unsettled_disputes = 0
+        self.unsettled_reinstatements = 0
         self.unsettled_count = 0
 
     @classmethod
@@ -105,7 +114,13 @@ class Account(Aggregate):
 
     @property
     def unsettled_net(self) -> int:
-        return self.unsettled_gross - self.unsettled_refunds - self.unsettled_chargebacks
+        return (
+            self.unsettled_gross
+            - self.unsettled_refunds
+            - self.unsettled_chargebacks
+            - self.unsettled_disputes
+            + self.unsettled_reinstatements
+        )
 
     @property
     def reserved(self) -> int:
@@ -156,7 +171,13 @@ class Account(Aggregate):
             abs(self.posted + posted),
             self.held + held,
             unsettled
-            + max(self.unsettled_gross, self.unsettled_refunds, self.unsettled_chargebacks),
+            + max(
+                self.unsettled_gross,
+                self.unsettled_refunds,
+                self.unsettled_chargebacks,
+                self.unsettled_disputes,
+                self.unsettled_reinstatements,
+            ),
         )
         if max(after) > MAX_BALANCE:
             raise BalanceLimitExceeded(
@@ -245,6 +266,8 @@ class Account(Aggregate):
             gross=self.unsettled_gross,
             refunds=self.unsettled_refunds,
             chargebacks=self.unsettled_chargebacks,
+            disputes=self.unsettled_disputes,
+            reinstatements=self.unsettled_reinstatements,
             fees=fees,
             net=net,
             item_count=self.unsettled_count,
@@ -278,6 +301,9 @@ class Account(Aggregate):
             elif self.reason == "chargeback":
                 account.unsettled_chargebacks += self.amount
                 account.unsettled_count += 1
+            elif self.reason in DISPUTE_WITHDRAWALS:
+                account.unsettled_disputes += self.amount
+                account.unsettled_count += 1
 
     class Credited(Event):
         account_id: str
@@ -293,6 +319,9 @@ class Account(Aggregate):
             account.posted += self.amount
             if self.reason == "capture":
                 account.unsettled_gross += self.amount
+                account.unsettled_count += 1
+            elif self.reason in DISPUTE_REINSTATEMENTS:
+                account.unsettled_reinstatements += self.amount
                 account.unsettled_count += 1
 
     class HoldPlaced(Event):
@@ -336,9 +365,13 @@ class Account(Aggregate):
         # to the class attribute).
         deficit_carried_in: int = 0
         deficit_carried_out: int = 0
+        disputes: int = 0  # events stored before disputes load with 0
+        reinstatements: int = 0
 
         def apply(self, account: Account) -> None:
             account.unsettled_gross = 0
             account.unsettled_refunds = 0
             account.unsettled_chargebacks = 0
+            account.unsettled_disputes = 0
+            account.unsettled_reinstatements = 0
             account.unsettled_count = 0

@@ -26,6 +26,8 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -163,6 +165,63 @@ class SettleMerchant(Payload):
     fee_bps: Annotated[int, Field(ge=0, le=10_000)]
 
 
+# --- disputes (issue 16): what each does is in payments.domain.dispute ---------------
+
+DocumentRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9:_./\-]{1,200}$")]
+DisputeOutcome = Literal["won", "lost"]
+
+
+class OpenDispute(Payload):
+    dispute_id: Identifier
+    payment_id: Identifier
+    amount: Amount
+    reason_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,32}$")] = Field(
+        description="the network's reason code, e.g. 10.4 (Visa fraud) or 4853"
+    )
+    network: Identifier = Field(description="who opened it: visa, mastercard, a provider")
+    evidence_due_by: Annotated[datetime, BeforeValidator(_parse_as_of)] = Field(
+        description="ISO-8601 with its zone: evidence after it is refused, none by it loses"
+    )
+    disputes_account: Identifier = Field(description="an external account holding the funds")
+    fee: Annotated[int, Field(ge=0, le=MAX_AMOUNT)] = Field(
+        default=0, description="the dispute fee of the merchant's pricing (minor units)"
+    )
+    fee_refunded_if_won: bool = Field(default=False, description="the pricing gives it back")
+    fees_account: Identifier | None = Field(
+        default=None, validate_default=True, description="a fees account; required when fee > 0"
+    )
+
+    @field_validator("fees_account")
+    @classmethod
+    def _fee_needs_an_account(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("fee", 0) > 0:
+            raise PydanticCustomError("required", "is required when fee > 0")
+        return value
+
+
+class SubmitDisputeEvidence(Payload):
+    dispute_id: Identifier
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=TEXT_PATTERN)]
+    documents: Annotated[list[DocumentRef], Field(max_length=20)] = Field(
+        default_factory=list, description="references to documents stored elsewhere"
+    )
+
+
+class AcceptDispute(Payload):
+    dispute_id: Identifier
+
+
+class ProposeDisputeResolution(Payload):
+    dispute_id: Identifier
+    outcome: DisputeOutcome
+    note: Reason
+
+
+class ApproveDisputeResolution(Payload):
+    dispute_id: Identifier
+    outcome: DisputeOutcome = Field(description="must be the proposed one")
+
+
 class Sweep(Payload):
     """A scheduled command (payments.tools.schedule): what is due as of a moment."""
 
@@ -181,6 +240,12 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "refund_payment": RefundPayment,
     "chargeback_payment": ChargebackPayment,
     "settle_merchant": SettleMerchant,
+    "open_dispute": OpenDispute,
+    "submit_dispute_evidence": SubmitDisputeEvidence,
+    "accept_dispute": AcceptDispute,
+    "propose_dispute_resolution": ProposeDisputeResolution,
+    "approve_dispute_resolution": ApproveDisputeResolution,
+    "expire_disputes": Sweep,
 }
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 

@@ -129,6 +129,53 @@ class Forbidden(Rejection):
     code = "forbidden"
 
 
+# --- disputes (issue 16; payments.domain.dispute) -------------------------------------
+
+
+class DisputeExists(Rejection):
+    code = "dispute_exists"
+
+
+class DisputeNotFound(Rejection):
+    code = "dispute_not_found"
+    retryable = True  # it may be opened first
+
+
+class InvalidDisputeState(Rejection):
+    """The dispute cannot do that now (e.g. evidence after it was decided)."""
+
+    code = "invalid_dispute_state"
+
+
+class EvidencePastDue(Rejection):
+    """Evidence after the dispute's evidence due date (by the engine's clock)."""
+
+    code = "evidence_past_due"
+
+
+class CardDataInEvidence(Rejection):
+    """Evidence text or a document reference holds what looks like a card number."""
+
+    code = "card_data_in_evidence"
+
+
+class ResolutionNotProposed(Rejection):
+    code = "resolution_not_proposed"
+    retryable = True  # somebody may propose one
+
+
+class ProposerCannotApprove(Rejection):
+    """Two-person rule: the approver must be another principal than the proposer."""
+
+    code = "proposer_cannot_approve"
+
+
+class AsOfInFuture(Rejection):
+    """A sweep's as_of is ahead of the engine's clock (payments.domain.sweeps)."""
+
+    code = "as_of_in_future"
+
+
 class InternalError(Rejection):
     """Not a contract rule: the engine failed to decide this command (a bug).
 

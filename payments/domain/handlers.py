@@ -38,6 +38,7 @@ from payments.domain.commands import (
     VoidPayment,
 )
 from payments.domain.commands import Transfer as TransferCommand
+from payments.domain.dispute_handlers import DISPUTE_HANDLERS
 from payments.domain.errors import (
     AccountExists,
     AccountNotFound,
@@ -287,6 +288,8 @@ def settle_merchant(cmd: ParsedCommand, uow: Aggregates) -> None:
         item_count=merchant.unsettled_count,
         fee_bps=p.fee_bps,
         available=merchant.available,
+        disputes=merchant.unsettled_disputes,
+        reinstatements=merchant.unsettled_reinstatements,
     )
     payout_amount = figures.payout
     merchant.check_within_bounds(posted=-(figures.fees + payout_amount))
@@ -375,4 +378,5 @@ HANDLERS: dict[str, Callable[[ParsedCommand, Aggregates], None]] = {
     "refund_payment": refund_payment,
     "chargeback_payment": chargeback_payment,
     "settle_merchant": settle_merchant,
+    **DISPUTE_HANDLERS,
 }

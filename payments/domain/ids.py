@@ -14,7 +14,17 @@ from uuid import UUID, uuid5
 PAYMENTS_NAMESPACE = UUID("6f2c3c1e-6a3b-5d8e-9f4a-2b7d0c1e9a55")
 
 Kind = Literal[
-    "account", "payment", "transfer", "batch", "command", "posting", "key", "principal", "api_key"
+    "account",
+    "payment",
+    "transfer",
+    "batch",
+    "command",
+    "posting",
+    "key",
+    "principal",
+    "api_key",
+    "dispute",
+    "dispute_calendar",
 ]
 
 
@@ -37,6 +47,14 @@ def transfer_id_to_uuid(transfer_id: str) -> UUID:
 
 def batch_id_to_uuid(batch_id: str) -> UUID:
     return aggregate_uuid("batch", batch_id)
+
+
+def dispute_id_to_uuid(dispute_id: str) -> UUID:
+    return aggregate_uuid("dispute", dispute_id)
+
+
+# One per store: the open disputes' evidence due dates, for the expiry sweep.
+DISPUTE_CALENDAR_ID = aggregate_uuid("dispute_calendar", "all")
 
 
 def command_id_to_uuid(command_id: str) -> UUID:

@@ -2,8 +2,10 @@
 
 remaining = authorized − captured − voided. A capture takes 0 < a ≤ remaining; a void
 needs remaining > 0 and ends the authorization (voided = what remained), so no
-capture after it. Refunds and chargebacks take 0 < a ≤ captured − refunded −
-charged_back. The money moves on the two accounts; this aggregate keeps the counts.
+capture after it. Refunds, chargebacks and disputes take 0 < a ≤ captured −
+refunded − charged_back − disputed, where disputed counts the disputes opened and not
+won (payments.domain.dispute; a won dispute gives its amount back). The money moves
+on the accounts; this aggregate keeps the counts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from payments.domain.ids import payment_id_to_uuid
 
 
 class Payment(Aggregate):
+    disputed: int = 0  # class default: payments stored before disputes load with it
+
     class Event(Aggregate.Event):
         command_id: str
         actor: str
@@ -82,7 +86,7 @@ class Payment(Aggregate):
 
     @property
     def refundable(self) -> int:
-        return self.captured - self.refunded - self.charged_back
+        return self.captured - self.refunded - self.charged_back - self.disputed
 
     @property
     def is_voided(self) -> bool:
@@ -118,9 +122,14 @@ class Payment(Aggregate):
 
     def check_reversible(self, amount: int, what: str) -> None:
         if amount > self.refundable:
+            undone = (
+                "refunded, charged back or disputed"
+                if self.disputed
+                else ("refunded or charged back")
+            )
             raise AmountExceedsCaptured(
                 f"payment {self.payment_id} has {self.refundable} captured and not yet "
-                f"refunded or charged back; cannot {what} {amount}"
+                f"{undone}; cannot {what} {amount}"
             )
 
     # --- mutators -------------------------------------------------------------------
@@ -162,6 +171,26 @@ class Payment(Aggregate):
             reason=reason,
         )
 
+    def dispute(self, *, dispute_id: str, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Disputed,
+            command_id=command_id,
+            actor=actor,
+            payment_id=self.payment_id,
+            dispute_id=dispute_id,
+            amount=amount,
+        )
+
+    def win_dispute(self, *, dispute_id: str, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.DisputeWon,
+            command_id=command_id,
+            actor=actor,
+            payment_id=self.payment_id,
+            dispute_id=dispute_id,
+            amount=amount,
+        )
+
     # --- events ---------------------------------------------------------------------
 
     class Captured(Event):
@@ -192,3 +221,19 @@ class Payment(Aggregate):
 
         def apply(self, payment: Payment) -> None:
             payment.charged_back += self.amount
+
+    class Disputed(Event):
+        payment_id: str
+        dispute_id: str
+        amount: int
+
+        def apply(self, payment: Payment) -> None:
+            payment.disputed += self.amount
+
+    class DisputeWon(Event):
+        payment_id: str
+        dispute_id: str
+        amount: int
+
+        def apply(self, payment: Payment) -> None:
+            payment.disputed -= self.amount

@@ -14,11 +14,22 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
         {"authorize_payment", "capture_payment", "void_payment", "refund_payment"}
     ),
     "wallet": frozenset({"transfer"}),
-    "disputes": frozenset({"chargeback_payment"}),
+    # A card network's or provider's disputes and the operators who work them
+    # (payments.domain.dispute); a resolution takes two of them (propose, approve).
+    "disputes": frozenset(
+        {
+            "chargeback_payment",
+            "open_dispute",
+            "submit_dispute_evidence",
+            "accept_dispute",
+            "propose_dispute_resolution",
+            "approve_dispute_resolution",
+        }
+    ),
     "treasury": frozenset({"settle_merchant", "transfer"}),
     "auditor": frozenset(),
     # Sweeps only (payments.tools.schedule): what is due as of a moment.
-    "scheduler": frozenset(),
+    "scheduler": frozenset({"expire_disputes"}),
     # Issues nothing itself: signs commands on behalf of other principals (the HTTP
     # API), which are then decided with *their* roles and recorded as theirs.
     "gateway": frozenset(),

@@ -18,16 +18,25 @@ SCOPES = (
     "statements:read",
     "audit:read",
     "commands:write",
+    "disputes:read",
+    "disputes:write",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "operations": frozenset({"accounts:read", "commands:write"}),
     "payments": frozenset({"accounts:read", "payments:read", "commands:write"}),
     "wallet": frozenset({"accounts:read", "commands:write"}),
-    "disputes": frozenset({"payments:read", "commands:write"}),
+    "disputes": frozenset({"payments:read", "commands:write", "disputes:read", "disputes:write"}),
     "treasury": frozenset({"accounts:read", "settlements:read", "commands:write"}),
     "auditor": frozenset(
-        {"accounts:read", "payments:read", "settlements:read", "statements:read", "audit:read"}
+        {
+            "accounts:read",
+            "payments:read",
+            "settlements:read",
+            "statements:read",
+            "audit:read",
+            "disputes:read",
+        }
     ),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),

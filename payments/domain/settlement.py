@@ -1,7 +1,10 @@
 """SettlementBatch: one settlement of a merchant's unsettled items.
 
 fees = (gross × fee_bps + 5000) div 10000 (half-up); net = gross − refunds −
-chargebacks − fees. The postings happen on the accounts; this records the figures.
+chargebacks − disputes + reinstatements − fees, where disputes are the dispute
+withdrawals and dispute fees taken from the merchant since its last batch and
+reinstatements what won disputes gave back (payments.domain.dispute). The postings
+happen on the accounts; this records the figures.
 
 Merchant money is paid out once, and never more than the merchant holds. What the
 merchant owes before the batch (`deficit_carried_in`: the negative part of its
@@ -32,6 +35,8 @@ class SettlementFigures:
     item_count: int
     deficit_carried_in: int = 0
     deficit_carried_out: int = 0
+    disputes: int = 0
+    reinstatements: int = 0
 
     @property
     def payout(self) -> int:
@@ -47,11 +52,14 @@ class SettlementFigures:
         item_count: int,
         fee_bps: int,
         available: int = 0,
+        disputes: int = 0,
+        reinstatements: int = 0,
     ) -> SettlementFigures:
         """The batch's figures; `available` is the merchant's, items included."""
         fees = fee_half_up(gross, fee_bps)
-        net = gross - refunds - chargebacks - fees
-        outside = available - (gross - refunds - chargebacks)
+        items = gross - refunds - chargebacks - disputes + reinstatements
+        net = items - fees
+        outside = available - items
         deficit_in = max(0, -outside)
         payout = max(0, net - deficit_in)
         return cls(
@@ -63,6 +71,8 @@ class SettlementFigures:
             item_count=item_count,
             deficit_carried_in=deficit_in,
             deficit_carried_out=max(0, -(outside + net - payout)),
+            disputes=disputes,
+            reinstatements=reinstatements,
         )
 
 
@@ -82,9 +92,11 @@ class SettlementBatch(Aggregate):
         fees: int
         net: int
         item_count: int
-        # Defaults: batches stored before deficits were carried load with 0.
+        # Defaults: batches stored before deficits (or disputes) load with 0.
         deficit_carried_in: int = 0
         deficit_carried_out: int = 0
+        disputes: int = 0
+        reinstatements: int = 0
 
     def __init__(
         self,
@@ -104,6 +116,8 @@ class SettlementBatch(Aggregate):
         item_count: int,
         deficit_carried_in: int = 0,
         deficit_carried_out: int = 0,
+        disputes: int = 0,
+        reinstatements: int = 0,
     ) -> None:
         self.batch_id = batch_id
         self.merchant_account = merchant_account
@@ -113,7 +127,7 @@ class SettlementBatch(Aggregate):
         self.fee_bps = fee_bps
         self.figures = SettlementFigures(
             gross, refunds, chargebacks, fees, net, item_count,
-            deficit_carried_in, deficit_carried_out,
+            deficit_carried_in, deficit_carried_out, disputes, reinstatements,
         )  # fmt: skip
 
     @classmethod
@@ -149,4 +163,6 @@ class SettlementBatch(Aggregate):
             item_count=figures.item_count,
             deficit_carried_in=figures.deficit_carried_in,
             deficit_carried_out=figures.deficit_carried_out,
+            disputes=figures.disputes,
+            reinstatements=figures.reinstatements,
         )

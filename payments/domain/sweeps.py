@@ -8,7 +8,11 @@ also what makes the scheduler's command ids deterministic.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from payments.domain.errors import AsOfInFuture
+
+MAX_CLOCK_SKEW = timedelta(seconds=60)
 
 
 def parse_as_of(value: object) -> datetime:
@@ -27,3 +31,14 @@ def parse_as_of(value: object) -> datetime:
 def as_of_text(moment: datetime) -> str:
     """`moment` as a sweep spells it: UTC, to the second, with `Z`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_as_of(as_of: datetime, now: datetime | None = None) -> None:
+    """Refuse an `as_of` ahead of the engine's clock (beyond a minute of skew): nobody
+    may make a deadline pass early. The only clock a sweep reads; `now` for tests."""
+    clock = datetime.now(UTC) if now is None else now
+    if as_of > clock + MAX_CLOCK_SKEW:
+        raise AsOfInFuture(
+            f"payload.as_of: {as_of_text(as_of)} is ahead of the engine's clock "
+            f"({as_of_text(clock)}) by more than {int(MAX_CLOCK_SKEW.total_seconds())} s"
+        )

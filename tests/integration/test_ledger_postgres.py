@@ -338,6 +338,7 @@ def test_a_duplicate_business_id_from_another_engine_collides(
 ID_FIELDS = {
     "account_id", "from_account", "to_account", "payer_account", "merchant_account",
     "payout_account", "fees_account", "payment_id", "transfer_id", "batch_id",
+    "dispute_id", "disputes_account",
 }  # fmt: skip
 
 
@@ -375,23 +376,29 @@ def test_postgres_ledger_agrees_with_the_reference_model(installed: Settings) ->
         raws += build(generated)
         books = ReferenceBooks()
         one_by_one, batched = signed_ledger(app), signed_ledger(app)
+
+        def assert_accounts(tag: str) -> None:
+            for account_id, state in books.accounts.items():
+                stored = account(app, f"{tag}-{account_id}")
+                assert (stored.posted, stored.held, stored.closed) == (
+                    state["posted"], state["held"], state["closed"]
+                )  # fmt: skip
+
         expected = []
         for raw in raws:
             want = books.decide(raw)
             got = one_by_one.decide(namespaced(raw, one_tag))
             assert (got.status, got.code, got.replayed) == want, (raw, got.message)
             expected.append(want)
+        # Checked before the batched pass: the store has one dispute calendar, so that
+        # pass's sweeps also lose the disputes of this pass that are still due.
+        assert_accounts(one_tag)
         got_batched = []
         for start in range(0, len(raws), size):
             chunk = [IncomingCommand(namespaced(r, batch_tag)) for r in raws[start : start + size]]
             got_batched += batched.decide_batch(chunk)
         assert [(o.status, o.code, o.replayed) for o in got_batched] == expected
-        for tag in (one_tag, batch_tag):
-            for account_id, state in books.accounts.items():
-                stored = account(app, f"{tag}-{account_id}")
-                assert (stored.posted, stored.held, stored.closed) == (
-                    state["posted"], state["held"], state["closed"]
-                )  # fmt: skip
+        assert_accounts(batch_tag)
 
     try:
         check()

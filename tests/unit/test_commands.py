@@ -231,6 +231,12 @@ def test_every_contract_type_has_a_model_with_a_json_schema() -> None:
         "refund_payment",
         "chargeback_payment",
         "settle_merchant",
+        "open_dispute",
+        "submit_dispute_evidence",
+        "accept_dispute",
+        "propose_dispute_resolution",
+        "approve_dispute_resolution",
+        "expire_disputes",
     }
     for model in PAYLOAD_MODELS.values():
         schema = model.model_json_schema()

@@ -9,6 +9,7 @@ from eventsourcing.utils import get_topic
 
 from payments.domain.account import Account
 from payments.domain.command_record import CommandRecord
+from payments.domain.dispute import Dispute, DisputeCalendar
 from payments.domain.payment import Payment
 from payments.domain.settlement import SettlementBatch
 from payments.domain.transfer import Transfer
@@ -24,7 +25,7 @@ CATALOGUE = {
     Account.HoldCaptured: "account_id payment_id amount posting_id counterparty",
     Account.Settled: (
         "account_id batch_id gross refunds chargebacks fees net item_count"
-        " deficit_carried_in deficit_carried_out"
+        " deficit_carried_in deficit_carried_out disputes reinstatements"
     ),
     Payment.Authorized: "payment_id payer_account merchant_account amount currency",
     Payment.Captured: "payment_id amount",
@@ -33,7 +34,19 @@ CATALOGUE = {
     Payment.ChargedBack: "payment_id amount reason",
     Transfer.Recorded: "transfer_id from_account to_account amount currency",
     SettlementBatch.Created: "batch_id merchant_account payout_account fees_account currency "
-    "fee_bps gross refunds chargebacks fees net item_count deficit_carried_in deficit_carried_out",
+    "fee_bps gross refunds chargebacks fees net item_count deficit_carried_in deficit_carried_out "
+    "disputes reinstatements",
+    Payment.Disputed: "payment_id dispute_id amount",
+    Payment.DisputeWon: "payment_id dispute_id amount",
+    Dispute.Opened: "dispute_id payment_id merchant_account payer_account disputes_account "
+    "fees_account currency amount fee fee_refunded_if_won reason_code network evidence_due_by",
+    Dispute.EvidenceSubmitted: "dispute_id text documents",
+    Dispute.ResolutionProposed: "dispute_id outcome note",
+    Dispute.Won: "dispute_id cause proposed_by",
+    Dispute.Lost: "dispute_id cause proposed_by",
+    DisputeCalendar.Started: "",
+    DisputeCalendar.Scheduled: "dispute_id evidence_due_by",
+    DisputeCalendar.Swept: "as_of dispute_ids",
     CommandRecord.Decided: "command_type fingerprint status code message"
     " key_id signature issued_at signed_payload via",
 }
@@ -49,7 +62,9 @@ def test_event_fields_are_the_catalogue_plus_who(event_class: type) -> None:
 @pytest.mark.parametrize("event_class", list(CATALOGUE), ids=lambda c: c.__qualname__)
 def test_event_topics_are_permanent(event_class: type) -> None:
     aggregate = event_class.__qualname__.split(".")[0].lower()
-    module = {"settlementbatch": "settlement", "commandrecord": "command_record"}.get(
-        aggregate, aggregate
-    )
+    module = {
+        "settlementbatch": "settlement",
+        "commandrecord": "command_record",
+        "disputecalendar": "dispute",
+    }.get(aggregate, aggregate)
     assert get_topic(event_class) == f"payments.domain.{module}:{event_class.__qualname__}"

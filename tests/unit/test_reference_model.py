@@ -1,10 +1,11 @@
 """Property: the ledger agrees with an independent reference model, step by step.
 
 Random sequences of commands (accounts of several kinds and currencies, transfers,
-the payment lifecycle, settlements, re-sent duplicates, idempotency conflicts,
-invalid and unknown commands) go through the ledger one by one and through
-`tests/reference_model.py`. After every step the outcomes (status, code, replayed)
-and every balance must be equal, and Σ posted per currency must be 0. The same
+the payment lifecycle, disputes with their two-person decisions and expiry sweeps,
+settlements, re-sent duplicates, idempotency conflicts, invalid and unknown commands)
+go through the ledger one by one and through `tests/reference_model.py`. After every
+step the outcomes (status, code, replayed) and every balance must be equal, and
+Σ posted per currency must be 0. The same
 commands fed in random batches through `decide_batch` must give the same outcomes.
 """
 
@@ -35,6 +36,7 @@ PREAMBLE: list[tuple[str, dict[str, Any]]] = [
     ("open_account", {"account_id": "shop", "currency": "EUR", "kind": "merchant"}),
     ("open_account", {"account_id": "usd-shop", "currency": "USD", "kind": "merchant"}),
     ("open_account", {"account_id": "fees", "currency": "EUR", "kind": "fees"}),
+    ("open_account", {"account_id": "disputes", "currency": "EUR", "kind": "external"}),
     ("transfer", {"transfer_id": "fund-a", "from_account": "bank", "to_account": "alice",
                   "amount": 5_000, "currency": "EUR"}),
     ("transfer", {"transfer_id": "fund-b", "from_account": "bank", "to_account": "bob",
@@ -44,6 +46,11 @@ PREAMBLE: list[tuple[str, dict[str, Any]]] = [
     ("authorize_payment", {"payment_id": "p2", "payer_account": "bob",
                            "merchant_account": "shop", "amount": 1_500, "currency": "EUR"}),
     ("capture_payment", {"payment_id": "p2", "amount": 1_000}),
+    ("open_dispute", {"dispute_id": "d1", "payment_id": "p2", "amount": 200,
+                      "reason_code": "13.1", "network": "visa",
+                      "evidence_due_by": "2099-01-01T00:00:00Z", "disputes_account": "disputes"}),
+    ("submit_dispute_evidence", {"dispute_id": "d1", "text": "signed receipt"}),
+    ("propose_dispute_resolution", {"dispute_id": "d1", "outcome": "won", "note": "n"}),
 ]  # fmt: skip
 
 accounts = st.sampled_from(
@@ -136,6 +143,56 @@ oddities = st.one_of(
         memo=st.just("unexpected field"),
     ),
 )
+# Disputes: two operators (the two-person rule), due dates the run never reaches or
+# already passed, and evidence with and without a card number.
+operators = st.sampled_from(["prop@test", "prop@test", "second@test"])
+dispute_ids = st.sampled_from(["d1", "d2", "d3"])
+dispute_amounts = weighted((6, st.integers(min_value=1, max_value=400)), (1, amounts))
+FAR, PASSED = "2099-01-01T00:00:00Z", "2020-01-01T00:00:00Z"
+fee_terms = st.sampled_from(
+    [{}, {}, {"fee": 150, "fees_account": "fees"}, {"fee": 150, "fees_account": "bank"},
+     {"fee": 150, "fee_refunded_if_won": True, "fees_account": "fees"}, {"fee": 150},
+     {"fee": 0, "fees_account": "ghost"}]
+)  # fmt: skip
+disputes_opened = st.builds(
+    lambda base, terms: ("open_dispute", {**base, **terms}),
+    st.fixed_dictionaries(
+        {
+            "dispute_id": dispute_ids,
+            "payment_id": st.sampled_from(["p2"] * 4 + ["p1", "p3"]),  # p2 is captured
+            "amount": dispute_amounts,
+            "reason_code": st.just("13.1"),
+            "network": st.just("visa"),
+            "evidence_due_by": st.sampled_from([FAR, FAR, PASSED]),
+            "disputes_account": st.sampled_from(["disputes"] * 5 + ["fees", "usd-bank", "ghost"]),
+        }
+    ),
+    fee_terms,
+)
+outcomes = st.sampled_from(["won", "won", "won", "lost"])
+evidence = command(
+    "submit_dispute_evidence",
+    dispute_id=dispute_ids,
+    text=st.sampled_from(["signed receipt"] * 4 + ["card 4111 1111 1111 1111"]),
+)
+proposals = st.tuples(
+    st.just("propose_dispute_resolution"),
+    st.fixed_dictionaries({"dispute_id": dispute_ids, "outcome": outcomes, "note": st.just("n")}),
+    operators,
+)
+approvals = st.tuples(
+    st.just("approve_dispute_resolution"),
+    st.fixed_dictionaries({"dispute_id": dispute_ids, "outcome": outcomes}),
+    operators,
+)
+sweeps = command("expire_disputes", as_of=st.sampled_from(["2021-01-01T00:00:00Z", FAR]))
+dispute_steps = weighted(
+    (3, evidence),
+    (1, command("accept_dispute", dispute_id=dispute_ids)),
+    (4, proposals),
+    (4, approvals),
+    (1, sweeps),
+)
 commands = weighted(
     (2, open_accounts),
     (4, transfers),
@@ -144,6 +201,8 @@ commands = weighted(
     (3, reversals),
     (2, settlements),
     (2, oddities),
+    (3, disputes_opened),
+    (4, dispute_steps),
 )
 
 steps: st.SearchStrategy[Step] = weighted(
@@ -154,8 +213,10 @@ steps: st.SearchStrategy[Step] = weighted(
 )
 
 
-def envelope(command_id: Any, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"command_id": command_id, "type": type_, "actor": "prop@test", "payload": payload}
+def envelope(
+    command_id: Any, type_: str, payload: dict[str, Any], actor: str = "prop@test"
+) -> dict[str, Any]:
+    return {"command_id": command_id, "type": type_, "actor": actor, "payload": payload}
 
 
 def build(generated: list[Step]) -> list[dict[str, Any]]:
@@ -219,6 +280,8 @@ def test_ledger_agrees_with_the_reference_model(
         assert_balanced(one_by_one.app, books)
         expected.append(want)
         event(f"outcome: {want[1] or want[0]}{' (replayed)' if want[2] else ''}")
+        if "dispute" in str(raw["type"]):
+            event(f"{raw['type']}: {want[1] or want[0]}")
 
     batched = signed_ledger(in_memory_application())
     batched.decide_batch([IncomingCommand(raw) for raw in preamble])

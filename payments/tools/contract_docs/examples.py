@@ -27,12 +27,14 @@ from payments.domain.roles import ROLES
 from payments.ledger.identities import (
     change_roles,
     issue_api_key,
+    principal_roles,
     register_key,
     revoke_api_key,
     revoke_key,
 )
 from payments.ledger.service import Ledger, Outcome
 from payments.ledger.store import PaymentsApplication, in_memory_application
+from payments.tools.contract_docs.dispute_examples import dispute_steps
 
 
 def example_signer(principal: str) -> Signer:
@@ -43,6 +45,9 @@ def example_signer(principal: str) -> Signer:
 
 OPERATOR = example_signer("ops@example")  # every role
 AUDITOR = example_signer("auditor@example")  # the auditor role: may issue nothing
+# The second person of a dispute decision, registered just before its first step, so
+# the examples before it keep their positions.
+REVIEWER = example_signer("reviewer@example")
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,7 @@ SCENARIO: list[Step] = [
     *_payment_steps(),
     Step(TOP_UP, None),  # sent again: answered from the stored outcome, replayed
     *_rejections(),
+    *dispute_steps(command, Step, REVIEWER),
 ]
 
 
@@ -246,6 +252,10 @@ def run_scenario() -> Published:
     ledger = Ledger(app)
     outcomes: list[tuple[Step, dict[str, Any]]] = []
     for step in SCENARIO:
+        if step.signer is REVIEWER and principal_roles(app, REVIEWER.principal) is None:
+            by, key = "operator@example", REVIEWER.public_key
+            register_key(app, principal=REVIEWER.principal, public_key=key, actor=by,
+                         roles={"disputes"})  # fmt: skip
         outcome: Outcome = ledger.decide(step.envelope)
         outcomes.append((step, outcome.to_json()))
     issue_example_api_keys(app)
