@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from projections.settlements.fold import ITEM_KINDS
+
 NEW_SUFFIX = "__new"
 
 _BALANCES = """
@@ -52,6 +54,41 @@ CREATE TABLE IF NOT EXISTS payments{s} (
     updated_at timestamptz NOT NULL,
     last_version bigint NOT NULL
 );
+-- Disputes (projections.disputes): the current state, and one row per step.
+CREATE TABLE IF NOT EXISTS disputes{s} (
+    dispute_id text CONSTRAINT disputes{s}_pkey PRIMARY KEY,
+    aggregate_id uuid NOT NULL,
+    payment_id text NOT NULL,
+    merchant_account text NOT NULL,
+    payer_account text NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    fee bigint NOT NULL,
+    reason_code text NOT NULL,
+    network text NOT NULL,
+    status text NOT NULL,
+    evidence_due_by timestamptz NOT NULL,
+    evidence_count integer NOT NULL,
+    proposed_outcome text,
+    proposed_by text,
+    decided_by text,
+    cause text,
+    opened_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    last_version bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS disputes{s}_status_due ON disputes{s} (status, evidence_due_by);
+CREATE INDEX IF NOT EXISTS disputes{s}_merchant ON disputes{s} (merchant_account);
+CREATE TABLE IF NOT EXISTS dispute_timeline{s} (
+    position bigint CONSTRAINT dispute_timeline{s}_pkey PRIMARY KEY,
+    dispute_id text NOT NULL,
+    event_type text NOT NULL,
+    actor text NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    detail jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dispute_timeline{s}_dispute
+    ON dispute_timeline{s} (dispute_id, position);
 """
 
 _SETTLEMENTS = """
@@ -72,19 +109,23 @@ CREATE TABLE IF NOT EXISTS settlement_batches{s} (
     settled_at timestamptz NOT NULL,
     last_version bigint NOT NULL,
     deficit_carried_in bigint NOT NULL DEFAULT 0,
-    deficit_carried_out bigint NOT NULL DEFAULT 0
+    deficit_carried_out bigint NOT NULL DEFAULT 0,
+    disputes bigint NOT NULL DEFAULT 0,
+    reinstatements bigint NOT NULL DEFAULT 0
 );
--- Tables made before deficits were carried (their batches carried none).
+-- Tables made before deficits were carried or disputes settled (their batches had none).
 ALTER TABLE settlement_batches{s}
     ADD COLUMN IF NOT EXISTS deficit_carried_in bigint NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS deficit_carried_out bigint NOT NULL DEFAULT 0;
+    ADD COLUMN IF NOT EXISTS deficit_carried_out bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS disputes bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS reinstatements bigint NOT NULL DEFAULT 0;
 -- One item per merchant account event (its position), settled into one batch.
 CREATE TABLE IF NOT EXISTS settlement_items{s} (
     position bigint CONSTRAINT settlement_items{s}_pkey PRIMARY KEY,
     batch_id text NOT NULL,
     account_id text NOT NULL,
     payment_id text NOT NULL,
-    kind text NOT NULL CHECK (kind IN ('capture', 'refund', 'chargeback')),
+    kind text NOT NULL CHECK (kind IN ({item_kinds})),
     amount bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS settlement_items{s}_batch ON settlement_items{s} (batch_id);
@@ -93,11 +134,23 @@ CREATE TABLE IF NOT EXISTS merchant_unsettled{s} (
     position bigint CONSTRAINT merchant_unsettled{s}_pkey PRIMARY KEY,
     account_id text NOT NULL,
     payment_id text NOT NULL,
-    kind text NOT NULL CHECK (kind IN ('capture', 'refund', 'chargeback')),
+    kind text NOT NULL CHECK (kind IN ({item_kinds})),
     amount bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS merchant_unsettled{s}_account
     ON merchant_unsettled{s} (account_id);
+-- Tables made before disputes: their kind check allowed only the first three kinds.
+DO $$
+DECLARE c record;
+BEGIN
+    FOR c IN SELECT conrelid::regclass AS tbl, conname FROM pg_constraint
+        WHERE conrelid IN ('settlement_items{s}'::regclass, 'merchant_unsettled{s}'::regclass)
+        AND contype = 'c' AND pg_get_constraintdef(oid) NOT LIKE '%dispute_fee_refund%'
+    LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.tbl, c.conname);
+        EXECUTE format('ALTER TABLE %s ADD CHECK (kind IN ({item_kinds_quoted}))', c.tbl);
+    END LOOP;
+END $$;
 -- Last version of each merchant account applied by the settlement projection.
 CREATE TABLE IF NOT EXISTS settlement_merchants{s} (
     account_id text CONSTRAINT settlement_merchants{s}_pkey PRIMARY KEY,
@@ -205,7 +258,7 @@ PROJECTION_DDL = {
     "principals": _PRINCIPALS,
 }
 PROJECTION_TABLES = {
-    "balances": ("balances", "payments"),
+    "balances": ("balances", "payments", "disputes", "dispute_timeline"),
     "settlements": (
         "settlement_batches",
         "settlement_items",
@@ -289,7 +342,11 @@ def _current_schema(conn: psycopg.Connection) -> str:
 
 
 def create_tables(conn: psycopg.Connection, projection: str, suffix: str = "") -> None:
-    conn.execute(PROJECTION_DDL[projection].format(s=suffix).encode())
+    kinds = ", ".join(f"'{kind}'" for kind in ITEM_KINDS)
+    ddl = PROJECTION_DDL[projection].format(
+        s=suffix, item_kinds=kinds, item_kinds_quoted=kinds.replace("'", "''")
+    )
+    conn.execute(ddl.encode())
 
 
 def drop_new_tables(conn: psycopg.Connection, projection: str) -> None:

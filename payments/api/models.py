@@ -82,6 +82,8 @@ class Settlement(BaseModel):
     item_count: int
     deficit_carried_in: int
     deficit_carried_out: int
+    disputes: int = Field(description="dispute withdrawals and dispute fees in the batch")
+    reinstatements: int = Field(description="won disputes' amounts and fee refunds")
     settled_at: datetime
     items: list[SettlementItem]
     next_items_after: int | None = Field(

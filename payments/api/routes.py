@@ -95,7 +95,7 @@ def get_settlement(
     items_after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
     items_limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
-    """A settlement batch with its items (captures, refunds, chargebacks), paged."""
+    """A settlement batch with its items (captures, refunds, chargebacks, disputes), paged."""
     check_unrestricted(caller.accounts, "settlement batches")
     with _conn(request) as conn:
         batch = queries.get_settlement_page(conn, batch_id, items_after, items_limit)

@@ -18,13 +18,21 @@ from projections.balances.fold import (
     fold_balances,
     fold_payments,
 )
+from projections.disputes.fold import DISPUTE_EVENTS, fold_disputes
 from projections.events import Event
 from projections.principals.fold import IDENTITY_EVENTS, fold_api_keys, fold_principals
 from projections.settlements.fold import SettlementState
 
-# The event types that change balances, payments, settlements, principals or API keys.
+# The event types that change balances, payments, disputes, settlements, principals or
+# API keys.
 MODEL_EVENTS = frozenset(
-    {*ACCOUNT_EVENTS, *PAYMENT_EVENTS, "SettlementBatch.Created", *IDENTITY_EVENTS}
+    {
+        *ACCOUNT_EVENTS,
+        *PAYMENT_EVENTS,
+        *DISPUTE_EVENTS,
+        "SettlementBatch.Created",
+        *IDENTITY_EVENTS,
+    }
 )
 
 
@@ -32,6 +40,8 @@ MODEL_EVENTS = frozenset(
 class ReadModel:
     balances: dict[str, Row] = field(default_factory=dict)
     payments: dict[str, Row] = field(default_factory=dict)
+    disputes: dict[str, Row] = field(default_factory=dict)
+    dispute_timeline: list[Row] = field(default_factory=list)
     settlements: SettlementState = field(default_factory=SettlementState)
     principals: dict[str, Row] = field(default_factory=dict)  # by aggregate id
     api_keys: dict[str, Row] = field(default_factory=dict)  # by aggregate id
@@ -41,6 +51,7 @@ class ReadModel:
     def apply(self, events: Sequence[Event]) -> None:
         fold_balances(self.balances, events)
         fold_payments(self.payments, events)
+        self.dispute_timeline += fold_disputes(self.disputes, events)[1]
         self.settlements.apply(events)
         fold_principals(self.principals, events)
         fold_api_keys(self.api_keys, events)

@@ -29,6 +29,7 @@ from psycopg import sql
 
 from projections.audit.chain import AUDIT_COLUMNS, GENESIS_HASH
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
+from projections.disputes.fold import DISPUTE_COLUMNS, TIMELINE_COLUMNS
 from projections.positions import replace_positions
 from projections.principals.fold import API_KEY_COLUMNS, PRINCIPAL_COLUMNS
 from projections.rebuild.parallel import COPY_LINES
@@ -157,6 +158,8 @@ def _write_model(
     if "balances" in projections:
         copy_rows(cur, f"balances{s}", BALANCE_COLUMNS, model.balances.values())
         copy_rows(cur, f"payments{s}", PAYMENT_COLUMNS, model.payments.values())
+        copy_rows(cur, f"disputes{s}", DISPUTE_COLUMNS, model.disputes.values())
+        copy_rows(cur, f"dispute_timeline{s}", TIMELINE_COLUMNS, model.dispute_timeline)
     if "settlements" in projections:
         state = model.settlements
         copy_rows(cur, f"settlement_batches{s}", BATCH_COLUMNS, state.batches.values())

@@ -33,6 +33,7 @@ from projections.audit.chain import (
     canonical_bytes,
 )
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
+from projections.disputes.fold import DISPUTE_COLUMNS, TIMELINE_COLUMNS
 from projections.events import Event
 from projections.principals.fold import API_KEY_COLUMNS, PRINCIPAL_COLUMNS
 from projections.quarantine import open_rows
@@ -122,6 +123,22 @@ def _compare_tables(cur: psycopg.Cursor, model: ReadModel, report: VerifyReport)
         "payment_id",
         model.payments,
         select_all(cur, "payments", PAYMENT_COLUMNS, "payment_id"),
+    )
+    compare_rows(
+        report,
+        "disputes",
+        DISPUTE_COLUMNS,
+        "dispute_id",
+        model.disputes,
+        select_all(cur, "disputes", DISPUTE_COLUMNS, "dispute_id"),
+    )
+    compare_rows(
+        report,
+        "dispute_timeline",
+        TIMELINE_COLUMNS,
+        "position",
+        {row["position"]: row for row in model.dispute_timeline},
+        select_all(cur, "dispute_timeline", TIMELINE_COLUMNS, "position"),
     )
     state = model.settlements
     compare_rows(

@@ -1,9 +1,11 @@
 """Settlement batches and their items folded from events: the pure rules, no I/O.
 
 Items come from the merchant account's own events, exactly as the write side keeps
-them: a `capture` credit, a `refund` debit and a `chargeback` debit are unsettled
-items of the merchant until its next `Account.Settled`, which moves all of them into
-that batch. A batch's totals come from `SettlementBatch.Created`.
+them: a `capture` credit, a `refund` debit, a `chargeback` debit, a dispute's
+withdrawal (`dispute`, `dispute_fee` debits) and reinstatement
+(`dispute_reinstatement`, `dispute_fee_refund` credits) are unsettled items of the
+merchant until its next `Account.Settled`, which moves all of them into that batch.
+A batch's totals come from `SettlementBatch.Created`.
 
 Because a hot merchant may hold many unsettled items, a consumer batch does not load
 them: `plan_settlements` turns events into a `SettlementPlan` of inserts and moves,
@@ -40,6 +42,8 @@ BATCH_COLUMNS = (
     "item_count",
     "deficit_carried_in",
     "deficit_carried_out",
+    "disputes",
+    "reinstatements",
     "settled_at",
     "last_version",
 )
@@ -49,7 +53,12 @@ _ITEM_KINDS = {
     ("Account.Credited", "capture"): "capture",
     ("Account.Debited", "refund"): "refund",
     ("Account.Debited", "chargeback"): "chargeback",
+    ("Account.Debited", "dispute"): "dispute",
+    ("Account.Debited", "dispute_fee"): "dispute_fee",
+    ("Account.Credited", "dispute_reinstatement"): "dispute_reinstatement",
+    ("Account.Credited", "dispute_fee_refund"): "dispute_fee_refund",
 }
+ITEM_KINDS = tuple(sorted(set(_ITEM_KINDS.values())))
 
 
 def item_kind(event: Event) -> str | None:
@@ -126,9 +135,9 @@ def plan_settlements(events: Iterable[Event], merchants: dict[str, Row]) -> Sett
 def batch_row(event: Event) -> Row:
     payload = event["payload"]
     row = {name: payload[name] for name in BATCH_COLUMNS if name in payload}
-    # Batches stored before deficits were carried have none.
-    row.setdefault("deficit_carried_in", 0)
-    row.setdefault("deficit_carried_out", 0)
+    # Batches stored before deficits were carried (or disputes settled) have none.
+    for name in ("deficit_carried_in", "deficit_carried_out", "disputes", "reinstatements"):
+        row.setdefault(name, 0)
     row["aggregate_id"] = event["aggregate_id"]
     row["settled_at"] = event["recorded_at"]
     row["last_version"] = event["aggregate_version"]

@@ -43,8 +43,9 @@ pytestmark = pytest.mark.integration
 TABLES = (
     *("balances", "payments", "settlement_batches", "settlement_items"),
     *("merchant_unsettled", "settlement_merchants", "audit_log", "audit_chain_head"),
-    *("principals", "api_keys"),
+    *("principals", "api_keys", "disputes", "dispute_timeline"),
 )
+DUE = "2099-01-01T00:00:00Z"
 
 
 @dataclass
@@ -62,13 +63,15 @@ def command(run: str, n: int, type_: str, **payload: Any) -> dict[str, Any]:
 
 def business_day(run: str) -> tuple[dict[str, str], list[dict[str, Any]], int]:
     """Accounts, commands, and how many commands come before midday."""
-    acc = {name: f"{name}-{run}" for name in ("bank", "alice", "shop", "fees", "payout")}
+    names = ("bank", "alice", "shop", "fees", "payout", "disputes")
+    acc = {name: f"{name}-{run}" for name in names}
     kinds = {
         "bank": "external",
         "alice": "customer",
         "shop": "merchant",
         "fees": "fees",
         "payout": "external",
+        "disputes": "external",
     }
     commands = [
         command(run, i, "open_account", account_id=acc[n], currency="EUR", kind=kinds[n])
@@ -103,6 +106,29 @@ def business_day(run: str) -> tuple[dict[str, str], list[dict[str, Any]], int]:
             command(run, 21 + 10 * i, "capture_payment", payment_id=pay, amount=1_000 + i),
             command(run, 22 + 10 * i, "refund_payment", payment_id=pay, amount=100),
         ]
+    # pay-2 (1002 captured, 100 refunded): a dispute of 300 with a fee of 50, contested
+    # and won by two people; pay-0: a dispute of 200, accepted (lost).
+    dispute = {"payment_id": f"pay-{run}-2", "amount": 300, "reason_code": "13.1",
+               "network": "visa", "evidence_due_by": DUE, "disputes_account": acc["disputes"],
+               "fee": 50, "fees_account": acc["fees"]}  # fmt: skip
+    won, lost = f"dp-{run}-won", f"dp-{run}-lost"
+    commands += [
+        command(run, 50, "open_dispute", dispute_id=won, **dispute),
+        command(run, 51, "submit_dispute_evidence", dispute_id=won, text="delivered"),
+        command(run, 52, "propose_dispute_resolution", dispute_id=won, outcome="won", note="ok"),
+        {
+            **command(run, 53, "approve_dispute_resolution", dispute_id=won, outcome="won"),
+            "actor": "reviewer@replay",
+        },
+        command(
+            run,
+            54,
+            "open_dispute",
+            dispute_id=lost,
+            **{**dispute, "payment_id": f"pay-{run}-0", "amount": 200, "fee": 0},
+        ),
+        command(run, 55, "accept_dispute", dispute_id=lost),
+    ]
     commands += [
         command(run, 60, "chargeback_payment", payment_id=f"pay-{run}-0", amount=50, reason="x"),
         command(run, 61, "void_payment", payment_id=f"pay-{run}-1"),
@@ -136,6 +162,7 @@ def story_aggregate_ids(run: str, acc: dict[str, str], commands: list[dict]) -> 
         *(ids.payment_id_to_uuid(f"pay-{run}-{i}") for i in range(3)),
         *(ids.transfer_id_to_uuid(f"{t}-{run}") for t in ("top", "back")),
         ids.batch_id_to_uuid(f"batch-{run}"),
+        *(ids.dispute_id_to_uuid(f"dp-{run}-{d}") for d in ("won", "lost")),
         *(ids.command_id_to_uuid(c["command_id"]) for c in commands),
     ]
 
@@ -308,7 +335,29 @@ def test_settlement_batch_follows_the_contract_and_verify_finds_nothing(copy, st
     )
     gross = 1_000 + 1_001 + 1_002
     fees = (gross * 250 + 5000) // 10000  # 75.075 → 75
-    assert batch == (gross, 300, 50, fees, gross - 300 - 50 - fees, 7)
+    # disputes: 300 + fee 50 (won: both withdrawn, then 300 back) and 200 (lost)
+    disputes, back = 300 + 50 + 200, 300
+    assert batch == (gross, 300, 50, fees, gross - 300 - 50 - disputes + back - fees, 11)
+    (figures,) = copy.sql(
+        "SELECT disputes, reinstatements FROM settlement_batches WHERE batch_id = %s",
+        (f"batch-{story.run}",),
+    )
+    assert figures == (disputes, back)
+    rows = copy.sql("SELECT dispute_id, status, cause, proposed_by, decided_by FROM disputes")
+    assert sorted(rows) == [
+        (f"dp-{story.run}-lost", "lost", "accepted", None, "test@replay"),
+        (f"dp-{story.run}-won", "won", "approved", "test@replay", "reviewer@replay"),
+    ]
+    steps = copy.sql(
+        "SELECT event_type, actor FROM dispute_timeline WHERE dispute_id = %s ORDER BY position",
+        (f"dp-{story.run}-won",),
+    )
+    assert steps == [
+        ("Dispute.Opened", "test@replay"),
+        ("Dispute.EvidenceSubmitted", "test@replay"),
+        ("Dispute.ResolutionProposed", "test@replay"),
+        ("Dispute.Won", "reviewer@replay"),
+    ]
     shop = story.accounts["shop"]
     assert copy.sql("SELECT posted FROM balances WHERE account_id = %s", (shop,)) == [(0,)]
     report = verify(copy.url, copy.source)
