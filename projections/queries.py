@@ -8,6 +8,7 @@ import psycopg
 
 from projections.audit.chain import AUDIT_COLUMNS
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
+from projections.disputes.fold import DISPUTE_COLUMNS, TIMELINE_COLUMNS
 from projections.settlements.fold import BATCH_COLUMNS, ITEM_COLUMNS
 from projections.sqlrows import select_rows
 
@@ -150,3 +151,53 @@ def audit_position(conn: psycopg.Connection) -> int:
     """The audit log's last position (0 when empty): what a read of it has seen."""
     row = conn.execute("SELECT coalesce(max(position), 0) FROM audit_log").fetchone()
     return int(row[0]) if row else 0
+
+
+def list_disputes(
+    conn: psycopg.Connection,
+    *,
+    status: str | None,
+    due_before: Any,
+    merchant_accounts: list[str] | None,
+    after: tuple[Any, str] | None,
+    limit: int,
+) -> list[Row]:
+    """Disputes in (evidence_due_by, dispute_id) order after the keyset `after`,
+    narrowed to a status, a due date (exclusive) and merchants when given."""
+    where, params = ["TRUE"], []
+    if status is not None:
+        where.append("status = %s")
+        params.append(status)
+    if due_before is not None:
+        where.append("evidence_due_by < %s")
+        params.append(due_before)
+    if merchant_accounts is not None:
+        where.append("merchant_account = ANY(%s)")
+        params.append(merchant_accounts)
+    if after is not None:
+        where.append("(evidence_due_by, dispute_id) > (%s, %s)")
+        params.extend(after)
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {', '.join(DISPUTE_COLUMNS)} FROM disputes WHERE {' AND '.join(where)}"
+            " ORDER BY evidence_due_by, dispute_id LIMIT %s",
+            (*params, limit),
+        )
+        return [dict(zip(DISPUTE_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+
+
+def get_dispute(conn: psycopg.Connection, dispute_id: str, *, timeline: bool) -> Row | None:
+    """The dispute, with its `timeline` (oldest first) when asked, or None."""
+    with conn.cursor() as cur:
+        dispute = select_rows(cur, "disputes", DISPUTE_COLUMNS, "dispute_id", [dispute_id]).get(
+            dispute_id
+        )
+        if dispute is None or not timeline:
+            return dispute
+        cur.execute(
+            f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM dispute_timeline"
+            " WHERE dispute_id = %s ORDER BY position",
+            (dispute_id,),
+        )
+        dispute["timeline"] = [dict(zip(TIMELINE_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+        return dispute

@@ -65,6 +65,12 @@ def _pending(command_id: str) -> JSONResponse:
     return JSONResponse(body.model_dump(), 202, headers={"Location": where})
 
 
+def check_commands_on(request: Request) -> None:
+    state = request.app.state
+    if state.bus is None or state.gateway is None:
+        raise ApiProblem("unavailable", "commands are not configured on this API process")
+
+
 PENDING = {202: {"model": CommandPending, "description": "no outcome yet: poll `Location`"}}
 
 
@@ -87,10 +93,18 @@ async def post_command(
     ] = None,
 ) -> Any:
     """Sign the command on behalf of the key's principal, publish it, await the outcome."""
-    state = request.app.state
-    if state.bus is None or state.gateway is None:
-        raise ApiProblem("unavailable", "commands are not configured on this API process")
+    check_commands_on(request)
     check_command(caller.accounts, command.type, command.payload)  # before anything is sent
+    return await decide(request, command, caller, idempotency_key)
+
+
+async def decide(
+    request: Request, command: CommandRequest, caller: Caller, idempotency_key: str | None
+) -> Any:
+    """Sign `command` for the caller, publish it, and answer the engine's outcome (200)
+    or 202 pending; also what the dispute endpoints answer (payments.api.disputes)."""
+    check_commands_on(request)
+    state = request.app.state
     envelope = signed_envelope(state.gateway, command, caller.principal, idempotency_key)
     timeout = state.settings.api_command_timeout
     try:

@@ -7,7 +7,10 @@ merchant is one of them; never the audit log or settlement batches, which span e
 account. Its commands must name only its accounts wherever money leaves an account
 or an account is opened or closed; a command type whose payload does not say which
 accounts it debits (capture, void, refund, chargeback name only a payment) is
-refused, rather than trusting a projection that may be behind. Every refusal is 403
+refused, rather than trusting a projection that may be behind. Disputes (the admin
+API, payments.api.disputes) are its accounts' when their merchant is one of them: a
+dispute's merchant never changes after it is opened, so the projection's row is
+trusted for it, and a dispute not (yet) projected is refused. Every refusal is 403
 `account-not-allowed`, raised before anything is read or published. An unrestricted
 key (accounts empty, every key made before this existed) passes every check here.
 """
@@ -47,6 +50,12 @@ def check_payment(accounts: frozenset[str], payment: Mapping[str, Any] | None) -
     )
     if not own:
         raise _refuse("this API key may read only payments of its accounts")
+
+
+def check_dispute(accounts: frozenset[str], dispute: Mapping[str, Any] | None) -> None:
+    """Someone else's dispute and one that does not exist look the same: 403."""
+    if accounts and (dispute is None or dispute["merchant_account"] not in accounts):
+        raise _refuse("this API key may see and work only disputes of its merchant accounts")
 
 
 def check_unrestricted(accounts: frozenset[str], what: str) -> None:
