@@ -635,8 +635,9 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
     schema; half the ids are real (tests/support/schemathesis_hooks.py), so found
     accounts, payments, batches and statements are checked too. The fuzz key is the
     auditor's: no commands:write, so nothing is published (403, in the schema)."""
+    dispute_id = open_a_dispute(day)  # so a found dispute and a listed one are checked too
     real = {"account_id": f"alice-{day.run}", "payment_id": f"pay-{day.run}",
-            "batch_id": f"batch-{day.run}"}  # fmt: skip
+            "batch_id": f"batch-{day.run}", "dispute_id": dispute_id}  # fmt: skip
     env = dict(os.environ) | {
         "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
         "PAYMENTS_FUZZ_IDS": json.dumps(real),
@@ -664,4 +665,24 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
         (day.keys["fuzz"].split("_")[1],),
     )
     assert {"/accounts/{account_id}", "/payments/{payment_id}", "/settlements/{batch_id}",
-            "/accounts/{account_id}/statements"} <= {r[0] for r in found}, found  # fmt: skip
+            "/accounts/{account_id}/statements", "/disputes",
+            "/disputes/{dispute_id}"} <= {r[0] for r in found}, found  # fmt: skip
+
+
+def open_a_dispute(day: Day) -> str:
+    """A dispute of the day's payment (as the network's integration opens it), projected."""
+    dispute_id, disputes = f"dp-fuzz-{day.run}", f"disputes-fuzz-{day.run}"
+    for n, (type_, payload) in enumerate((
+        ("open_account", {"account_id": disputes, "currency": "EUR", "kind": "external"}),
+        ("open_dispute", {"dispute_id": dispute_id, "payment_id": f"pay-{day.run}",
+                          "amount": 100, "reason_code": "13.1", "network": "visa",
+                          "evidence_due_by": "2099-01-01T00:00:00Z",
+                          "disputes_account": disputes}),
+    )):  # fmt: skip
+        answer = post(day, {"command_id": f"{day.run}-fuzz-{n}", "type": type_, "payload": payload})
+        assert answer.status_code == 200 and answer.json()["status"] == "accepted", answer.text
+    deadline = time.monotonic() + 30
+    while get(day, f"/disputes/{dispute_id}").status_code != 200:
+        assert time.monotonic() < deadline, "the dispute did not reach the disputes table"
+        time.sleep(0.2)
+    return dispute_id
