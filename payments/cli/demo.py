@@ -15,6 +15,7 @@ from rich.table import Table
 
 from payments.runtime.settings import Settings
 from payments.tools.demo import api as demo_api
+from payments.tools.demo import disputes as desk
 from payments.tools.demo.run import (
     DemoFailed,
     DemoRun,
@@ -90,6 +91,7 @@ def demo_command(keep_running: bool) -> None:
         wait_for_read_models(settings, console)
         _print_books(console, settings, tag)
         api_ok = _print_api_calls(console, api, tag, log_dir, show_key=keep_running)
+        api_ok = _print_dispute_desk(console, settings, api.base, tag) and api_ok
         wait_for_read_models(settings, console)  # the API's command too, before verify
         ok = _print_verify(console, settings) and not run.surprises() and api_ok
     except DemoFailed as failure:
@@ -138,9 +140,7 @@ def _print_api_calls(
     ok = True
     for method, path, body, expected in calls:
         answer = demo_api.call(api, method, path, body)
-        data = f" -d '{json.dumps(body)}'" if body else ""
-        verb = " -X POST -H 'Content-Type: application/json'" if body else ""
-        line = f"$ curl -s{verb} -H \"Authorization: Bearer $KEY\"{data} '{api.base}{path}'"
+        line = _curl(api.base, method, path, body)
         console.print(line, style="bold", markup=False, highlight=False, soft_wrap=True)
         console.print(demo_api.shown(answer), markup=False, highlight=False)
         ok = ok and answer.status == expected
@@ -151,6 +151,33 @@ def _print_api_calls(
         console.print(f"statement as {accept} ({answer.status}): {path}", markup=False)
         ok = ok and answer.status == 200
     return ok
+
+
+def _curl(base: str, method: str, path: str, body: dict | None, key: str = "$KEY") -> str:
+    data = f" -d '{json.dumps(body)}'" if body else ""
+    verb = " -X POST -H 'Content-Type: application/json'" if method == "POST" else ""
+    return f"$ curl -s{verb} -H \"Authorization: Bearer {key}\"{data} '{base}{path}'"
+
+
+def _print_dispute_desk(console: Console, settings: Settings, base: str, tag: str) -> bool:
+    """The books dispute contested and won through the admin API by two operators."""
+    apis = desk.desk_apis(settings, base)
+    console.print(
+        f"\n[bold]The dispute desk[/bold] (docs/disputes-admin.md): {desk.OPERATORS[0]} "
+        f"(KEY1) and {desk.OPERATORS[1]} (KEY2), the disputes role each"
+    )
+    ok = True
+    for step in desk.desk_calls(tag):
+        answer = demo_api.call(apis[step.operator], step.method, step.path, step.body)
+        line = _curl(base, step.method, step.path, step.body, f"$KEY{step.operator + 1}")
+        console.print(line, style="bold", markup=False, highlight=False, soft_wrap=True)
+        console.print(demo_api.shown(answer), markup=False, highlight=False)
+        ok = ok and step.expect(answer)
+    answer = desk.decided(apis[0], tag)
+    console.print(_curl(base, "GET", f"/disputes/dispute-books.{tag}", None, "$KEY1"),
+                  style="bold", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(demo_api.shown(answer, limit=2000), markup=False, highlight=False)
+    return ok and answer.status == 200 and answer.json()["status"] == "won"
 
 
 def _print_story(console: Console, run: DemoRun) -> None:

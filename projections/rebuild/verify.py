@@ -41,7 +41,12 @@ from projections.rebuild.limits import LimitCheck
 from projections.rebuild.parallel import CANONICAL, DecodedPage
 from projections.rebuild.read_model import MODEL_EVENTS, ReadModel
 from projections.rebuild.source import EventSource, decoded_pages
-from projections.settlements.fold import BATCH_COLUMNS, ITEM_COLUMNS, UNSETTLED_COLUMNS
+from projections.settlements.fold import (
+    BATCH_COLUMNS,
+    ITEM_COLUMNS,
+    ITEM_KINDS,
+    UNSETTLED_COLUMNS,
+)
 from projections.sqlrows import Row, select_all
 
 AUDIT_PAGE = 20_000
@@ -231,13 +236,21 @@ def compare_rows(
 def _check_batch_totals(report: VerifyReport, batches: dict[str, Row], items: list[Row]) -> None:
     sums: dict[str, dict[str, int]] = {}
     for item in items:
-        per_kind = sums.setdefault(item["batch_id"], {"capture": 0, "refund": 0, "chargeback": 0})
+        per_kind = sums.setdefault(item["batch_id"], dict.fromkeys(ITEM_KINDS, 0))
         per_kind[item["kind"]] += item["amount"]
         per_kind["count"] = per_kind.get("count", 0) + 1
+    for per_kind in sums.values():
+        per_kind["disputes"] = per_kind["dispute"] + per_kind["dispute_fee"]
+        per_kind["reinstatements"] = (
+            per_kind["dispute_reinstatement"] + per_kind["dispute_fee_refund"]
+        )
     for batch_id, batch in batches.items():
         got = sums.get(batch_id, {})
         fees = fee_half_up(batch["gross"], batch["fee_bps"])
-        net = batch["gross"] - batch["refunds"] - batch["chargebacks"] - fees
+        net = (
+            batch["gross"] - batch["refunds"] - batch["chargebacks"] - batch["disputes"]
+            + batch["reinstatements"] - fees
+        )  # fmt: skip
         # A deficit is carried out only as far as the batch did not cover it.
         most = max(0, batch["deficit_carried_in"] - net)
         deficit = min(max(batch["deficit_carried_out"], 0), most)
@@ -249,6 +262,8 @@ def _check_batch_totals(report: VerifyReport, batches: dict[str, Row], items: li
             ("gross", "capture"),
             ("refunds", "refund"),
             ("chargebacks", "chargeback"),
+            ("disputes", "disputes"),
+            ("reinstatements", "reinstatements"),
             ("item_count", "count"),
         ):
             if batch[column] != got.get(kind, 0):

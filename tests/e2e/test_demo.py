@@ -51,7 +51,10 @@ def test_the_demo_plays_the_day_and_verify_passes(
     assert "insufficient_funds" in out and "nothing_to_settle" in out
     assert "accepted (replayed)" in out
     assert "verify: OK" in out and "{'EUR': 0}" in out
-    for account, posted in (("alice", "34.50"), ("bob", "28.00"), ("fees", "1.30")):
+    # The disputes: the coffee's accepted (4.50 back to alice, the 15.00 fee kept), the
+    # books' contested by two operators and won (bob's 13.00 back to the bookshop).
+    assert "proposer_cannot_approve" in out and '"status": "won"' in out
+    for account, posted in (("alice", "39.00"), ("bob", "28.00"), ("fees", "16.30")):
         line = next(line for line in out.splitlines() if f" {account}." in line and "│" in line)
         assert posted in line, line
     # No password and no private key in any log of the run, nor in what it printed

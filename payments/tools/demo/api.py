@@ -63,16 +63,21 @@ def api_env(settings: Settings, child_env: dict[str, str], port: int) -> dict[st
 
 def issue_demo_key(settings: Settings) -> str:
     """An hour's API key for the demo principal (made, with its roles, if new)."""
+    return issue_key(settings, DEMO_PRINCIPAL, DEMO_ROLES)
+
+
+def issue_key(settings: Settings, principal: str, roles: set[str]) -> str:
+    """An hour's API key for `principal` (made, with `roles`, if new)."""
     app = PaymentsApplication(
         env=application_env(settings.require_database_url(), pool_size=1, snapshots=False)
     )
     try:
         # A principal is made with a key; this one signs nothing (its key is thrown away).
-        throwaway = Signer(Ed25519PrivateKey.generate(), DEMO_PRINCIPAL)
-        register_key(app, principal=DEMO_PRINCIPAL, public_key=throwaway.public_key,
-                     actor="payments demo", roles=DEMO_ROLES)  # fmt: skip
+        throwaway = Signer(Ed25519PrivateKey.generate(), principal)
+        register_key(app, principal=principal, public_key=throwaway.public_key,
+                     actor="payments demo", roles=roles)  # fmt: skip
         expires = datetime.now(UTC) + timedelta(hours=1)
-        return issue_api_key(app, principal=DEMO_PRINCIPAL, expires_at=expires,
+        return issue_api_key(app, principal=principal, expires_at=expires,
                              actor="payments demo").token  # fmt: skip
     finally:
         app.close()

@@ -7,7 +7,10 @@ Amounts are cents of EUR.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+DISPUTE_FEE = 1_500  # the network's fee per dispute in the café's pricing (kept if lost)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ def business_day(tag: str) -> list[Step]:
         return Step(envelope, story, expect)
 
     bank, fees, payout = ident("card-network"), ident("fees"), ident("shop-payout")
+    disputes = ident("card-disputes")
+    due = (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     alice, bob, carol = ident("alice"), ident("bob"), ident("carol")
     cafe, books = ident("cafe"), ident("bookshop")
     eur = {"currency": "EUR"}
@@ -49,6 +54,13 @@ def business_day(tag: str) -> list[Step]:
             "open_account",
             "the merchants' bank for payouts",
             account_id=payout,
+            kind="external",
+            **eur,
+        ),
+        step(
+            "open_account",
+            "the card network's disputes account",
+            account_id=disputes,
             kind="external",
             **eur,
         ),
@@ -214,7 +226,38 @@ def business_day(tag: str) -> list[Step]:
             fees_account=fees,
             fee_bps=290,
         ),
+        step(
+            "open_dispute",
+            "next day: bob's bank disputes the books (not as described)",
+            dispute_id=ident("dispute-books"),
+            payment_id=ident("books"),
+            amount=1_300,
+            reason_code="13.3",
+            network="visa",
+            evidence_due_by=due,
+            disputes_account=disputes,
+        ),
+        step(
+            "open_dispute",
+            "alice's bank disputes the coffee (fraud), with the network's fee",
+            dispute_id=ident("dispute-coffee"),
+            payment_id=ident("coffee"),
+            amount=450,
+            reason_code="10.4",
+            network="visa",
+            evidence_due_by=due,
+            disputes_account=disputes,
+            fee=DISPUTE_FEE,
+            fees_account=fees,
+        ),
+        step(
+            "accept_dispute",
+            "the café does not contest it: lost, alice gets her 4.50 back",
+            dispute_id=ident("dispute-coffee"),
+        ),
     ]
+    # The books dispute is contested and won through the admin API by two operators
+    # (payments.tools.demo.disputes).
     # A client that lost its connection sends the top-up again: same id, same body.
     top_up = next(
         s for s in steps if s.envelope["payload"].get("transfer_id") == ident("topup-alice")
@@ -224,5 +267,6 @@ def business_day(tag: str) -> list[Step]:
 
 
 def demo_accounts(tag: str) -> list[str]:
-    names = ("alice", "bob", "carol", "cafe", "bookshop", "fees", "shop-payout", "card-network")
+    names = ("alice", "bob", "carol", "cafe", "bookshop", "fees", "shop-payout", "card-network",
+             "card-disputes")  # fmt: skip
     return [f"{name}.{tag}" for name in names]
