@@ -43,12 +43,11 @@ def desk_calls(tag: str) -> list[DeskCall]:
         "text": "the listing shows the edition delivered; signed delivery receipt attached",
         "documents": [f"doc:delivery-receipt.{tag}.pdf"],
     }
-    listed = lambda a: (
-        a.status == 200
-        and any(  # noqa: E731
-            d["dispute_id"] == f"dispute-books.{tag}" for d in a.json()["items"]
-        )
-    )
+
+    def listed(answer: Answer) -> bool:
+        items = answer.json()["items"] if answer.status == 200 else []
+        return any(d["dispute_id"] == f"dispute-books.{tag}" for d in items)
+
     return [
         DeskCall(0, "GET", f"/disputes?status=needs_response&merchant_account=bookshop.{tag}",
                  None, listed),
