@@ -93,7 +93,9 @@ class DisputeDetail(DisputeView):
 
 class DisputePage(BaseModel):
     items: list[DisputeView]
-    next_after: str | None = Field(description="pass as `after` for the next page; null: none")
+    next_after: str | None = Field(
+        description="pass as `after` for the next page; null on a short page (the end)"
+    )
 
 
 class Evidence(BaseModel):

@@ -10,6 +10,7 @@ from payments.api.problems import ApiProblem
 from payments.api.restriction import (
     check_account,
     check_command,
+    check_dispute,
     check_payment,
     check_unrestricted,
 )
@@ -72,3 +73,12 @@ def test_commands_out_of_other_accounts_are_refused(
     type_: str, payload: dict[str, Any], named: str
 ) -> None:
     assert named in refused(check_command, MINE, type_, payload)
+
+
+def test_disputes_of_the_key_s_merchant_accounts_only() -> None:
+    """The merchant's dispute, not the payer's: a customer's key does not work the
+    dispute of its own payment; someone else's and an unknown one look the same."""
+    check_dispute(ANY, None)
+    check_dispute(MINE, {"merchant_account": "alice", "payer_account": "bob"})
+    refused(check_dispute, MINE, {"merchant_account": "shop", "payer_account": "alice"})
+    refused(check_dispute, MINE, None)
