@@ -304,8 +304,9 @@ def test_replay_twice_then_the_tables_tell_the_story(copy, story):
     replay_all(copy)  # index names are swapped back, so it can run again
     alice = story.accounts["alice"]
     gross = 1_000 + 1_001 + 1_002
-    # Still held: pay-0's 500 and pay-2's 498 (pay-1's rest was voided).
-    posted, held = 10_000 - gross + 300 + 50 - 1, 500 + 498
+    # Still held: pay-0's 500 and pay-2's 498 (pay-1's rest was voided). The lost
+    # dispute's 200 came back to alice; the won one's 300 stayed with the shop.
+    posted, held = 10_000 - gross + 300 + 50 - 1 + 200, 500 + 498
     assert copy.sql(
         "SELECT posted, held, available FROM balances WHERE account_id = %s", (alice,)
     ) == [(posted, held, posted - held)]
@@ -316,7 +317,11 @@ def test_replay_twice_then_the_tables_tell_the_story(copy, story):
     items = copy.sql(
         "SELECT kind, count(*), sum(amount) FROM settlement_items GROUP BY 1 ORDER BY 1"
     )
-    assert items == [("capture", 3, gross), ("chargeback", 1, 50), ("refund", 3, 300)]
+    assert items == [
+        ("capture", 3, gross), ("chargeback", 1, 50),
+        ("dispute", 2, 300 + 200), ("dispute_fee", 1, 50), ("dispute_reinstatement", 1, 300),
+        ("refund", 3, 300),
+    ]  # fmt: skip
     assert copy.sql("SELECT count(*) FROM merchant_unsettled") == [(0,)]
     (key,) = copy.sql(
         "SELECT k.principal, k.revoked_at IS NOT NULL, p.roles FROM api_keys k"
