@@ -48,8 +48,10 @@ def demo_command(keep_running: bool) -> None:
     Starts the local services if no PAYMENTS_DATABASE_URL / PAYMENTS_KAFKA_BOOTSTRAP
     is set, runs the engine and the consumers, publishes wallet top-ups, card
     authorizations and captures, a refund, a chargeback, a transfer, merchant
-    settlements and some commands that must be rejected, prints the balances, the
-    settlement batches and the audit trail, and ends with `payments verify`.
+    settlements, two disputes (one accepted and lost; one contested and won through
+    the admin API by two operators) and some commands that must be rejected, prints
+    the balances, the settlement batches and the audit trail, and ends with
+    `payments verify`.
 
     \b
     Example:
