@@ -14,7 +14,17 @@ from uuid import UUID, uuid5
 PAYMENTS_NAMESPACE = UUID("6f2c3c1e-6a3b-5d8e-9f4a-2b7d0c1e9a55")
 
 Kind = Literal[
-    "account", "payment", "transfer", "batch", "command", "posting", "key", "principal", "api_key"
+    "account",
+    "payment",
+    "transfer",
+    "batch",
+    "command",
+    "posting",
+    "key",
+    "principal",
+    "api_key",
+    "statement",
+    "recon_exception",
 ]
 
 
@@ -53,6 +63,14 @@ def principal_to_uuid(principal: str) -> UUID:
 
 def api_key_to_uuid(key_prefix: str) -> UUID:
     return aggregate_uuid("api_key", key_prefix)
+
+
+def statement_to_uuid(statement_id: str) -> UUID:
+    return aggregate_uuid("statement", statement_id)
+
+
+def recon_exception_to_uuid(exception_id: str) -> UUID:
+    return aggregate_uuid("recon_exception", exception_id)
 
 
 def posting_id(command_id: str, index: int) -> str:
