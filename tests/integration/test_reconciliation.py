@@ -22,7 +22,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
+from payments.api.reconciliation_metrics import ReconciliationCollector
 from payments.ledger.store import PaymentsApplication, application_env
 from payments.runtime.settings import Settings
 from tests.support.databases import own_database
@@ -184,6 +186,22 @@ def test_a_day_with_mismatches_imported_reported_and_resolved(
     elsewhere = cli(own_store, service_env, "reconcile", "report", "--date", "2001-01-01",
                     "--format", "json")  # fmt: skip
     assert json.loads(elsewhere.stdout)["accounts"] == []
+
+    # The API's metrics read the same facts from the audit log (here: rebuilt from the store).
+    assert cli(own_store, service_env, "replay", "--projection", "audit").returncode == 0
+    with ConnectionPool(own_store, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in ReconciliationCollector(pool).collect()
+            for s in family.samples
+        }
+    assert (
+        samples[("payments_reconciliation_drift", (("account", "bank"), ("currency", "EUR")))]
+        == 687
+    )
+    assert samples[("payments_reconciliation_exceptions_open", (("account", "bank"),))] == 2
+    opened = (("account", "bank"), ("kind", "amount_difference"))
+    assert samples[("payments_reconciliation_exceptions_opened_total", opened)] == 1
 
 
 def test_a_customer_account_is_not_reconciled(
