@@ -213,3 +213,32 @@ def test_a_customer_account_is_not_reconciled(
     refused = cli(own_store, service_env, "reconcile", "import", str(good), "--account", "alice")
     assert refused.returncode == 1 and "statements reconcile external ones" in refused.stderr
     assert stored_topics(own_store) == []
+
+
+GUARDED = (
+    "payments.domain.statement:BankStatement.Imported",
+    "payments.domain.reconciliation:ReconciliationException.Resolved",
+)
+
+
+def test_the_engines_database_role_may_not_write_reconciliation_facts(
+    settings: Settings, superuser_database_url: str
+) -> None:
+    """A compromised engine must not resolve exceptions or import a statement of its own."""
+    from payments.contract.database_roles import ENGINE_ROLE
+
+    insert = ("INSERT INTO payments_events (originator_id, originator_version, topic, state)"
+              " VALUES (%s, 1, %s, '{}')")  # fmt: skip
+    with (
+        own_database(settings, superuser_database_url, "recon_guard") as own,
+        psycopg.connect(own.superuser_url) as conn,
+    ):
+        conn.execute(f"SET ROLE {ENGINE_ROLE}")
+        for topic in GUARDED:
+            refused = pytest.raises(psycopg.errors.InsufficientPrivilege,
+                                    match="reconciliation is the operator")  # fmt: skip
+            with refused, conn.transaction():
+                conn.execute(insert, (uuid.uuid4(), topic))
+        # Any other event the engine writes is not this trigger's business.
+        with conn.transaction():
+            conn.execute(insert, (uuid.uuid4(), "payments.domain.account:Account.Opened"))
