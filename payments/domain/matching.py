@@ -19,8 +19,9 @@ taking only what the ones before left:
 4. `amount_date_many_lines`: several lines adding up to one posting, likewise.
 
 What is left becomes an exception: every line (`unmatched_line`) and every posting of
-the statement's period (`unmatched_posting`); a posting outside the period but within
-the tolerance may match, and is otherwise left for the statement of its own day.
+the statement's period (`unmatched_posting`, once: `without_reported` drops a posting
+an earlier statement already reported); a posting outside the period but within the
+tolerance may match, and is otherwise left for the statement of its own day.
 """
 
 from __future__ import annotations
@@ -236,3 +237,17 @@ def _leftovers(
             f"{posting.amount} on {posting.day}: on no line of the statement",
         ))  # fmt: skip
     result.unmatched_postings = len(inside)
+
+
+def without_reported(result: MatchResult, reported: set[str]) -> MatchResult:
+    """`result` less the unmatched postings an earlier statement already made exceptions
+    of (two statements of one day must not open two exceptions for one posting); they
+    could still match, and then do."""
+    kept = [
+        b for b in result.breaks
+        if not (b.kind == "unmatched_posting" and set(b.postings) <= reported)
+    ]  # fmt: skip
+    return MatchResult(
+        result.matches, kept, result.unmatched_lines,
+        sum(b.kind == "unmatched_posting" for b in kept),
+    )  # fmt: skip

@@ -147,6 +147,15 @@ class Facts:
             for posting in m["postings"]
         }
 
+    def reported_postings(self, account_id: str) -> set[str]:
+        """Postings an exception already names as on no statement line."""
+        return {
+            posting
+            for x in self.exceptions
+            if x.account_id == account_id and x.kind == "unmatched_posting"
+            for posting in x.postings.split()
+        }
+
 
 def reconciliation_facts(app: PaymentsApplication, database_url: str) -> Facts:
     """Every imported statement and every exception (a scan of the store by topic: an

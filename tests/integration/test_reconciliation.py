@@ -204,7 +204,35 @@ def test_a_day_with_mismatches_imported_reported_and_resolved(
     assert samples[("payments_reconciliation_exceptions_opened_total", opened)] == 1
 
 
-def test_a_customer_account_is_not_reconciled(
+def camt053(*statements: tuple[str, int, list[int]]) -> bytes:
+    """A camt.053.001.08 file: per statement its id, opening and entry amounts (cents)."""
+    today = datetime.now(UTC).date()
+    blocks = []
+    for ident, opening, entries in statements:
+        closing = opening + sum(entries)
+
+        def balance(code: str, cents: int, day: object) -> str:
+            sign = "CRDT" if cents >= 0 else "DBIT"
+            return (f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>"
+                    f'<Amt Ccy="EUR">{abs(cents) / 100:.2f}</Amt><CdtDbtInd>{sign}</CdtDbtInd>'
+                    f"<Dt><Dt>{day}</Dt></Dt></Bal>")  # fmt: skip
+
+        ntry = "".join(
+            f'<Ntry><Amt Ccy="EUR">{abs(c) / 100:.2f}</Amt>'
+            f"<CdtDbtInd>{'CRDT' if c > 0 else 'DBIT'}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>"
+            f"<ValDt><Dt>{today}</Dt></ValDt></Ntry>"
+            for c in entries
+        )
+        blocks.append(f"<Stmt><Id>{ident}</Id><Acct><Id><IBAN>NL91ABNA0417164300</IBAN></Id>"
+                      f"</Acct>{balance('OPBD', opening, today - timedelta(days=1))}"
+                      f"{balance('CLBD', closing, today)}{ntry}</Stmt>")  # fmt: skip
+    return (
+        '<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">'
+        f"<BkToCstmrStmt>{''.join(blocks)}</BkToCstmrStmt></Document>"
+    ).encode()
+
+
+def test_statements_that_do_not_fit_are_refused_and_a_rerun_imports_only_the_rest(
     own_store: str, service_env: dict[str, str], tmp_path: Path
 ) -> None:
     business_day(own_store)
@@ -212,7 +240,26 @@ def test_a_customer_account_is_not_reconciled(
     good = statement_csv(tmp_path / "day.csv", DAY_LINES)
     refused = cli(own_store, service_env, "reconcile", "import", str(good), "--account", "alice")
     assert refused.returncode == 1 and "statements reconcile external ones" in refused.stderr
+    dollars = tmp_path / "usd.csv"
+    dollars.write_text(good.read_text().replace(",EUR,", ",USD,"))
+    refused = cli(own_store, service_env, "reconcile", "import", str(dollars), "--account", "bank")
+    assert refused.returncode == 1 and "is in USD, account bank in EUR" in refused.stderr
     assert stored_topics(own_store) == []
+
+    # A file of two statements whose first was stored before a crash: a re-run imports
+    # the second only (each statement is its own transaction).
+    first = tmp_path / "first.xml"
+    first.write_bytes(camt053(("S-1", 0, [10_000, 2_500])))
+    both = tmp_path / "both.xml"
+    both.write_bytes(camt053(("S-1", 0, [10_000, 2_500]), ("S-2", 12_500, [-500])))
+    assert cli(own_store, service_env, "reconcile", "import", str(first), "--account", "bank",
+               "--format", "camt053").returncode == 0  # fmt: skip
+    rerun = cli(own_store, service_env, "reconcile", "import", str(both), "--account", "bank")
+    assert rerun.returncode == 0, rerun.stderr
+    s1, s2 = rerun.stdout.splitlines()[:2]
+    assert "(S-1): already imported, nothing changed" in s1
+    assert "(S-2): 1 line(s), 0 matched, 1 exception(s)" in s2
+    assert stored_topics(own_store).count("BankStatement.Imported") == 2
 
 
 GUARDED = (

@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from payments.domain.matching import BankLine, LedgerPosting, match
+from payments.domain.matching import BankLine, LedgerPosting, match, without_reported
 
 DAY = date(2026, 11, 28)
 PERIOD = (DAY, DAY)
@@ -125,3 +125,11 @@ def test_each_posting_is_used_once() -> None:
 def test_nonsense_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="tolerance_days"):
         match([], [], period=PERIOD, tolerance_days=-1)
+
+
+def test_a_posting_already_reported_by_an_earlier_statement_is_not_reported_again() -> None:
+    result = match([BankLine(1, -50, DAY)], [posting("p1", -800), posting("p2", -900)],
+                   period=PERIOD)  # fmt: skip
+    second = without_reported(result, {"p1"})
+    assert sorted(b.postings for b in second.breaks if b.kind == "unmatched_posting") == [("p2",)]
+    assert second.unmatched_postings == 1 and second.unmatched_lines == 1

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import psycopg
 
-from payments.domain.matching import DEFAULT_TOLERANCE_DAYS, BankLine, MatchResult, match
+from payments.domain.matching import (
+    DEFAULT_TOLERANCE_DAYS,
+    BankLine,
+    MatchResult,
+    match,
+    without_reported,
+)
 from payments.integrations.statements.model import BankStatement, StatementError
 from payments.integrations.statements.reading import read_statements
 from payments.ledger.statements import (
@@ -27,7 +33,7 @@ from payments.ledger.statements import (
 )
 from payments.ledger.store import PaymentsApplication, open_application
 from payments.runtime.settings import Settings
-from payments.tools.reconcile.ledger_side import read_account
+from payments.tools.reconcile.ledger_side import LedgerAccount, read_account
 
 LOCK_CLASS = 0x7265636F  # "reco": the first key of pg_advisory_lock(int, int)
 
@@ -49,6 +55,16 @@ def period_of(statement: BankStatement) -> tuple[date, date]:
     return (min(start, statement.closing_date), statement.closing_date)
 
 
+def check_account(ledger: LedgerAccount, statements: list[BankStatement]) -> None:
+    """Every statement of the file is in the account's currency, before any is stored."""
+    for statement in statements:
+        if statement.currency != ledger.currency:
+            raise StatementError(
+                f"statement {statement.bank_statement_id} is in {statement.currency},"
+                f" account {ledger.account_id} in {ledger.currency}"
+            )
+
+
 def import_file(
     settings: Settings,
     path: Path,
@@ -67,9 +83,12 @@ def import_file(
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, account_id))
-            taken = reconciliation_facts(app, url).matched_postings(account_id)
+            check_account(read_account(conn, account_id), statements)
+            facts = reconciliation_facts(app, url)
+            taken = facts.matched_postings(account_id)
+            reported = facts.reported_postings(account_id)
             step = _Import(app, conn, account_id, file_sha256, actor, reason, tolerance_days)
-            done = [step.one(statement, taken) for statement in statements]
+            done = [step.one(statement, taken, reported) for statement in statements]
             conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_CLASS, account_id))
     finally:
         app.close()
@@ -86,8 +105,11 @@ class _Import:
     reason: str
     tolerance_days: int
 
-    def one(self, statement: BankStatement, taken: set[str]) -> ImportedStatement:
-        """Match and store one statement; `taken` (posting ids matched) grows."""
+    def one(
+        self, statement: BankStatement, taken: set[str], reported: set[str]
+    ) -> ImportedStatement:
+        """Match and store one statement; `taken` (posting ids matched) and `reported`
+        (posting ids of unmatched_posting exceptions) grow."""
         existing = find_statement(self.app, statement_id_of(self.account_id, statement))
         if existing is not None:
             return ImportedStatement(
@@ -95,11 +117,6 @@ class _Import:
                 len(statement.lines), None, existing.exception_ids,
             )  # fmt: skip
         ledger = read_account(self.conn, self.account_id)
-        if ledger.currency != statement.currency:
-            raise StatementError(
-                f"statement {statement.bank_statement_id} is in {statement.currency},"
-                f" account {self.account_id} in {ledger.currency}"
-            )
         start, end = period_of(statement)
         first = start - timedelta(days=self.tolerance_days)
         last = end + timedelta(days=self.tolerance_days)
@@ -110,13 +127,17 @@ class _Import:
             BankLine(x.line, x.amount, x.value_date, x.reference, x.end_to_end_id)
             for x in statement.lines
         ]
-        result = match(lines, offered, period=(start, end), tolerance_days=self.tolerance_days)
+        result = without_reported(
+            match(lines, offered, period=(start, end), tolerance_days=self.tolerance_days),
+            reported,
+        )
         outcome = record_import(
             self.app, account_id=self.account_id, statement=statement,
             file_sha256=self.file_sha256, result=result, ledger_position=ledger.position,
             tolerance_days=self.tolerance_days, actor=self.actor, reason=self.reason,
         )  # fmt: skip
         taken |= {p for m in result.matches for p in m.postings}
+        reported |= {p for b in result.breaks if b.kind == "unmatched_posting" for p in b.postings}
         return ImportedStatement(
             outcome.statement_id, statement.bank_statement_id, outcome.duplicate,
             len(statement.lines), None if outcome.duplicate else result, outcome.exception_ids,

@@ -97,7 +97,8 @@ def _account_line(
     statements: list[BankStatement],
     exceptions: list[ReconciliationException],
 ) -> AccountLine:
-    latest = max(statements, key=lambda s: (s.closing_date, s.version))
+    # the latest closing date; of two closing the same day, the one imported last
+    latest = max(enumerate(statements), key=lambda item: (item[1].closing_date, item[0]))[1]
     line = AccountLine(account_id, currency, statements=len(statements))
     for statement in statements:
         line.lines += len(json.loads(statement.lines))
