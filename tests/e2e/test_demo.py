@@ -51,6 +51,9 @@ def test_the_demo_plays_the_day_and_verify_passes(
     assert "insufficient_funds" in out and "nothing_to_settle" in out
     assert "accepted (replayed)" in out
     assert "verify: OK" in out and "{'EUR': 0}" in out
+    # The day ends with the payout account reconciled: the bank's fee is the exception.
+    assert "the bank's fee (0.35) is the one exception, and the drift" in out
+    assert "unexpected reconciliation" not in out
     for account, posted in (("alice", "34.50"), ("bob", "28.00"), ("fees", "1.30")):
         line = next(line for line in out.splitlines() if f" {account}." in line and "│" in line)
         assert posted in line, line
