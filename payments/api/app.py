@@ -25,6 +25,7 @@ from payments.api.middleware import log_requests
 from payments.api.openapi import build_openapi
 from payments.api.problems import ApiProblem, on_api_problem, on_http_error, on_invalid_request
 from payments.api.ratelimit import KeyLimiter
+from payments.api.reconciliation_metrics import ReconciliationCollector
 from payments.api.routes import router
 from payments.runtime.settings import Settings
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
     app.state.bus = app.state.gateway = None
     app.state.limiter = KeyLimiter(settings.api_rate_limit)
     app.state.metrics = ApiMetrics()
+    app.state.metrics.registry.register(ReconciliationCollector(pool))
     app.include_router(router)
     app.include_router(statements.router)
     app.include_router(commands.router)

@@ -1,21 +1,12 @@
 """Minor units as a person reads them: 12345 EUR cents -> "123.45" (PDF statements only).
 
 The API's JSON and CSV stay in integer minor units; only a document for people shows
-decimals, with the ISO 4217 exponent of the currency (2 unless listed here).
+decimals, with the ISO 4217 exponent of the currency (payments.domain.currencies).
 """
 
 from __future__ import annotations
 
-_BY_DIGITS = {
-    0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF",
-    3: "BHD IQD JOD KWD LYD OMR TND",
-    4: "CLF UYW",
-}
-_EXPONENTS = {code: digits for digits, codes in _BY_DIGITS.items() for code in codes.split()}
-
-
-def exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency, 2)
+from payments.domain.currencies import exponent
 
 
 def major(amount: int, currency: str) -> str:

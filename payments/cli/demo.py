@@ -94,8 +94,9 @@ def demo_command(keep_running: bool) -> None:
         _print_books(console, settings, tag)
         api_ok = _print_api_calls(console, api, tag, log_dir, show_key=keep_running)
         api_ok = _print_dispute_desk(console, settings, api.base, tag) and api_ok
+        recon_ok = _print_reconciliation(console, settings, tag, log_dir.parent / "statements")
         wait_for_read_models(settings, console)  # the API's command too, before verify
-        ok = _print_verify(console, settings) and not run.surprises() and api_ok
+        ok = _print_verify(console, settings) and not run.surprises() and api_ok and recon_ok
     except DemoFailed as failure:
         console.print(f"[bold red]demo failed:[/bold red] {failure} (logs in {log_dir})")
     finally:
@@ -255,6 +256,28 @@ def _print_tables(console: Console, conn: psycopg.Connection, tag: str) -> None:
             entry["hash"][:16] + "…",
         )
     console.print(audit)
+
+
+def _print_reconciliation(console: Console, settings: Settings, tag: str, folder: Path) -> bool:
+    """The payout account against the bank's statement of the day (docs/reconciliation.md)."""
+    from payments.tools.demo.reconcile import BANK_FEE, reconcile_payouts
+    from payments.tools.reconcile.report import render
+
+    account = f"shop-payout.{tag}"
+    console.print(f"\n[bold]Reconciliation[/bold] of {account} against the bank's statement "
+                  f"(camt.053 in {folder}): `payments reconcile report`")  # fmt: skip
+    report = reconcile_payouts(settings, account, folder)
+    console.print(render(report, "table"), end="", markup=False, highlight=False)
+    [line] = report.accounts
+    expected = (line.unmatched_lines, line.exceptions_open, line.drift) == (1, 1, -BANK_FEE)
+    if expected:
+        console.print(
+            f"  the bank's fee ({_money(-BANK_FEE)}) is the one exception, and the drift;"
+            " resolve it with `payments reconcile resolve ID --reason …`"
+        )
+    else:
+        console.print("[bold red]unexpected reconciliation[/bold red]")
+    return expected
 
 
 def _print_verify(console: Console, settings: Settings) -> bool:

@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "roles": "payments.cli.keys:roles",
     "api": "payments.cli.api:api_command",
     "schedule": "payments.cli.schedule:schedule",
+    "reconcile": "payments.cli.reconcile:reconcile",
 }
 
 # One line each for `payments --help`, so listing the commands imports none of them.
@@ -53,6 +54,7 @@ SUMMARIES = {
     "roles": "Roles of principals: the table, list, grant, revoke.",
     "api": "Serve the HTTP API: authenticated reads of the projections.",
     "schedule": "Scheduled commands (sweeps): list them, publish one tick.",
+    "reconcile": "Bank statements against the ledger: import, report, resolve.",
 }
 
 

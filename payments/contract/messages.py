@@ -306,6 +306,57 @@ class ApiKeyRevoked(Message):
     reason: str
 
 
+class BankStatementImported(Message):
+    reason: str = Field(description="why the operator imported it")
+    statement_id: str = Field(description="<account>:<first 16 hex digits of the fingerprint>")
+    account_id: Identifier = Field(description="the external account it reconciles")
+    format: Literal["csv", "camt053", "mt940"]
+    bank_statement_id: str = Field(description="the bank's own id of the statement")
+    bank_account: str = Field(description="the account as the bank names it (IBAN, number)")
+    currency: Currency
+    opening: int = Field(description="signed minor units, + in the account holder's favour")
+    opening_date: str = Field(description="ISO date")
+    closing: int = Field(description="signed minor units; opening + Σ lines")
+    closing_date: str = Field(description="ISO date")
+    lines: str = Field(
+        description="canonical JSON list of {line, amount, value_date, booking_date, "
+        "reference, end_to_end_id}: amounts signed minor units, + money in"
+    )
+    fingerprint: str = Field(pattern="^[0-9a-f]{64}$", description="sha256 of what it says")
+    file_sha256: str = Field(pattern="^[0-9a-f]{64}$", description="sha256 of the file read")
+
+
+class BankStatementReconciled(Message):
+    reason: str
+    matches: str = Field(description="canonical JSON list of {rule, lines, postings, difference}")
+    matched_lines: int = Field(ge=0)
+    matched_postings: int = Field(ge=0)
+    unmatched_lines: int = Field(ge=0)
+    unmatched_postings: int = Field(ge=0)
+    exceptions: str = Field(description="space-separated ids of the exceptions it opened")
+    ledger_position: int = Field(ge=0, description="the audit log position the ledger was read at")
+    date_tolerance_days: int = Field(ge=0)
+
+
+class ReconciliationExceptionOpened(Message):
+    reason: str = Field(description="what did not match, in words")
+    exception_id: str = Field(description="<statement_id>:<n>")
+    statement_id: str
+    account_id: Identifier
+    currency: Currency
+    kind: Literal["unmatched_line", "unmatched_posting", "amount_difference"]
+    lines: str = Field(description="space-separated statement line numbers")
+    postings: str = Field(description="space-separated posting ids")
+    amount: int = Field(
+        description="minor units as the bank sees them (a difference: bank - ledger)"
+    )
+    value_date: str = Field(description="ISO date")
+
+
+class ReconciliationExceptionResolved(Message):
+    reason: str = Field(description="the operator's reason")
+
+
 EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Account.Opened": AccountOpened,
     "Account.Closed": AccountClosed,
@@ -340,6 +391,10 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "SigningKey.Revoked": SigningKeyRevoked,
     "ApiKey.Issued": ApiKeyIssued,
     "ApiKey.Revoked": ApiKeyRevoked,
+    "BankStatement.Imported": BankStatementImported,
+    "BankStatement.Reconciled": BankStatementReconciled,
+    "ReconciliationException.Opened": ReconciliationExceptionOpened,
+    "ReconciliationException.Resolved": ReconciliationExceptionResolved,
 }
 
 

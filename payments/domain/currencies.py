@@ -1,4 +1,5 @@
-"""ISO 4217 alphabetic codes of current currencies and funds (list of 2024)."""
+"""ISO 4217 alphabetic codes of current currencies and funds (list of 2024), and their
+exponents: the number of decimal digits of a minor unit (2 unless listed here)."""
 
 ISO_4217: frozenset[str] = frozenset(
     """
@@ -18,3 +19,16 @@ ISO_4217: frozenset[str] = frozenset(
 
 def is_iso_4217(code: str) -> bool:
     return code in ISO_4217
+
+
+_BY_DIGITS = {
+    0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF",
+    3: "BHD IQD JOD KWD LYD OMR TND",
+    4: "CLF UYW",
+}
+_EXPONENTS = {code: digits for digits, codes in _BY_DIGITS.items() for code in codes.split()}
+
+
+def exponent(currency: str) -> int:
+    """Decimal digits of the currency's minor unit: EUR 2 (cents), JPY 0, BHD 3."""
+    return _EXPONENTS.get(currency, 2)

@@ -25,6 +25,8 @@ Kind = Literal[
     "api_key",
     "dispute",
     "dispute_calendar",
+    "statement",
+    "recon_exception",
 ]
 
 
@@ -71,6 +73,14 @@ def principal_to_uuid(principal: str) -> UUID:
 
 def api_key_to_uuid(key_prefix: str) -> UUID:
     return aggregate_uuid("api_key", key_prefix)
+
+
+def statement_to_uuid(statement_id: str) -> UUID:
+    return aggregate_uuid("statement", statement_id)
+
+
+def recon_exception_to_uuid(exception_id: str) -> UUID:
+    return aggregate_uuid("recon_exception", exception_id)
 
 
 def posting_id(command_id: str, index: int) -> str:

@@ -6,8 +6,9 @@
 - Append-only: the app role gets SELECT and INSERT only (and the sequence), and
   triggers refuse UPDATE, DELETE and TRUNCATE even for the owner (both tables). Events are facts;
   a mistake is corrected with new events, never by editing old ones.
-- Keys and roles (`payments.domain.identity` events) cannot be inserted by the
-  engine's role (a trigger): only the operator's tools write them.
+- Keys and roles (`payments.domain.identity` events) and reconciliation facts
+  (`payments.domain.statement`, `payments.domain.reconciliation`) cannot be inserted by
+  the engine's role (triggers): only the operator's tools write them.
 - `engine_intake_positions` (the Kafka offset stored with each batch) and
   `relay_position` (how far the relay has published), which the app role updates.
 - The process roles (payments.contract.database_roles), where they exist: the engine
@@ -67,6 +68,22 @@ CREATE OR REPLACE TRIGGER {trigger} BEFORE INSERT ON {table}
     EXECUTE FUNCTION {guard}();
 """
 IDENTITY_TOPIC_PREFIX = "payments.domain.identity:"
+
+# Reconciliation is the operator's too (`payments reconcile`): a compromised engine must
+# not import a statement of its own or resolve an exception.
+_RECONCILIATION_GUARD = """
+CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the engine''s role may not write % (reconciliation is the operator''s)',
+        NEW.topic USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE OR REPLACE TRIGGER {trigger} BEFORE INSERT ON {table}
+    FOR EACH ROW WHEN (current_user = {engine}
+                       AND (NEW.topic LIKE {statements} OR NEW.topic LIKE {exceptions}))
+    EXECUTE FUNCTION {guard}();
+"""
+RECONCILIATION_TOPIC_PREFIXES = ("payments.domain.statement:", "payments.domain.reconciliation:")
 
 _TRACKING_TABLES = """
 CREATE TABLE IF NOT EXISTS {intake} (
@@ -166,6 +183,16 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
             table=sql.Identifier(EVENTS_TABLE),
             engine=sql.Literal(ENGINE_ROLE),
             identity=sql.Literal(IDENTITY_TOPIC_PREFIX + "%"),
+        )
+    )
+    conn.execute(
+        sql.SQL(_RECONCILIATION_GUARD).format(
+            guard=sql.Identifier(f"{EVENTS_TABLE}_reconciliation_guard"),
+            trigger=sql.Identifier(f"{EVENTS_TABLE}_reconciliation_by_operator_only"),
+            table=sql.Identifier(EVENTS_TABLE),
+            engine=sql.Literal(ENGINE_ROLE),
+            statements=sql.Literal(RECONCILIATION_TOPIC_PREFIXES[0] + "%"),
+            exceptions=sql.Literal(RECONCILIATION_TOPIC_PREFIXES[1] + "%"),
         )
     )
     conn.execute(

@@ -54,6 +54,9 @@ def test_the_demo_plays_the_day_and_verify_passes(
     # The disputes: the coffee's accepted (4.50 back to alice, the 15.00 fee kept), the
     # books' contested by two operators and won (bob's 13.00 back to the bookshop).
     assert "proposer_cannot_approve" in out and '"status": "won"' in out
+    # The day ends with the payout account reconciled: the bank's fee is the exception.
+    assert "the bank's fee (0.35) is the one exception, and the drift" in out
+    assert "unexpected reconciliation" not in out
     for account, posted in (("alice", "39.00"), ("bob", "28.00"), ("fees", "16.30")):
         line = next(line for line in out.splitlines() if f" {account}." in line and "│" in line)
         assert posted in line, line

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from payments.contract.signing import Signer
 from payments.contract.wire import event_message
+from payments.domain.matching import BankLine, LedgerPosting, match
 from payments.domain.roles import ROLES
 from payments.ledger.identities import (
     change_roles,
@@ -33,6 +34,7 @@ from payments.ledger.identities import (
     revoke_key,
 )
 from payments.ledger.service import Ledger, Outcome
+from payments.ledger.statements import record_import, resolve_exception
 from payments.ledger.store import PaymentsApplication, in_memory_application
 from payments.tools.contract_docs.dispute_examples import dispute_steps
 
@@ -246,6 +248,37 @@ def issue_example_api_keys(app: PaymentsApplication) -> None:
     revoke_api_key(app, prefix=old.prefix, reason="rotated", actor=by)
 
 
+def reconcile_example_statement(app: PaymentsApplication) -> None:
+    """The operator imports the payout account's bank statement of the day: the
+    payout of b-1 matches by its end-to-end id, a bank fee is a line the ledger does
+    not know (an exception, then resolved)."""
+    from datetime import date
+
+    from payments.integrations.statements.model import BankStatement, StatementLine
+
+    day = date(2026, 11, 28)
+    statement = BankStatement(
+        format="camt053", bank_statement_id="STMT-2026-11-28", bank_account="NL91ABNA0417164300",
+        currency="EUR", opening=100_000, opening_date=date(2026, 11, 27), closing=98_700,
+        closing_date=day, lines=(
+            StatementLine(1, -1_250, day, day, "ACSV-0001", "b-1"),
+            StatementLine(2, -50, day, day, "ACSV-0002", ""),
+        ),
+    )  # fmt: skip
+    lines = [BankLine(x.line, x.amount, x.value_date, x.reference, x.end_to_end_id)
+             for x in statement.lines]  # fmt: skip
+    payout = LedgerPosting("0b6f3c1e-3f0a-5c55-8d6e-8c3f6f0c2a11", -1_250, day, "b-1",
+                           "settlement_payout", 30)  # fmt: skip
+    result = match(lines, [payout], period=(day, day))
+    by = "operator@example"
+    done = record_import(
+        app, account_id="payout", statement=statement, file_sha256="0" * 64, result=result,
+        ledger_position=4_080, tolerance_days=2, actor=by, reason="statement file of 2026-11-28",
+    )  # fmt: skip
+    resolve_exception(app, exception_id=done.exception_ids[0], actor=by,
+                      reason="bank fee for the payout, booked to fees")  # fmt: skip
+
+
 def run_scenario() -> Published:
     app = in_memory_application()
     register_example_keys(app)
@@ -259,6 +292,7 @@ def run_scenario() -> Published:
         outcome: Outcome = ledger.decide(step.envelope)
         outcomes.append((step, outcome.to_json()))
     issue_example_api_keys(app)
+    reconcile_example_statement(app)
     notifications = app.recorder.select_notifications(start=1, limit=10_000)
     events = [event_message(n, app.mapper) for n in notifications]
     return Published(outcomes, events)

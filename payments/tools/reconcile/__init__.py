@@ -1,0 +1,1 @@
+"""`payments reconcile`: bank statements in, matched against the ledger, reported."""
