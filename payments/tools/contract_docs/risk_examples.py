@@ -1,0 +1,100 @@
+"""The risk and compliance part of the contract's day (issue 18), as scenario steps.
+
+In pounds, on accounts of its own, so its rules touch no other example (the rules
+name their currency); it ends by setting an empty rule set again. Steps with a
+`clock_offset` are decided that many seconds away from now (the scenario's event
+clock, payments.tools.contract_docs.examples): an authorization decided two hours
+ago with a minute's expiry has expired when it is captured now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from payments.domain.sweeps import as_of_text
+
+RULES_V1: dict[str, Any] = {
+    "version": 1,
+    "cooling_off": [
+        {"rule_id": "new-accounts", "kinds": ["customer"], "currency": "GBP",
+         "seconds": 86_400, "max_amount": 20_000},
+    ],
+    "maximums": [
+        {"rule_id": "tier-0-max", "kinds": ["customer"], "currency": "GBP",
+         "kyc_tiers": [0], "max_amount": 10_000},
+    ],
+    "velocity": [
+        {"rule_id": "hourly", "kinds": ["customer"], "currency": "GBP",
+         "window_seconds": 3_600, "max_count": 3, "max_sum": 15_000},
+    ],
+}  # fmt: skip
+
+
+def risk_steps(command: Any, step: Any) -> list[Any]:
+    """`command(command_id, type, **payload)` and `step(unsigned, expect, **options)`."""
+
+    def transfer(command_id: str, transfer_id: str, amount: int) -> dict[str, Any]:
+        return command(
+            command_id, "transfer", transfer_id=transfer_id, from_account="gb-carol",
+            to_account="gb-dan", amount=amount, currency="GBP",
+        )  # fmt: skip
+
+    case = {"reason": "sanctions screening hit under review", "case_ref": "case-7"}
+    opened = [
+        step(command(f"c-180{n}", "open_account", account_id=a, currency="GBP", kind=k), None)
+        for n, (a, k) in enumerate(
+            (("gb-bank", "external"), ("gb-carol", "customer"), ("gb-dan", "customer"))
+        )
+    ]
+    funded = command(
+        "c-1803", "transfer", transfer_id="gb-fund", from_account="gb-bank",
+        to_account="gb-carol", amount=100_000, currency="GBP",
+    )  # fmt: skip
+    return [
+        *opened,
+        step(funded, None),
+        step(command("c-1804", "set_risk_rules", **RULES_V1), None),
+        step(transfer("c-1805", "gb-t1", 25_000), "risk_blocked"),  # cooling-off
+        step(transfer("c-1806", "gb-t1", 12_000), "risk_blocked"),  # tier 0 maximum
+        step(
+            command(
+                "c-1807",
+                "set_kyc_tier",
+                account_id="gb-carol",
+                tier=1,
+                reason="identity documents verified",
+            ),
+            None,
+        ),
+        step(transfer("c-1808", "gb-t1", 12_000), None),
+        step(transfer("c-1809", "gb-t2", 4_000), "velocity_limit_exceeded"),  # sum 16 000
+        step(command("c-1810", "set_risk_rules", **RULES_V1), "risk_rules_conflict"),
+        step(command("c-1811", "freeze_account", account_id="gb-carol", **case), None),
+        step(transfer("c-1812", "gb-t3", 100), "account_frozen"),
+        step(command("c-1813", "unfreeze_account", account_id="gb-carol", **case), None),
+        step(
+            command("c-1814", "unfreeze_account", account_id="gb-carol", **case),
+            "account_not_frozen",
+        ),
+        step(command("c-1815", "set_risk_rules", version=2), None),  # rules off again
+        *_expiry_steps(command, step),
+    ]
+
+
+def _expiry_steps(command: Any, step: Any) -> list[Any]:
+    def authorize(command_id: str, payment_id: str) -> dict[str, Any]:
+        return command(
+            command_id, "authorize_payment", payment_id=payment_id, payer_account="alice",
+            merchant_account="shop", amount=500, currency="EUR", expires_in_seconds=60,
+        )  # fmt: skip
+
+    now = as_of_text(datetime.now(UTC))
+    return [
+        step(authorize("c-1816", "pay-exp-1"), None, clock_offset=-7_200),
+        step(command("c-1817", "capture_payment", payment_id="pay-exp-1"), "authorization_expired"),
+        step(
+            command("schedule:expire_authorizations:" + now, "expire_authorizations", as_of=now),
+            None,
+        ),
+    ]

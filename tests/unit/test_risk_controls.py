@@ -1,0 +1,228 @@
+"""Freezes and risk rules as worked examples on the in-memory ledger (issue 18).
+
+The clock is the tests' own (tests/support/clock.py): every event is stamped with it
+and the rules read it, so windows and cooling-off periods are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from payments.domain.account import Account
+from payments.domain.ids import account_id_to_uuid
+from payments.ledger.store import in_memory_application
+from tests.support.clock import ManualClock, install_clock
+from tests.support.signing import SignedLedger, signed_ledger
+
+_n = 0
+
+
+def send(ledger: SignedLedger, type_: str, actor: str = "ops@test", **payload: Any) -> Any:
+    global _n
+    _n += 1
+    raw = {"command_id": f"c-{_n}", "type": type_, "actor": actor, "payload": payload}
+    return ledger.decide(raw)
+
+
+def code(ledger: SignedLedger, type_: str, **payload: Any) -> str | None:
+    outcome = send(ledger, type_, **payload)
+    return outcome.code
+
+
+def transfer(ledger: SignedLedger, tid: str, src: str, dst: str, amount: int) -> Any:
+    return send(
+        ledger, "transfer", transfer_id=tid, from_account=src, to_account=dst, amount=amount,
+        currency="EUR",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    return install_clock(monkeypatch)
+
+
+@pytest.fixture
+def books(clock: ManualClock) -> SignedLedger:
+    ledger = signed_ledger(in_memory_application())
+    for account_id, kind in (("bank", "external"), ("alice", "customer"), ("bob", "customer"),
+                             ("shop", "merchant"), ("fees", "fees")):  # fmt: skip
+        assert (
+            code(ledger, "open_account", account_id=account_id, currency="EUR", kind=kind) is None
+        )
+    assert transfer(ledger, "fund", "bank", "alice", 10_000).code is None
+    return ledger
+
+
+def account(ledger: SignedLedger, account_id: str) -> Account:
+    found = ledger.app.repository.get(account_id_to_uuid(account_id))
+    assert isinstance(found, Account)
+    return found
+
+
+# --- freezes ---------------------------------------------------------------------------
+
+
+def freeze(ledger: SignedLedger, account_id: str, type_: str = "freeze_account") -> str | None:
+    return code(ledger, type_, account_id=account_id, reason="AML review", case_ref="case-1")
+
+
+def test_a_frozen_account_sends_nothing_but_receives(books: SignedLedger) -> None:
+    assert freeze(books, "alice") is None
+    assert transfer(books, "t1", "alice", "bob", 100).code == "account_frozen"
+    auth = {"payment_id": "p1", "payer_account": "alice", "merchant_account": "shop",
+            "amount": 100, "currency": "EUR"}  # fmt: skip
+    assert code(books, "authorize_payment", **auth) == "account_frozen"
+    assert transfer(books, "t2", "bank", "alice", 100).code is None  # credits still arrive
+    assert account(books, "alice").posted == 10_100
+    assert freeze(books, "alice") == "account_frozen"  # already
+    assert freeze(books, "alice", "unfreeze_account") is None
+    assert freeze(books, "alice", "unfreeze_account") == "account_not_frozen"
+    assert transfer(books, "t1", "alice", "bob", 100).code is None
+
+
+def test_a_frozen_payer_still_gets_its_chargeback_and_the_hold_can_be_voided(
+    books: SignedLedger,
+) -> None:
+    for pid in ("p1", "p2"):
+        auth = {"payment_id": pid, "payer_account": "alice", "merchant_account": "shop",
+                "amount": 1_000, "currency": "EUR"}  # fmt: skip
+        assert code(books, "authorize_payment", **auth) is None
+    assert code(books, "capture_payment", payment_id="p1") is None
+    assert freeze(books, "alice") is None
+    assert code(books, "capture_payment", payment_id="p2") == "account_frozen"
+    assert code(books, "void_payment", payment_id="p2") is None
+    reason = {"reason": "fraud"}
+    assert code(books, "chargeback_payment", payment_id="p1", amount=400, **reason) is None
+    assert account(books, "alice").posted == 10_000 - 1_000 + 400
+    assert freeze(books, "shop") is None  # a frozen merchant refunds nothing, is settled
+    assert code(books, "refund_payment", payment_id="p1", amount=100) == "account_frozen"
+
+
+def test_freezing_needs_the_risk_or_compliance_role(books: SignedLedger) -> None:
+    from tests.support.signing import register
+
+    register(books.app, "intruder@test", frozenset({"wallet"}))
+    books._registered.add("intruder@test")
+    outcome = send(books, "freeze_account", actor="intruder@test", account_id="alice",
+                   reason="x", case_ref="c")  # fmt: skip
+    assert outcome.code == "forbidden"
+    register(books.app, "analyst@test", frozenset({"compliance"}))
+    books._registered.add("analyst@test")
+    outcome = send(books, "freeze_account", actor="analyst@test", account_id="alice",
+                   reason="x", case_ref="c")  # fmt: skip
+    assert outcome.code is None
+
+
+# --- risk rules ------------------------------------------------------------------------
+
+VELOCITY = {"rule_id": "v-hour", "kinds": ["customer"], "currency": "EUR",
+            "window_seconds": 3600, "max_count": 3, "max_sum": 2_500}  # fmt: skip
+
+
+def rules(ledger: SignedLedger, version: int, **sets: Any) -> str | None:
+    return code(ledger, "set_risk_rules", version=version, **sets)
+
+
+def test_velocity_counts_and_sums_debits_in_a_rolling_window(
+    books: SignedLedger, clock: ManualClock
+) -> None:
+    assert rules(books, 1, velocity=[VELOCITY]) is None
+    assert transfer(books, "t1", "alice", "bob", 1_000).code is None
+    clock.advance(600)
+    assert transfer(books, "t2", "alice", "bob", 1_000).code is None
+    refused = transfer(books, "t3", "alice", "bob", 600)  # sum 2600 > 2500
+    assert refused.code == "velocity_limit_exceeded"
+    assert "rule v-hour (risk rules v1, velocity)" in refused.message
+    assert "2 debits totalling 2000" in refused.message
+    assert transfer(books, "t3", "alice", "bob", 500).code is None  # exactly 2500
+    assert transfer(books, "t4", "alice", "bob", 1).code == "velocity_limit_exceeded"  # 4th
+    clock.advance(3000)  # the first debit (t=0) is 3600 s old: out of the window
+    assert transfer(books, "t4", "alice", "bob", 1).code is None
+    # bob and the bank (other kind) are not limited by alice's rule
+    assert transfer(books, "t5", "bank", "bob", 9_000).code is None
+
+
+def test_authorizations_count_as_debits(books: SignedLedger) -> None:
+    assert rules(books, 1, velocity=[{**VELOCITY, "max_count": 1, "max_sum": None}]) is None
+    auth = {"payer_account": "alice", "merchant_account": "shop", "amount": 10, "currency": "EUR"}
+    assert code(books, "authorize_payment", payment_id="p1", **auth) is None
+    assert code(books, "authorize_payment", payment_id="p2", **auth) == "velocity_limit_exceeded"
+    assert code(books, "capture_payment", payment_id="p1") is None  # not a new debit
+
+
+def test_maximum_by_kind_and_tier(books: SignedLedger) -> None:
+    tier0 = {"rule_id": "max-t0", "kinds": ["customer"], "currency": "EUR",
+             "kyc_tiers": [0], "max_amount": 500}  # fmt: skip
+    assert rules(books, 1, maximums=[tier0]) is None
+    refused = transfer(books, "t1", "alice", "bob", 501)
+    assert refused.code == "risk_blocked"
+    assert "rule max-t0 (risk rules v1, maximum)" in refused.message
+    assert code(books, "set_kyc_tier", account_id="alice", tier=2, reason="documents") is None
+    assert transfer(books, "t1", "alice", "bob", 501).code is None
+
+
+def test_cooling_off_for_new_accounts(books: SignedLedger, clock: ManualClock) -> None:
+    cooling = {"rule_id": "new-7d", "kinds": ["customer"], "currency": "EUR",
+               "seconds": 7 * 86_400, "max_amount": 100}  # fmt: skip
+    assert rules(books, 1, cooling_off=[cooling]) is None
+    refused = transfer(books, "t1", "alice", "bob", 101)
+    assert refused.code == "risk_blocked" and "cooling_off" in refused.message
+    assert transfer(books, "t1", "alice", "bob", 100).code is None
+    clock.advance(7 * 86_400)
+    assert transfer(books, "t2", "alice", "bob", 5_000).code is None
+
+
+def test_rules_are_versioned_and_replaced_whole(books: SignedLedger) -> None:
+    assert rules(books, 2, velocity=[VELOCITY]) == "risk_rules_conflict"
+    assert rules(books, 1, velocity=[{**VELOCITY, "max_count": 1}]) is None
+    assert transfer(books, "t1", "alice", "bob", 10).code is None
+    assert transfer(books, "t2", "alice", "bob", 10).code == "velocity_limit_exceeded"
+    assert rules(books, 1) == "risk_rules_conflict"
+    assert rules(books, 2) is None  # v2: no rules at all
+    assert transfer(books, "t2", "alice", "bob", 10).code is None
+
+
+def test_bad_rules_are_invalid_commands(books: SignedLedger) -> None:
+    assert rules(books, 1, velocity=[{**VELOCITY, "window_seconds": 90}]) == "invalid_command"
+    assert rules(books, 1, velocity=[{**VELOCITY, "kinds": ["vip"]}]) == "invalid_command"
+    assert rules(books, 1, maximums=[{"rule_id": "m", "kinds": ["customer"], "currency": "EUR",
+                                      "max_amount": 1.5}]) == "invalid_command"  # fmt: skip
+
+
+def test_the_velocity_state_survives_a_reload_from_the_store(
+    books: SignedLedger, clock: ManualClock
+) -> None:
+    assert rules(books, 1, velocity=[{**VELOCITY, "max_count": 2}]) is None
+    assert transfer(books, "t1", "alice", "bob", 10).code is None
+    assert transfer(books, "t2", "alice", "bob", 10).code is None
+    books.cache.evict([account_id_to_uuid("alice")])
+    assert account(books, "alice").velocity[-1][1:] == [2, 20]
+    assert transfer(books, "t3", "alice", "bob", 10).code == "velocity_limit_exceeded"
+
+
+def test_frozen_and_velocity_state_survive_a_snapshot(clock: ManualClock) -> None:
+    app = in_memory_application(snapshots=True)
+    app.snapshot_interval = 2
+    ledger = signed_ledger(app)
+    for account_id, kind in (("bank", "external"), ("alice", "customer")):
+        assert (
+            code(ledger, "open_account", account_id=account_id, currency="EUR", kind=kind) is None
+        )
+    assert rules(ledger, 1, velocity=[{**VELOCITY, "max_count": 3}]) is None
+    for n in range(3):
+        assert transfer(ledger, f"t{n}", "bank", "alice", 100).code is None
+        assert transfer(ledger, f"u{n}", "alice", "bank", 10).code is None
+    assert freeze(ledger, "alice") is None
+    assert app.snapshots is not None
+    alice = account_id_to_uuid("alice")
+    assert list(app.snapshots.get(alice)), "a snapshot of alice was taken"
+    reloaded = signed_ledger(app)  # a new engine: an empty cache, loads from snapshots
+    assert reloaded.decide(
+        {"command_id": "late", "type": "transfer", "actor": "ops@test",
+         "payload": {"transfer_id": "late", "from_account": "alice", "to_account": "bank",
+                     "amount": 1, "currency": "EUR"}}
+    ).code == "account_frozen"  # fmt: skip
+    assert freeze(reloaded, "alice", "unfreeze_account") is None
+    assert transfer(reloaded, "u9", "alice", "bank", 1).code == "velocity_limit_exceeded"
