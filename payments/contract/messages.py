@@ -129,6 +129,9 @@ class PaymentAuthorized(Message):
     merchant_account: Identifier
     amount: Amount
     currency: Currency
+    expires_at: str | None = Field(
+        default=None, description="ISO-8601 UTC from which it cannot be captured; null: never"
+    )
 
 
 class PaymentAmount(Message):
@@ -227,6 +230,39 @@ class ApiKeyRevoked(Message):
     reason: str
 
 
+# --- risk and compliance (issue 18): payments.domain.controls, risk and expiry ----------
+
+
+class AccountFreeze(Message):
+    account_id: Identifier
+    reason: Reason
+    case_ref: Identifier = Field(description="the investigation's case reference")
+
+
+class AccountTierSet(Message):
+    account_id: Identifier
+    tier: int = Field(ge=0, le=9, description="the KYC tier the risk rules' maximums read")
+    reason: Reason
+
+
+class RiskPolicyRules(Message):
+    version: int = Field(ge=1)
+    rules: str = Field(description="canonical JSON of the set_risk_rules payload")
+
+
+class ExpiryBookOpened(Message):
+    shard: int = Field(ge=0, description="which of the expiry books (by the payment id's hash)")
+
+
+class ExpiryBookEntered(Message):
+    payment_id: Identifier
+    expires_at: str = Field(description="ISO-8601 UTC")
+
+
+class ExpiryBookRemoved(Message):
+    payment_id: Identifier
+
+
 EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Account.Opened": AccountOpened,
     "Account.Closed": AccountClosed,
@@ -251,6 +287,15 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "SigningKey.Revoked": SigningKeyRevoked,
     "ApiKey.Issued": ApiKeyIssued,
     "ApiKey.Revoked": ApiKeyRevoked,
+    "Account.Frozen": AccountFreeze,
+    "Account.Unfrozen": AccountFreeze,
+    "Account.TierSet": AccountTierSet,
+    "RiskPolicy.Defined": RiskPolicyRules,
+    "RiskPolicy.Changed": RiskPolicyRules,
+    "Payment.Expired": PaymentAmount,
+    "ExpiryBook.Opened": ExpiryBookOpened,
+    "ExpiryBook.Entered": ExpiryBookEntered,
+    "ExpiryBook.Removed": ExpiryBookRemoved,
 }
 
 

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from payments.domain.account import VELOCITY_MINUTES
 from payments.domain.currencies import is_iso_4217
 from payments.domain.errors import (
     InvalidAmount,
@@ -133,6 +134,9 @@ class AuthorizePayment(Payload):
     merchant_account: Identifier
     amount: Amount
     currency: Currency
+    expires_in_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = Field(
+        default=None, description="the hold is released this long after the decision"
+    )
 
 
 class CapturePayment(Payload):
@@ -171,6 +175,65 @@ class Sweep(Payload):
     )
 
 
+# --- risk and compliance (issue 18): payments.domain.controls and payments.domain.risk ---
+
+KycTier = Annotated[int, Field(ge=0, le=9)]
+Kinds = Annotated[list[AccountKind], Field(min_length=1, max_length=4)]
+CaseRef = Annotated[Identifier, Field(description="the investigation's case reference")]
+
+
+class FreezeAccount(Payload):
+    account_id: Identifier
+    reason: Reason
+    case_ref: CaseRef
+
+
+class UnfreezeAccount(Payload):
+    account_id: Identifier
+    reason: Reason
+    case_ref: CaseRef
+
+
+class SetKycTier(Payload):
+    account_id: Identifier
+    tier: KycTier
+    reason: Reason
+
+
+class CoolingOffRule(Payload):
+    rule_id: Identifier
+    kinds: Kinds
+    currency: Currency
+    seconds: Annotated[int, Field(ge=60, le=90 * 86_400)]
+    max_amount: Annotated[int, Field(ge=0, le=10**12, description="0: no debit at all")]
+
+
+class MaximumRule(Payload):
+    rule_id: Identifier
+    kinds: Kinds
+    currency: Currency
+    kyc_tiers: Annotated[list[KycTier], Field(max_length=10)] = Field(
+        default=[], description="the tiers it applies to; empty: every tier"
+    )
+    max_amount: Amount
+
+
+class VelocityRule(Payload):
+    rule_id: Identifier
+    kinds: Kinds
+    currency: Currency
+    window_seconds: Annotated[int, Field(ge=60, le=VELOCITY_MINUTES * 60, multiple_of=60)]
+    max_count: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_sum: Amount | None = None
+
+
+class SetRiskRules(Payload):
+    version: Annotated[int, Field(ge=1, description="the current version + 1")]
+    cooling_off: Annotated[list[CoolingOffRule], Field(max_length=32)] = []
+    maximums: Annotated[list[MaximumRule], Field(max_length=32)] = []
+    velocity: Annotated[list[VelocityRule], Field(max_length=32)] = []
+
+
 PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "open_account": OpenAccount,
     "close_account": CloseAccount,
@@ -181,6 +244,11 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "refund_payment": RefundPayment,
     "chargeback_payment": ChargebackPayment,
     "settle_merchant": SettleMerchant,
+    "freeze_account": FreezeAccount,
+    "unfreeze_account": UnfreezeAccount,
+    "set_kyc_tier": SetKycTier,
+    "set_risk_rules": SetRiskRules,
+    "expire_authorizations": Sweep,
 }
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 

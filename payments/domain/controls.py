@@ -14,12 +14,11 @@ ever set) and the account's own counters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from payments.domain.account import Account
-from payments.domain.commands import ParsedCommand
-from payments.domain.control_commands import (
+from payments.domain.aggregates import Aggregates
+from payments.domain.commands import (
     FreezeAccount,
+    ParsedCommand,
     SetKycTier,
     SetRiskRules,
     UnfreezeAccount,
@@ -27,9 +26,6 @@ from payments.domain.control_commands import (
 from payments.domain.errors import AccountNotFound
 from payments.domain.ids import account_id_to_uuid
 from payments.domain.risk import RISK_POLICY_ID, RiskPolicy, check_new_version, decision_time
-
-if TYPE_CHECKING:  # handlers.py imports this module to register its handlers
-    from payments.domain.handlers import Aggregates
 
 
 def _account(uow: Aggregates, account_id: str) -> Account:

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 from payments.domain.account import Account
+from payments.domain.aggregates import Aggregates
+from payments.domain.commands import ParsedCommand, Sweep
 from payments.domain.ids import PAYMENTS_NAMESPACE, account_id_to_uuid, payment_id_to_uuid
 from payments.domain.payment import Payment
-
-if TYPE_CHECKING:
-    from payments.domain.commands import ParsedCommand
-    from payments.domain.handlers import Aggregates
+from payments.domain.risk import decision_time
 
 SHARDS = 16
 
@@ -127,9 +125,12 @@ def release_expired(cmd: ParsedCommand, uow: Aggregates, as_of: datetime) -> Non
 
 
 def expire_authorizations(cmd: ParsedCommand, uow: Aggregates) -> None:
-    """The sweep: release every authorization that expired by `payload.as_of`."""
-    from payments.domain.sweeps import check_as_of  # the scheduler's one clock guard
+    """The sweep: release every authorization that expired by `payload.as_of`.
 
-    as_of = cmd.payload.as_of  # type: ignore[attr-defined]  # a Sweep
-    check_as_of(as_of)
-    release_expired(cmd, uow, as_of)
+    An `as_of` ahead of the decision's time releases only what is due by that time
+    (the decision's events are stamped with it), so no issuer can make a hold expire
+    early; the `Payment.Expired` events then carry the decision, and a replay folds them.
+    """
+    p = cmd.payload
+    assert isinstance(p, Sweep)
+    release_expired(cmd, uow, min(p.as_of, decision_time()))

@@ -34,7 +34,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from payments.domain.account import Account, minute_of
-from payments.domain.control_commands import SetRiskRules
+from payments.domain.commands import SetRiskRules
 from payments.domain.errors import RiskBlocked, RiskRulesConflict, VelocityLimitExceeded
 from payments.domain.ids import PAYMENTS_NAMESPACE
 

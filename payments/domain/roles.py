@@ -17,8 +17,11 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "disputes": frozenset({"chargeback_payment"}),
     "treasury": frozenset({"settle_merchant", "transfer"}),
     "auditor": frozenset(),
+    # Issue 18 (payments.domain.controls): who sets the risk rules, who freezes.
+    "risk": frozenset({"set_risk_rules", "freeze_account", "unfreeze_account"}),
+    "compliance": frozenset({"freeze_account", "unfreeze_account", "set_kyc_tier"}),
     # Sweeps only (payments.tools.schedule): what is due as of a moment.
-    "scheduler": frozenset(),
+    "scheduler": frozenset({"expire_authorizations"}),
     # Issues nothing itself: signs commands on behalf of other principals (the HTTP
     # API), which are then decided with *their* roles and recorded as theirs.
     "gateway": frozenset(),

@@ -29,6 +29,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "auditor": frozenset(
         {"accounts:read", "payments:read", "settlements:read", "statements:read", "audit:read"}
     ),
+    "risk": frozenset({"accounts:read", "commands:write"}),
+    "compliance": frozenset({"accounts:read", "commands:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),
     # The API's own principal: it signs for others and reads nothing in its own name.

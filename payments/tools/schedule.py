@@ -40,7 +40,9 @@ from payments.domain.sweeps import as_of_text
 from payments.runtime.settings import Settings
 
 # command type -> what it does, one line (shown by `payments schedule list`).
-SWEEPS: dict[str, str] = {}
+SWEEPS: dict[str, str] = {
+    "expire_authorizations": "authorizations past their expires_at release what they still hold",
+}
 
 
 def sweep_command_id(command_type: str, as_of: datetime) -> str:

@@ -231,6 +231,11 @@ def test_every_contract_type_has_a_model_with_a_json_schema() -> None:
         "refund_payment",
         "chargeback_payment",
         "settle_merchant",
+        "freeze_account",
+        "unfreeze_account",
+        "set_kyc_tier",
+        "set_risk_rules",
+        "expire_authorizations",
     }
     for model in PAYLOAD_MODELS.values():
         schema = model.model_json_schema()

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import eventsourcing.domain
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from payments.contract.signing import Signer
@@ -33,6 +36,7 @@ from payments.ledger.identities import (
 )
 from payments.ledger.service import Ledger, Outcome
 from payments.ledger.store import PaymentsApplication, in_memory_application
+from payments.tools.contract_docs.risk_examples import risk_steps
 
 
 def example_signer(principal: str) -> Signer:
@@ -51,6 +55,7 @@ class Step:
     expect: str | None  # the rejection code, None when accepted
     signer: Signer | None = OPERATOR
     tampered: bool = False  # changed after signing
+    clock_offset: float = 0  # decided this many seconds away from now (risk_examples)
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -140,7 +145,7 @@ def _rejections() -> list[Step]:
             command("c-0101", "open_account", account_id="carol", currency="EUR"),
             "invalid_command",
         ),
-        Step(command("c-0102", "freeze_account", account_id="alice"), "unknown_command_type"),
+        Step(command("c-0102", "mint_money", account_id="alice"), "unknown_command_type"),
         Step(conflicting, "idempotency_conflict"),
         Step(_transfer("c-0103", "t-2", "alice", "bank", 10.5), "invalid_amount"),
         Step(
@@ -208,6 +213,7 @@ SCENARIO: list[Step] = [
     *_payment_steps(),
     Step(TOP_UP, None),  # sent again: answered from the stored outcome, replayed
     *_rejections(),
+    *risk_steps(command, Step),
 ]
 
 
@@ -240,13 +246,28 @@ def issue_example_api_keys(app: PaymentsApplication) -> None:
     revoke_api_key(app, prefix=old.prefix, reason="rotated", actor=by)
 
 
+@contextmanager
+def event_clock_offset(seconds: float) -> Iterator[None]:
+    """Stamp (and so decide) the events of one step `seconds` away from now."""
+    if not seconds:
+        yield
+        return
+    real = eventsourcing.domain.datetime_now_with_tzinfo
+    eventsourcing.domain.datetime_now_with_tzinfo = lambda: real() + timedelta(seconds=seconds)
+    try:
+        yield
+    finally:
+        eventsourcing.domain.datetime_now_with_tzinfo = real
+
+
 def run_scenario() -> Published:
     app = in_memory_application()
     register_example_keys(app)
     ledger = Ledger(app)
     outcomes: list[tuple[Step, dict[str, Any]]] = []
     for step in SCENARIO:
-        outcome: Outcome = ledger.decide(step.envelope)
+        with event_clock_offset(step.clock_offset):
+            outcome: Outcome = ledger.decide(step.envelope)
         outcomes.append((step, outcome.to_json()))
     issue_example_api_keys(app)
     notifications = app.recorder.select_notifications(start=1, limit=10_000)
