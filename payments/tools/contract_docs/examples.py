@@ -55,7 +55,7 @@ class Step:
     expect: str | None  # the rejection code, None when accepted
     signer: Signer | None = OPERATOR
     tampered: bool = False  # changed after signing
-    clock_offset: float = 0  # decided this many seconds away from now (risk_examples)
+    decided_at: datetime | None = None  # the event clock stopped at it (risk_examples)
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -247,13 +247,13 @@ def issue_example_api_keys(app: PaymentsApplication) -> None:
 
 
 @contextmanager
-def event_clock_offset(seconds: float) -> Iterator[None]:
-    """Stamp (and so decide) the events of one step `seconds` away from now."""
-    if not seconds:
+def event_clock_at(moment: datetime | None) -> Iterator[None]:
+    """Stamp (and so decide) the events of one step at `moment` (None: now)."""
+    if moment is None:
         yield
         return
     real = eventsourcing.domain.datetime_now_with_tzinfo
-    eventsourcing.domain.datetime_now_with_tzinfo = lambda: real() + timedelta(seconds=seconds)
+    eventsourcing.domain.datetime_now_with_tzinfo = lambda: moment
     try:
         yield
     finally:
@@ -266,7 +266,7 @@ def run_scenario() -> Published:
     ledger = Ledger(app)
     outcomes: list[tuple[Step, dict[str, Any]]] = []
     for step in SCENARIO:
-        with event_clock_offset(step.clock_offset):
+        with event_clock_at(step.decided_at):
             outcome: Outcome = ledger.decide(step.envelope)
         outcomes.append((step, outcome.to_json()))
     issue_example_api_keys(app)

@@ -1,10 +1,12 @@
 """The risk and compliance part of the contract's day (issue 18), as scenario steps.
 
 In pounds, on accounts of its own, so its rules touch no other example (the rules
-name their currency); it ends by setting an empty rule set again. Steps with a
-`clock_offset` are decided that many seconds away from now (the scenario's event
-clock, payments.tools.contract_docs.examples): an authorization decided two hours
-ago with a minute's expiry has expired when it is captured now.
+name their currency); it ends by setting an empty rule set again. A step with
+`decided_at` is decided with the event clock stopped at that moment
+(payments.tools.contract_docs.examples): an authorization decided on the morning of
+the contract's day with a minute's expiry has expired when it is captured now, and
+the sweep of that morning releases it. Fixed moments keep the envelopes (and their
+signatures) the same on every run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from payments.domain.sweeps import as_of_text
+AUTHORIZED_AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+SWEPT_AT = "2026-11-28T10:00:00Z"
 
 RULES_V1: dict[str, Any] = {
     "version": 1,
@@ -89,12 +92,10 @@ def _expiry_steps(command: Any, step: Any) -> list[Any]:
             merchant_account="shop", amount=500, currency="EUR", expires_in_seconds=60,
         )  # fmt: skip
 
-    now = as_of_text(datetime.now(UTC))
+    sweep_id = "schedule:expire_authorizations:" + SWEPT_AT
     return [
-        step(authorize("c-1816", "pay-exp-1"), None, clock_offset=-7_200),
+        step(authorize("c-1816", "pay-exp-1"), None, decided_at=AUTHORIZED_AT),
         step(command("c-1817", "capture_payment", payment_id="pay-exp-1"), "authorization_expired"),
-        step(
-            command("schedule:expire_authorizations:" + now, "expire_authorizations", as_of=now),
-            None,
-        ),
+        step(command(sweep_id, "expire_authorizations", as_of=SWEPT_AT), None),
+        step(command("c-1818", "void_payment", payment_id="pay-exp-1"), "invalid_payment_state"),
     ]
