@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from payments.domain.account import Account
-from payments.domain.ids import account_id_to_uuid
+from payments.domain.ids import account_id_to_uuid, payment_id_to_uuid
+from payments.domain.payment import Payment
 from payments.ledger.store import in_memory_application
 from tests.support.clock import ManualClock, install_clock
 from tests.support.signing import SignedLedger, signed_ledger
@@ -226,3 +227,89 @@ def test_frozen_and_velocity_state_survive_a_snapshot(clock: ManualClock) -> Non
     ).code == "account_frozen"  # fmt: skip
     assert freeze(reloaded, "alice", "unfreeze_account") is None
     assert transfer(reloaded, "u9", "alice", "bank", 1).code == "velocity_limit_exceeded"
+
+
+# --- authorization expiry --------------------------------------------------------------
+
+
+def authorize(ledger: SignedLedger, pid: str, amount: int = 1_000, **extra: Any) -> str | None:
+    return code(ledger, "authorize_payment", payment_id=pid, payer_account="alice",
+                merchant_account="shop", amount=amount, currency="EUR", **extra)  # fmt: skip
+
+
+def sweep(ledger: SignedLedger, as_of: str) -> Any:
+    command_id, type_ = f"schedule:expire_authorizations:{as_of}", "expire_authorizations"
+    payload = {"as_of": as_of}
+    return ledger.decide(
+        {"command_id": command_id, "type": type_, "actor": "ops@test", "payload": payload}
+    )
+
+
+def payment(ledger: SignedLedger, payment_id: str) -> Payment:
+    found = ledger.app.repository.get(payment_id_to_uuid(payment_id))
+    assert isinstance(found, Payment)
+    return found
+
+
+def test_a_capture_from_expires_at_on_is_refused(books: SignedLedger, clock: ManualClock) -> None:
+    assert authorize(books, "p1", expires_in_seconds=600) is None
+    assert payment(books, "p1").expires_at == "2026-12-01T09:10:00+00:00"
+    clock.advance(599)
+    assert code(books, "capture_payment", payment_id="p1", amount=100) is None
+    clock.advance(1)  # exactly expires_at
+    assert code(books, "capture_payment", payment_id="p1") == "authorization_expired"
+    assert account(books, "alice").held == 900  # still held until the sweep (or a void)
+
+
+def test_the_sweep_releases_what_remains_of_expired_holds_only(
+    books: SignedLedger, clock: ManualClock
+) -> None:
+    assert authorize(books, "p1", expires_in_seconds=600) is None
+    assert authorize(books, "p2", expires_in_seconds=3_600) is None
+    assert authorize(books, "p3") is None  # no expiry: never released
+    assert code(books, "capture_payment", payment_id="p1", amount=400) is None
+    clock.advance(3_000)
+    assert sweep(books, "2026-12-01T09:20:00Z").code is None
+    assert payment(books, "p1").expired == 600 and payment(books, "p1").remaining == 0
+    assert payment(books, "p2").expired == 0
+    assert account(books, "alice").held == 2_000  # p2 and p3
+    assert code(books, "void_payment", payment_id="p1") == "invalid_payment_state"
+    assert code(books, "refund_payment", payment_id="p1", amount=400) is None  # captured part
+    clock.advance(600)
+    assert sweep(books, "2026-12-01T10:00:00Z").code is None
+    assert account(books, "alice").held == 1_000  # p3 only
+    assert sweep(books, "2026-12-01T10:00:00Z").replayed  # the same tick twice: once
+
+
+def test_a_sweep_ahead_of_the_decision_releases_nothing_early(
+    books: SignedLedger, clock: ManualClock
+) -> None:
+    assert authorize(books, "p1", expires_in_seconds=3_600) is None
+    assert sweep(books, "2026-12-01T12:00:00Z").code is None  # as_of 3 h ahead of the clock
+    assert account(books, "alice").held == 1_000
+    clock.advance(3_600)
+    assert sweep(books, "2026-12-01T10:00:00Z").code is None
+    assert account(books, "alice").held == 0
+
+
+def test_expiry_bounds_and_a_void_before_the_sweep(books: SignedLedger, clock: ManualClock) -> None:
+    assert authorize(books, "p1", expires_in_seconds=59) == "invalid_command"
+    assert authorize(books, "p1", expires_in_seconds=30 * 86_400 + 1) == "invalid_command"
+    assert authorize(books, "p1", expires_in_seconds=60) is None
+    clock.advance(120)
+    assert code(books, "void_payment", payment_id="p1") is None  # expired, not yet swept
+    assert sweep(books, "2026-12-01T09:02:00Z").code is None  # nothing left: only unlisted
+    assert account(books, "alice").held == 0
+    assert payment(books, "p1").expired == 0
+
+
+def test_expiry_decisions_survive_a_reload_from_the_store(
+    books: SignedLedger, clock: ManualClock
+) -> None:
+    assert authorize(books, "p1", expires_in_seconds=600) is None
+    clock.advance(600)
+    assert sweep(books, "2026-12-01T09:10:00Z").code is None
+    reloaded = signed_ledger(books.app)  # a new engine: nothing cached, all from the store
+    assert code(reloaded, "capture_payment", payment_id="p1") == "authorization_expired"
+    assert payment(reloaded, "p1").expired == 1_000
+    assert account(reloaded, "alice").held == 0
