@@ -1,0 +1,160 @@
+"""Account freezes through the real engine (Kafka and PostgreSQL): a frozen account
+sends nothing, and still receives what is forced on it (issue 18).
+
+On a database of its own: the shared store is read whole by other tests (replay,
+verify), whose code may predate these event types.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from payments.ledger.store import PaymentsApplication, application_env
+from payments.runtime.settings import Settings, Topics
+from tests.integration.test_engine import command, events_of, wait_outcomes
+from tests.support.databases import own_database
+from tests.support.engine import EngineProcess, engine_env
+from tests.support.kafka import create_topics, publish, unique_prefix
+from tests.support.signing import register, sign
+
+pytestmark = pytest.mark.integration
+ACTOR = "test@engine"
+
+Sandbox = tuple[str, Topics, Callable[[], EngineProcess]]
+
+
+@pytest.fixture
+def sandbox(settings: Settings, superuser_database_url: str, tmp_path: Path) -> Iterator[Sandbox]:
+    """Fresh topics, and an engine on a database of its own where ACTOR may do anything."""
+    bootstrap = settings.require_kafka_bootstrap()
+    prefix = unique_prefix("risk")
+    topics = create_topics(bootstrap, prefix)
+    with own_database(settings, superuser_database_url, "risk") as own:
+        operator = PaymentsApplication(env=application_env(own.admin_url, pool_size=1))
+        try:
+            register(operator, ACTOR)
+        finally:
+            operator.close()
+        env = engine_env(settings, prefix, f"{prefix}-group", PAYMENTS_DATABASE_URL=own.app_url)
+        engines: list[EngineProcess] = []
+
+        def start() -> EngineProcess:
+            engines.append(EngineProcess(env, tmp_path / f"engine-{len(engines)}.log"))
+            return engines[-1]
+
+        try:
+            yield bootstrap, topics, start
+        finally:
+            for engine in engines:
+                if engine.alive():
+                    engine.kill9()
+
+
+def frozen_day(run: str) -> list[dict[str, Any]]:
+    bank, alice, shop, fees, payout = (
+        f"{name}-{run}" for name in ("bank", "alice", "shop", "fees", "payout")
+    )
+    pay, case = f"pay-{run}", {"reason": "AML review", "case_ref": f"case-{run}"}
+
+    def transfer(n: int, source: str, target: str, amount: int) -> dict[str, Any]:
+        return command(
+            f"{run}-{n}",
+            "transfer",
+            transfer_id=f"t{n}-{run}",
+            from_account=source,
+            to_account=target,
+            amount=amount,
+            currency="EUR",
+        )
+
+    return [
+        *(
+            command(f"{run}-{n}", "open_account", account_id=a, currency="EUR", kind=k)
+            for n, (a, k) in enumerate(
+                (
+                    (bank, "external"),
+                    (alice, "customer"),
+                    (shop, "merchant"),
+                    (fees, "fees"),
+                    (payout, "external"),
+                )
+            )
+        ),
+        transfer(5, bank, alice, 10_000),
+        command(
+            f"{run}-6",
+            "authorize_payment",
+            payment_id=pay,
+            payer_account=alice,
+            merchant_account=shop,
+            amount=4_000,
+            currency="EUR",
+        ),
+        command(f"{run}-7", "capture_payment", payment_id=pay),
+        command(f"{run}-8", "freeze_account", account_id=alice, **case),
+        transfer(9, alice, bank, 100),  # account_frozen
+        transfer(10, bank, alice, 500),  # credits still arrive
+        command(f"{run}-11", "chargeback_payment", payment_id=pay, amount=1_000, reason="fraud"),
+        command(f"{run}-12", "freeze_account", account_id=shop, **case),
+        command(
+            f"{run}-13",
+            "settle_merchant",
+            batch_id=f"b-{run}",
+            merchant_account=shop,
+            payout_account=payout,
+            fees_account=fees,
+            fee_bps=100,
+        ),
+        command(f"{run}-14", "unfreeze_account", account_id=alice, **case),
+        transfer(15, alice, bank, 100),
+    ]
+
+
+def test_a_frozen_account_is_refused_its_transfer_and_still_gets_its_chargeback(
+    sandbox: Sandbox,
+) -> None:
+    bootstrap, topics, start = sandbox
+    run = uuid.uuid4().hex[:6]
+    commands = frozen_day(run)
+    ids = {c["command_id"] for c in commands}
+    start()
+    records = [(run.encode(), json.dumps(sign(c)).encode()) for c in commands]
+    publish(bootstrap, topics.commands, records)
+    outcomes = wait_outcomes(bootstrap, topics.command_results, ids)
+
+    codes = {cid.split("-")[-1]: found[0]["code"] for cid, found in outcomes.items()}
+    assert codes == {str(n): None for n in range(16)} | {"9": "account_frozen"}
+    refused = outcomes[f"{run}-9"][0]
+    assert refused["status"] == "rejected" and f"case-{run}" in refused["message"]
+
+    def chargeback_and_settlement_posted(events: list[dict[str, Any]]) -> bool:
+        reasons = {e["payload"].get("reason") for e in events if "posting_id" in e["payload"]}
+        return {"chargeback", "settlement_payout"} <= reasons and any(
+            e["event_type"] == "Account.Frozen" for e in events
+        )
+
+    events = events_of(bootstrap, topics.events, ids, chargeback_and_settlement_posted)
+    alice = f"alice-{run}"
+    credited = [
+        e["payload"]
+        for e in events
+        if e["event_type"] == "Account.Credited" and e["payload"]["account_id"] == alice
+    ]
+    assert {(c["reason"], c["amount"], c["forced"]) for c in credited} >= {
+        ("chargeback", 1_000, True),
+        ("transfer", 500, False),
+    }
+    frozen = [e for e in events if e["event_type"] == "Account.Frozen"]
+    assert {e["payload"]["account_id"] for e in frozen} == {alice, f"shop-{run}"}
+    assert all(e["payload"]["case_ref"] == f"case-{run}" for e in frozen)
+    # shop, frozen, was still settled: 4000 captured − 1000 charged back − 40 fees
+    payouts = [e["payload"] for e in events if e["payload"].get("reason") == "settlement_payout"]
+    assert [(p["amount"], p["forced"]) for p in payouts if p["account_id"] == f"payout-{run}"] == [
+        (2_960, True)
+    ]
