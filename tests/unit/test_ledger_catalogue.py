@@ -9,7 +9,9 @@ from eventsourcing.utils import get_topic
 
 from payments.domain.account import Account
 from payments.domain.command_record import CommandRecord
+from payments.domain.expiry import ExpiryBook
 from payments.domain.payment import Payment
+from payments.domain.risk import RiskPolicy
 from payments.domain.settlement import SettlementBatch
 from payments.domain.transfer import Transfer
 
@@ -26,7 +28,7 @@ CATALOGUE = {
         "account_id batch_id gross refunds chargebacks fees net item_count"
         " deficit_carried_in deficit_carried_out"
     ),
-    Payment.Authorized: "payment_id payer_account merchant_account amount currency",
+    Payment.Authorized: "payment_id payer_account merchant_account amount currency expires_at",
     Payment.Captured: "payment_id amount",
     Payment.Voided: "payment_id amount",
     Payment.Refunded: "payment_id amount",
@@ -36,6 +38,15 @@ CATALOGUE = {
     "fee_bps gross refunds chargebacks fees net item_count deficit_carried_in deficit_carried_out",
     CommandRecord.Decided: "command_type fingerprint status code message"
     " key_id signature issued_at signed_payload via",
+    Account.Frozen: "account_id reason case_ref",
+    Account.Unfrozen: "account_id reason case_ref",
+    Account.TierSet: "account_id tier reason",
+    Payment.Expired: "payment_id amount",
+    RiskPolicy.Defined: "version rules",
+    RiskPolicy.Changed: "version rules",
+    ExpiryBook.Opened: "shard",
+    ExpiryBook.Entered: "payment_id expires_at",
+    ExpiryBook.Removed: "payment_id",
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -49,7 +60,10 @@ def test_event_fields_are_the_catalogue_plus_who(event_class: type) -> None:
 @pytest.mark.parametrize("event_class", list(CATALOGUE), ids=lambda c: c.__qualname__)
 def test_event_topics_are_permanent(event_class: type) -> None:
     aggregate = event_class.__qualname__.split(".")[0].lower()
-    module = {"settlementbatch": "settlement", "commandrecord": "command_record"}.get(
-        aggregate, aggregate
-    )
+    module = {
+        "settlementbatch": "settlement",
+        "commandrecord": "command_record",
+        "riskpolicy": "risk",
+        "expirybook": "expiry",
+    }.get(aggregate, aggregate)
     assert get_topic(event_class) == f"payments.domain.{module}:{event_class.__qualname__}"
