@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from payments.domain.account import Account
+from payments.domain.expiry import SHARDS, book_id
 from payments.domain.ids import account_id_to_uuid, payment_id_to_uuid
 from payments.domain.payment import Payment
 from payments.ledger.store import in_memory_application
@@ -313,3 +314,25 @@ def test_expiry_decisions_survive_a_reload_from_the_store(
     assert code(reloaded, "capture_payment", payment_id="p1") == "authorization_expired"
     assert payment(reloaded, "p1").expired == 1_000
     assert account(reloaded, "alice").held == 0
+
+
+def test_the_expiry_books_survive_snapshots_and_a_new_engine(clock: ManualClock) -> None:
+    app = in_memory_application(snapshots=True)
+    app.snapshot_interval = 2
+    ledger = signed_ledger(app)
+    for account_id, kind in (("bank", "external"), ("alice", "customer"), ("shop", "merchant")):
+        assert (
+            code(ledger, "open_account", account_id=account_id, currency="EUR", kind=kind) is None
+        )
+    assert transfer(ledger, "fund", "bank", "alice", 10_000).code is None
+    for n in range(40):  # 16 books: some get several entries, and snapshots
+        assert authorize(ledger, f"p{n}", 10, expires_in_seconds=60 + n * 60) is None
+    assert app.snapshots is not None
+    snapshotted = [s for shard in range(SHARDS) for s in app.snapshots.get(book_id(shard))]
+    assert snapshotted, "a snapshot of a busy expiry book was taken"
+    clock.advance(20 * 60)
+    reloaded = signed_ledger(app)  # an empty cache: books from their snapshots
+    assert sweep(reloaded, "2026-12-01T09:20:00Z").code is None
+    assert account(reloaded, "alice").held == 20 * 10  # p0..p19 released, p20..p39 held
+    assert code(reloaded, "capture_payment", payment_id="p20") is None
+    assert code(reloaded, "capture_payment", payment_id="p19") == "authorization_expired"
