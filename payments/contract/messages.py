@@ -263,6 +263,21 @@ class ExpiryBookRemoved(Message):
     payment_id: Identifier
 
 
+class TransferHeldForReview(Message):
+    transfer_id: Identifier
+    from_account: Identifier
+    to_account: Identifier
+    amount: Amount
+    currency: Currency
+    rule_id: Identifier = Field(description="the review rule that fired")
+    rules_version: int = Field(ge=1)
+    finding: str = Field(description="what the rule found, on which inputs")
+
+
+class TransferReviewDecided(Message):
+    note: Reason
+
+
 EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Account.Opened": AccountOpened,
     "Account.Closed": AccountClosed,
@@ -296,6 +311,9 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "ExpiryBook.Opened": ExpiryBookOpened,
     "ExpiryBook.Entered": ExpiryBookEntered,
     "ExpiryBook.Removed": ExpiryBookRemoved,
+    "Transfer.HeldForReview": TransferHeldForReview,
+    "Transfer.Approved": TransferReviewDecided,
+    "Transfer.Declined": TransferReviewDecided,
 }
 
 

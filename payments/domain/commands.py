@@ -180,6 +180,10 @@ class Sweep(Payload):
 KycTier = Annotated[int, Field(ge=0, le=9)]
 Kinds = Annotated[list[AccountKind], Field(min_length=1, max_length=4)]
 CaseRef = Annotated[Identifier, Field(description="the investigation's case reference")]
+RuleAction = Annotated[
+    Literal["block", "review"],
+    Field(description="block: rejected; review: a transfer is held for review instead"),
+]
 
 
 class FreezeAccount(Payload):
@@ -206,6 +210,7 @@ class CoolingOffRule(Payload):
     currency: Currency
     seconds: Annotated[int, Field(ge=60, le=90 * 86_400)]
     max_amount: Annotated[int, Field(ge=0, le=10**12, description="0: no debit at all")]
+    action: RuleAction = "block"
 
 
 class MaximumRule(Payload):
@@ -216,6 +221,7 @@ class MaximumRule(Payload):
         default=[], description="the tiers it applies to; empty: every tier"
     )
     max_amount: Amount
+    action: RuleAction = "block"
 
 
 class VelocityRule(Payload):
@@ -225,6 +231,7 @@ class VelocityRule(Payload):
     window_seconds: Annotated[int, Field(ge=60, le=VELOCITY_MINUTES * 60, multiple_of=60)]
     max_count: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     max_sum: Amount | None = None
+    action: RuleAction = "block"
 
 
 class SetRiskRules(Payload):
@@ -232,6 +239,16 @@ class SetRiskRules(Payload):
     cooling_off: Annotated[list[CoolingOffRule], Field(max_length=32)] = []
     maximums: Annotated[list[MaximumRule], Field(max_length=32)] = []
     velocity: Annotated[list[VelocityRule], Field(max_length=32)] = []
+
+
+class ApproveReview(Payload):
+    transfer_id: Identifier = Field(description="the transfer a risk rule held for review")
+    note: Reason
+
+
+class DeclineReview(Payload):
+    transfer_id: Identifier = Field(description="the transfer a risk rule held for review")
+    note: Reason
 
 
 PAYLOAD_MODELS: dict[str, type[Payload]] = {
@@ -249,6 +266,8 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "set_kyc_tier": SetKycTier,
     "set_risk_rules": SetRiskRules,
     "expire_authorizations": Sweep,
+    "approve_review": ApproveReview,
+    "decline_review": DeclineReview,
 }
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 

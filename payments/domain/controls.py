@@ -25,7 +25,13 @@ from payments.domain.commands import (
 )
 from payments.domain.errors import AccountNotFound
 from payments.domain.ids import account_id_to_uuid
-from payments.domain.risk import RISK_POLICY_ID, RiskPolicy, check_new_version, decision_time
+from payments.domain.risk import (
+    RISK_POLICY_ID,
+    Finding,
+    RiskPolicy,
+    check_new_version,
+    decision_time,
+)
 
 
 def _account(uow: Aggregates, account_id: str) -> Account:
@@ -73,8 +79,13 @@ def set_risk_rules(cmd: ParsedCommand, uow: Aggregates) -> None:
         policy.change(rules=p, **who)
 
 
-def check_risk(uow: Aggregates, account: Account, amount: int) -> None:
-    """The current risk rules on one voluntary debit (nothing while none are set)."""
+def check_risk(
+    uow: Aggregates, account: Account, amount: int, *, may_review: bool = False
+) -> Finding | None:
+    """The current risk rules on one voluntary debit (nothing while none are set): the
+    finding of a review rule when the command `may_review`, else its rejection."""
     policy = uow.get(RiskPolicy, RISK_POLICY_ID)
-    if policy is not None:
-        policy.check_debit(account, amount, decision_time())
+    finding = None if policy is None else policy.check_debit(account, amount, decision_time())
+    if finding is not None and not may_review:
+        raise finding.rejection(finding.message)
+    return finding

@@ -150,6 +150,19 @@ class AuthorizationExpired(Rejection):
     code = "authorization_expired"
 
 
+class ReviewNotFound(Rejection):
+    """approve_review / decline_review of a transfer id that was never used."""
+
+    code = "review_not_found"
+    retryable = True  # the transfer may arrive first
+
+
+class ReviewClosed(Rejection):
+    """approve_review / decline_review of a transfer that is not (or no longer) in review."""
+
+    code = "review_closed"
+
+
 class Unauthenticated(Rejection):
     """No signature, a bad one, or a key that is unknown or revoked: nothing applied and,
     since nobody can be held to it, nothing remembered (docs/security.md)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from payments.domain import controls, expiry
+from payments.domain import controls, expiry, review
 from payments.domain.account import Account
 from payments.domain.aggregates import Aggregates
 from payments.domain.commands import (
@@ -118,11 +118,14 @@ def transfer(cmd: ParsedCommand, uow: Aggregates) -> None:
     target.check_currency(p.currency)
     source.check_not_frozen("from_account")
     source.check_can_debit(p.amount)
-    controls.check_risk(uow, source, p.amount)
-    source.check_within_bounds(posted=-p.amount)
+    finding = controls.check_risk(uow, source, p.amount, may_review=True)
+    source.check_within_bounds(posted=-p.amount, held=p.amount if finding else 0)
     target.check_within_bounds(posted=p.amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    if finding is not None:  # a review rule fired: held, not posted (payments.domain.review)
+        review.hold_for_review(uow, p, source, finding, who)
+        return
     uow.add(
         Transfer.record(
             transfer_id=p.transfer_id,
@@ -381,4 +384,6 @@ HANDLERS: dict[str, Callable[[ParsedCommand, Aggregates], None]] = {
     "set_kyc_tier": controls.set_kyc_tier,
     "set_risk_rules": controls.set_risk_rules,
     "expire_authorizations": expiry.expire_authorizations,
+    "approve_review": review.approve_review,
+    "decline_review": review.decline_review,
 }

@@ -13,6 +13,11 @@ current version in a fixed order, first match wins (Stripe Radar style):
    last `window_seconds` (whole minutes, this one included) above `max_count` /
    `max_sum` → `velocity_limit_exceeded`
 
+A rule whose `action` is `review` does not reject: the first rule that fires decides,
+and if it is a review rule a transfer is held for review instead of posted
+(payments.domain.review); an authorization, whose money is held anyway, is refused by
+it as by a blocking rule.
+
 A rule names the account kinds and the currency it applies to. The rejection's
 message (stored in the command's `CommandRecord.Decided`) names the rule, the
 version and the inputs it fired on, so a decision can be re-checked by hand.
@@ -26,6 +31,7 @@ store gives the same state. No rules stored (the default): nothing is checked.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -35,7 +41,12 @@ from eventsourcing.domain import Aggregate
 
 from payments.domain.account import Account, minute_of
 from payments.domain.commands import SetRiskRules
-from payments.domain.errors import RiskBlocked, RiskRulesConflict, VelocityLimitExceeded
+from payments.domain.errors import (
+    Rejection,
+    RiskBlocked,
+    RiskRulesConflict,
+    VelocityLimitExceeded,
+)
 from payments.domain.ids import PAYMENTS_NAMESPACE
 
 RISK_POLICY_ID: UUID = uuid5(PAYMENTS_NAMESPACE, "risk_policy:current")
@@ -99,7 +110,9 @@ class RiskPolicy(Aggregate):
 
     # --- the checks -----------------------------------------------------------------
 
-    def check_debit(self, account: Account, amount: int, now: datetime) -> None:
+    def check_debit(self, account: Account, amount: int, now: datetime) -> Finding | None:
+        """The first rule this debit breaks: raised when it blocks, returned when it
+        sends the command to review; None when no rule fires."""
         rules, version = self.rules, self.rules_version
         applies = account.kind, account.currency
         for cooling in rules.cooling_off:
@@ -107,10 +120,14 @@ class RiskPolicy(Aggregate):
                 continue
             age = int((now - account.created_on).total_seconds())
             if age < cooling.seconds and amount > cooling.max_amount:
-                raise RiskBlocked(
+                return _fired(
+                    cooling.action,
+                    RiskBlocked,
+                    cooling.rule_id,
+                    version,
                     f"rule {cooling.rule_id} (risk rules v{version}, cooling_off): account "
                     f"{account.account_id} opened {age} s ago (< {cooling.seconds} s) may "
-                    f"debit at most {cooling.max_amount} per command; got {amount}"
+                    f"debit at most {cooling.max_amount} per command; got {amount}",
                 )
         for maximum in rules.maximums:
             if not _covers(maximum, applies):
@@ -118,10 +135,14 @@ class RiskPolicy(Aggregate):
             if maximum.kyc_tiers and account.kyc_tier not in maximum.kyc_tiers:
                 continue
             if amount > maximum.max_amount:
-                raise RiskBlocked(
+                return _fired(
+                    maximum.action,
+                    RiskBlocked,
+                    maximum.rule_id,
+                    version,
                     f"rule {maximum.rule_id} (risk rules v{version}, maximum): a {account.kind} "
                     f"account of KYC tier {account.kyc_tier} may debit at most "
-                    f"{maximum.max_amount} {account.currency} per command; got {amount}"
+                    f"{maximum.max_amount} {account.currency} per command; got {amount}",
                 )
         for velocity in rules.velocity:
             if not _covers(velocity, applies):
@@ -131,13 +152,36 @@ class RiskPolicy(Aggregate):
             over_count = velocity.max_count is not None and count + 1 > velocity.max_count
             over_sum = velocity.max_sum is not None and total + amount > velocity.max_sum
             if over_count or over_sum:
-                raise VelocityLimitExceeded(
+                return _fired(
+                    velocity.action,
+                    VelocityLimitExceeded,
+                    velocity.rule_id,
+                    version,
                     f"rule {velocity.rule_id} (risk rules v{version}, velocity): account "
                     f"{account.account_id} has {count} debits totalling {total} in the last "
                     f"{velocity.window_seconds} s; this {amount} makes {count + 1} / "
                     f"{total + amount} (max_count {velocity.max_count}, "
-                    f"max_sum {velocity.max_sum})"
+                    f"max_sum {velocity.max_sum})",
                 )
+        return None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule with action `review` fired: which one, of which version, on what inputs."""
+
+    rule_id: str
+    rules_version: int
+    message: str
+    rejection: type[Rejection]  # what a command that cannot be held is refused with
+
+
+def _fired(
+    action: str, blocks: type[Rejection], rule_id: str, version: int, message: str
+) -> Finding:
+    if action == "review":
+        return Finding(rule_id, version, message, blocks)
+    raise blocks(message)
 
 
 def _covers(rule: Any, applies: tuple[str, str]) -> bool:

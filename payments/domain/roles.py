@@ -18,7 +18,9 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "treasury": frozenset({"settle_merchant", "transfer"}),
     "auditor": frozenset(),
     # Issue 18 (payments.domain.controls): who sets the risk rules, who freezes.
-    "risk": frozenset({"set_risk_rules", "freeze_account", "unfreeze_account"}),
+    "risk": frozenset(
+        {"set_risk_rules", "freeze_account", "unfreeze_account", "approve_review", "decline_review"}
+    ),
     "compliance": frozenset({"freeze_account", "unfreeze_account", "set_kyc_tier"}),
     # Sweeps only (payments.tools.schedule): what is due as of a moment.
     "scheduler": frozenset({"expire_authorizations"}),

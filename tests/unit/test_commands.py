@@ -236,6 +236,8 @@ def test_every_contract_type_has_a_model_with_a_json_schema() -> None:
         "set_kyc_tier",
         "set_risk_rules",
         "expire_authorizations",
+        "approve_review",
+        "decline_review",
     }
     for model in PAYLOAD_MODELS.values():
         schema = model.model_json_schema()

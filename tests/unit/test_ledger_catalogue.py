@@ -47,6 +47,10 @@ CATALOGUE = {
     ExpiryBook.Opened: "shard",
     ExpiryBook.Entered: "payment_id expires_at",
     ExpiryBook.Removed: "payment_id",
+    Transfer.HeldForReview: "transfer_id from_account to_account amount currency"
+    " rule_id rules_version finding",
+    Transfer.Approved: "note",
+    Transfer.Declined: "note",
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

@@ -12,8 +12,9 @@ import pytest
 
 from payments.domain.account import Account
 from payments.domain.expiry import SHARDS, book_id
-from payments.domain.ids import account_id_to_uuid, payment_id_to_uuid
+from payments.domain.ids import account_id_to_uuid, payment_id_to_uuid, transfer_id_to_uuid
 from payments.domain.payment import Payment
+from payments.domain.transfer import Transfer
 from payments.ledger.store import in_memory_application
 from tests.support.clock import ManualClock, install_clock
 from tests.support.signing import SignedLedger, signed_ledger
@@ -336,3 +337,63 @@ def test_the_expiry_books_survive_snapshots_and_a_new_engine(clock: ManualClock)
     assert account(reloaded, "alice").held == 20 * 10  # p0..p19 released, p20..p39 held
     assert code(reloaded, "capture_payment", payment_id="p20") is None
     assert code(reloaded, "capture_payment", payment_id="p19") == "authorization_expired"
+
+
+# --- review ----------------------------------------------------------------------------
+
+REVIEW = {"rule_id": "big", "kinds": ["customer"], "currency": "EUR", "max_amount": 1_000,
+          "action": "review"}  # fmt: skip
+
+
+def transfer_of(ledger: SignedLedger, transfer_id: str) -> Transfer:
+    found = ledger.app.repository.get(transfer_id_to_uuid(transfer_id))
+    assert isinstance(found, Transfer)
+    return found
+
+
+def decide_review(ledger: SignedLedger, type_: str, transfer_id: str) -> str | None:
+    return code(ledger, type_, transfer_id=transfer_id, note="called the customer")
+
+
+def test_a_review_rule_holds_the_transfer_and_approval_posts_it(books: SignedLedger) -> None:
+    assert rules(books, 1, maximums=[REVIEW]) is None
+    assert transfer(books, "t1", "alice", "bob", 1_500).code is None  # accepted: in review
+    held = transfer_of(books, "t1")
+    assert (held.review, held.review_rule) == ("pending", "big (risk rules v1)")
+    assert (account(books, "alice").posted, account(books, "alice").held) == (10_000, 1_500)
+    assert account(books, "bob").posted == 0
+    assert transfer(books, "t1", "alice", "bob", 10).code == "transfer_exists"
+    assert transfer(books, "t2", "alice", "bob", 1_000).code is None  # not above: posted
+    assert decide_review(books, "approve_review", "t2") == "review_closed"
+    assert decide_review(books, "approve_review", "t9") == "review_not_found"
+    assert decide_review(books, "approve_review", "t1") is None
+    assert (account(books, "alice").posted, account(books, "alice").held) == (7_500, 0)
+    assert account(books, "bob").posted == 2_500
+    assert decide_review(books, "decline_review", "t1") == "review_closed"
+
+
+def test_a_declined_review_releases_the_hold(books: SignedLedger) -> None:
+    assert rules(books, 1, maximums=[REVIEW]) is None
+    assert transfer(books, "t1", "alice", "bob", 9_000).code is None
+    # the held 9000 counts against alice's funds meanwhile
+    assert transfer(books, "t2", "alice", "bob", 1_001).code == "insufficient_funds"
+    assert freeze(books, "alice") is None
+    assert decide_review(books, "approve_review", "t1") == "account_frozen"
+    assert decide_review(books, "decline_review", "t1") is None  # whatever the account's state
+    assert (account(books, "alice").posted, account(books, "alice").held) == (10_000, 0)
+    assert transfer_of(books, "t1").review == "declined"
+
+
+def test_a_blocking_rule_before_a_review_rule_wins_and_authorizations_are_refused(
+    books: SignedLedger,
+) -> None:
+    block = {"rule_id": "huge", "kinds": ["customer"], "currency": "EUR", "max_amount": 5_000}
+    assert rules(books, 1, maximums=[block, REVIEW]) is None
+    assert transfer(books, "t1", "alice", "bob", 6_000).code == "risk_blocked"
+    assert authorize(books, "p1", 2_000) == "risk_blocked"  # its money is held anyway
+    velocity = {**VELOCITY, "max_count": 1, "action": "review"}
+    assert rules(books, 2, velocity=[velocity]) is None
+    assert transfer(books, "t2", "alice", "bob", 10).code is None
+    assert transfer(books, "t3", "alice", "bob", 10).code is None
+    assert transfer_of(books, "t3").review == "pending"
+    assert rules(books, 3, velocity=[{**velocity, "action": "sideways"}]) == "invalid_command"

@@ -80,8 +80,34 @@ def risk_steps(command: Any, step: Any) -> list[Any]:
             command("c-1814", "unfreeze_account", account_id="gb-carol", **case),
             "account_not_frozen",
         ),
-        step(command("c-1815", "set_risk_rules", version=2), None),  # rules off again
+        *_review_steps(command, step, transfer),
+        step(command("c-1815", "set_risk_rules", version=3), None),  # rules off again
         *_expiry_steps(command, step),
+    ]
+
+
+RULES_V2: dict[str, Any] = {
+    "version": 2,
+    "maximums": [
+        {"rule_id": "large-transfers", "kinds": ["customer"], "currency": "GBP",
+         "max_amount": 5_000, "action": "review"},
+    ],
+}  # fmt: skip
+
+
+def _review_steps(command: Any, step: Any, transfer: Any) -> list[Any]:
+    note = {"note": "source of funds confirmed by phone"}
+    return [
+        step(command("c-1819", "set_risk_rules", **RULES_V2), None),
+        step(transfer("c-1820", "gb-t4", 8_000), None),  # accepted, held for review
+        step(command("c-1821", "approve_review", transfer_id="gb-t4", **note), None),
+        step(command("c-1822", "approve_review", transfer_id="gb-t4", **note), "review_closed"),
+        step(command("c-1823", "decline_review", transfer_id="gb-t8", **note), "review_not_found"),
+        step(transfer("c-1824", "gb-t5", 6_000), None),
+        step(
+            command("c-1825", "decline_review", transfer_id="gb-t5", note="no answer in 5 days"),
+            None,
+        ),
     ]
 
 
