@@ -278,6 +278,23 @@ class TransferReviewDecided(Message):
     note: Reason
 
 
+class ScreeningRequested(Message):
+    screening_id: Identifier
+    holder_id: Identifier
+    account_ids: str = Field(description="space-separated: the holder's accounts")
+    subject_ref: Identifier = Field(description="where the holder's data is (not the data)")
+
+
+class ScreeningStep(Message):
+    reason: Reason
+
+
+class ScreeningFlagged(Message):
+    score: int = Field(ge=0, le=100)
+    matches: str = Field(description="space-separated watch-list entries matched")
+    reason: Reason
+
+
 EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Account.Opened": AccountOpened,
     "Account.Closed": AccountClosed,
@@ -314,6 +331,11 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Transfer.HeldForReview": TransferHeldForReview,
     "Transfer.Approved": TransferReviewDecided,
     "Transfer.Declined": TransferReviewDecided,
+    "Screening.Requested": ScreeningRequested,
+    "Screening.Flagged": ScreeningFlagged,
+    "Screening.Escalated": ScreeningStep,
+    "Screening.Cleared": ScreeningStep,
+    "Screening.Confirmed": ScreeningStep,
 }
 
 

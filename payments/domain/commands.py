@@ -241,6 +241,38 @@ class SetRiskRules(Payload):
     velocity: Annotated[list[VelocityRule], Field(max_length=32)] = []
 
 
+class RequestScreening(Payload):
+    screening_id: Identifier
+    holder_id: Identifier = Field(description="the account holder screened")
+    account_ids: Annotated[list[Identifier], Field(min_length=1, max_length=20)] = Field(
+        description="the holder's accounts: all are frozen if a hit is confirmed"
+    )
+    subject_ref: Identifier = Field(
+        description="where the screener finds the holder's data (never the data itself)"
+    )
+
+
+class RecordScreeningResult(Payload):
+    screening_id: Identifier
+    result: Literal["clear", "hit"]
+    score: Annotated[int, Field(ge=0, le=100, description="the provider's match score")] = 0
+    matches: Annotated[list[Identifier], Field(max_length=20)] = Field(
+        default_factory=list, description="the watch-list entries matched"
+    )
+    reason: Reason
+
+
+class EscalateScreening(Payload):
+    screening_id: Identifier
+    reason: Reason
+
+
+class ResolveScreening(Payload):
+    screening_id: Identifier
+    outcome: Literal["cleared", "confirmed"]
+    reason: Reason
+
+
 class ApproveReview(Payload):
     transfer_id: Identifier = Field(description="the transfer a risk rule held for review")
     note: Reason
@@ -268,6 +300,10 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "expire_authorizations": Sweep,
     "approve_review": ApproveReview,
     "decline_review": DeclineReview,
+    "request_screening": RequestScreening,
+    "record_screening_result": RecordScreeningResult,
+    "escalate_screening": EscalateScreening,
+    "resolve_screening": ResolveScreening,
 }
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 

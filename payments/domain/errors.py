@@ -157,6 +157,21 @@ class ReviewNotFound(Rejection):
     retryable = True  # the transfer may arrive first
 
 
+class ScreeningExists(Rejection):
+    code = "screening_exists"
+
+
+class ScreeningNotFound(Rejection):
+    code = "screening_not_found"
+    retryable = True  # it may be requested first
+
+
+class InvalidScreeningState(Rejection):
+    """A screening step from the wrong state (payments.domain.screening)."""
+
+    code = "invalid_screening_state"
+
+
 class ReviewClosed(Rejection):
     """approve_review / decline_review of a transfer that is not (or no longer) in review."""
 

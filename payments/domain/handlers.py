@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from payments.domain import controls, expiry, review
+from payments.domain import controls, expiry, review, screening
 from payments.domain.account import Account
 from payments.domain.aggregates import Aggregates
 from payments.domain.commands import (
@@ -386,4 +386,8 @@ HANDLERS: dict[str, Callable[[ParsedCommand, Aggregates], None]] = {
     "expire_authorizations": expiry.expire_authorizations,
     "approve_review": review.approve_review,
     "decline_review": review.decline_review,
+    "request_screening": screening.request_screening,
+    "record_screening_result": screening.record_screening_result,
+    "escalate_screening": screening.escalate_screening,
+    "resolve_screening": screening.resolve_screening,
 }

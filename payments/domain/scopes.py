@@ -31,6 +31,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     ),
     "risk": frozenset({"accounts:read", "commands:write"}),
     "compliance": frozenset({"accounts:read", "commands:write"}),
+    "screening": frozenset({"commands:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),
     # The API's own principal: it signs for others and reads nothing in its own name.

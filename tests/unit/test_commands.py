@@ -238,6 +238,10 @@ def test_every_contract_type_has_a_model_with_a_json_schema() -> None:
         "expire_authorizations",
         "approve_review",
         "decline_review",
+        "request_screening",
+        "record_screening_result",
+        "escalate_screening",
+        "resolve_screening",
     }
     for model in PAYLOAD_MODELS.values():
         schema = model.model_json_schema()

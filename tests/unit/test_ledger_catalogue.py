@@ -12,6 +12,7 @@ from payments.domain.command_record import CommandRecord
 from payments.domain.expiry import ExpiryBook
 from payments.domain.payment import Payment
 from payments.domain.risk import RiskPolicy
+from payments.domain.screening import Screening
 from payments.domain.settlement import SettlementBatch
 from payments.domain.transfer import Transfer
 
@@ -51,6 +52,11 @@ CATALOGUE = {
     " rule_id rules_version finding",
     Transfer.Approved: "note",
     Transfer.Declined: "note",
+    Screening.Requested: "screening_id holder_id account_ids subject_ref",
+    Screening.Flagged: "score matches reason",
+    Screening.Escalated: "reason",
+    Screening.Cleared: "reason",
+    Screening.Confirmed: "reason",
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

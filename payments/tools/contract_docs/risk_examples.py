@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from payments.integrations.screening import LocalScreener, Subject, result_command
+
 AUTHORIZED_AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 SWEPT_AT = "2026-11-28T10:00:00Z"
 
@@ -81,6 +83,7 @@ def risk_steps(command: Any, step: Any) -> list[Any]:
             "account_not_frozen",
         ),
         *_review_steps(command, step, transfer),
+        *_screening_steps(command, step),
         step(command("c-1815", "set_risk_rules", version=3), None),  # rules off again
         *_expiry_steps(command, step),
     ]
@@ -107,6 +110,50 @@ def _review_steps(command: Any, step: Any, transfer: Any) -> list[Any]:
         step(
             command("c-1825", "decline_review", transfer_id="gb-t5", note="no answer in 5 days"),
             None,
+        ),
+    ]
+
+
+def _screening_steps(command: Any, step: Any) -> list[Any]:
+    """An escalation session: gb-dan's holder is a hit, escalated, confirmed (gb-dan is
+    frozen); gb-carol's is clear. The answers are the local screener's."""
+    screener = LocalScreener()
+
+    def answered(screening_id: str, subject: Subject) -> dict[str, Any]:
+        envelope = result_command(screening_id, screener.screen(subject), "")
+        return command(envelope["command_id"], envelope["type"], **envelope["payload"])
+
+    def request(command_id: str, screening_id: str, holder: str, account: str) -> Any:
+        return command(
+            command_id, "request_screening", screening_id=screening_id, holder_id=holder,
+            account_ids=[account], subject_ref=f"kyc-store:{holder}",
+        )  # fmt: skip
+
+    why = "name and year of birth match entry wl-0001"
+    return [
+        step(request("c-1826", "scr-1", "holder-dan", "gb-dan"), None),
+        step(answered("scr-1", Subject("Ivan Placeholder", "1961-04-02")), None),
+        step(command("c-1827", "escalate_screening", screening_id="scr-1", reason=why), None),
+        step(
+            command(
+                "c-1828",
+                "resolve_screening",
+                screening_id="scr-1",
+                outcome="confirmed",
+                reason="passport copy matches the listed person",
+            ),
+            None,
+        ),
+        step(request("c-1829", "scr-2", "holder-carol", "gb-carol"), None),
+        step(answered("scr-2", Subject("Carol Example", "1988-07-14")), None),
+        step(request("c-1830", "scr-1", "holder-dan", "gb-dan"), "screening_exists"),
+        step(
+            command("c-1831", "escalate_screening", screening_id="scr-9", reason=why),
+            "screening_not_found",
+        ),
+        step(
+            command("c-1832", "escalate_screening", screening_id="scr-2", reason="second look"),
+            "invalid_screening_state",
         ),
     ]
 
