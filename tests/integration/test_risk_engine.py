@@ -8,6 +8,9 @@ verify), whose code may predate these event types.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +29,7 @@ from tests.support.signing import register, sign
 pytestmark = pytest.mark.integration
 ACTOR = "test@engine"
 
-Sandbox = tuple[str, Topics, Callable[[], EngineProcess]]
+Sandbox = tuple[str, Topics, Callable[[], EngineProcess], str]  # …, the database URL
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ def sandbox(settings: Settings, superuser_database_url: str, tmp_path: Path) -> 
             return engines[-1]
 
         try:
-            yield bootstrap, topics, start
+            yield bootstrap, topics, start, own.app_url
         finally:
             for engine in engines:
                 if engine.alive():
@@ -119,7 +122,7 @@ def frozen_day(run: str) -> list[dict[str, Any]]:
 def test_a_frozen_account_is_refused_its_transfer_and_still_gets_its_chargeback(
     sandbox: Sandbox,
 ) -> None:
-    bootstrap, topics, start = sandbox
+    bootstrap, topics, start, _ = sandbox
     run = uuid.uuid4().hex[:6]
     commands = frozen_day(run)
     ids = {c["command_id"] for c in commands}
@@ -158,3 +161,85 @@ def test_a_frozen_account_is_refused_its_transfer_and_still_gets_its_chargeback(
     assert [(p["amount"], p["forced"]) for p in payouts if p["account_id"] == f"payout-{run}"] == [
         (2_960, True)
     ]
+
+
+def controls_day(run: str) -> list[dict[str, Any]]:
+    """Every issue 18 command that the engine decides in one go."""
+    bank, carol, shop = (f"{name}-{run}" for name in ("bank", "carol", "shop"))
+
+    def c(n: int, type_: str, **payload: Any) -> dict[str, Any]:
+        return command(f"{run}-{n}", type_, **payload)
+
+    def transfer(n: int, amount: int) -> dict[str, Any]:
+        return c(n, "transfer", transfer_id=f"t{n}-{run}", from_account=carol, to_account=bank,
+                 amount=amount, currency="EUR")  # fmt: skip
+
+    review = {"rule_id": "big", "kinds": ["customer"], "currency": "EUR", "max_amount": 1_000,
+              "action": "review"}  # fmt: skip
+    note = {"note": "checked"}
+    screening = {"screening_id": f"scr-{run}", "reason": "name matches"}
+    return [
+        c(0, "open_account", account_id=bank, currency="EUR", kind="external"),
+        c(1, "open_account", account_id=carol, currency="EUR", kind="customer"),
+        c(2, "open_account", account_id=shop, currency="EUR", kind="merchant"),
+        c(
+            3,
+            "transfer",
+            transfer_id=f"fund-{run}",
+            from_account=bank,
+            to_account=carol,
+            amount=10_000,
+            currency="EUR",
+        ),
+        c(4, "set_kyc_tier", account_id=carol, tier=2, reason="documents"),
+        c(5, "set_risk_rules", version=1, maximums=[review]),
+        transfer(6, 2_000),  # held for review
+        c(7, "approve_review", transfer_id=f"t6-{run}", **note),
+        transfer(8, 3_000),
+        c(9, "decline_review", transfer_id=f"t8-{run}", **note),
+        c(10, "set_risk_rules", version=2),
+        c(
+            11,
+            "authorize_payment",
+            payment_id=f"pay-{run}",
+            payer_account=carol,
+            merchant_account=shop,
+            amount=500,
+            currency="EUR",
+            expires_in_seconds=600,
+        ),
+        c(
+            12,
+            "request_screening",
+            screening_id=f"scr-{run}",
+            holder_id=f"h-{run}",
+            account_ids=[carol],
+            subject_ref=f"kyc:{run}",
+        ),
+        c(13, "record_screening_result", result="hit", score=100, matches=["wl-0001"], **screening),
+        c(14, "escalate_screening", **screening),
+        c(15, "resolve_screening", outcome="confirmed", **screening),
+        transfer(16, 10),  # account_frozen
+        c(17, "expire_authorizations", as_of="2026-01-01T00:00:00Z"),  # nothing due yet
+    ]
+
+
+def test_every_control_through_the_engine_and_replay_and_verify_agree(
+    sandbox: Sandbox, service_env: dict[str, str]
+) -> None:
+    bootstrap, topics, start, url = sandbox
+    run = uuid.uuid4().hex[:6]
+    commands = controls_day(run)
+    engine = start()
+    records = [(run.encode(), json.dumps(sign(c)).encode()) for c in commands]
+    publish(bootstrap, topics.commands, records)
+    outcomes = wait_outcomes(bootstrap, topics.command_results, {c["command_id"] for c in commands})
+    codes = {int(cid.split("-")[-1]): found[0]["code"] for cid, found in outcomes.items()}
+    assert codes == {n: None for n in range(18)} | {16: "account_frozen"}, outcomes
+    assert engine.stop() == 0
+
+    env = {**os.environ, **service_env, "PAYMENTS_DATABASE_URL": url}
+    for args in (["replay"], ["verify"]):
+        done = subprocess.run([sys.executable, "-m", "payments.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
