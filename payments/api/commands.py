@@ -87,6 +87,13 @@ async def post_command(
     ] = None,
 ) -> Any:
     """Sign the command on behalf of the key's principal, publish it, await the outcome."""
+    return await submit(request, command, caller, idempotency_key)
+
+
+async def submit(
+    request: Request, command: CommandRequest, caller: Caller, idempotency_key: str | None
+) -> Any:
+    """POST /commands' work, shared with the endpoints that issue one command type."""
     state = request.app.state
     if state.bus is None or state.gateway is None:
         raise ApiProblem("unavailable", "commands are not configured on this API process")

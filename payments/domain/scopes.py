@@ -18,6 +18,7 @@ SCOPES = (
     "statements:read",
     "audit:read",
     "commands:write",
+    "compliance:review",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -30,7 +31,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         {"accounts:read", "payments:read", "settlements:read", "statements:read", "audit:read"}
     ),
     "risk": frozenset({"accounts:read", "commands:write"}),
-    "compliance": frozenset({"accounts:read", "commands:write"}),
+    "compliance": frozenset({"accounts:read", "commands:write", "compliance:review"}),
     "screening": frozenset({"commands:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),

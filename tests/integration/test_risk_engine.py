@@ -12,51 +12,28 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from payments.ledger.store import PaymentsApplication, application_env
-from payments.runtime.settings import Settings, Topics
+from payments.runtime.settings import Settings
 from tests.integration.test_engine import command, events_of, wait_outcomes
-from tests.support.databases import own_database
-from tests.support.engine import EngineProcess, engine_env
-from tests.support.kafka import create_topics, publish, unique_prefix
-from tests.support.signing import register, sign
+from tests.support.kafka import publish
+from tests.support.sandbox import Sandbox, engine_sandbox
+from tests.support.signing import sign
 
 pytestmark = pytest.mark.integration
 ACTOR = "test@engine"
-
-Sandbox = tuple[str, Topics, Callable[[], EngineProcess], str]  # …, the database URL
 
 
 @pytest.fixture
 def sandbox(settings: Settings, superuser_database_url: str, tmp_path: Path) -> Iterator[Sandbox]:
     """Fresh topics, and an engine on a database of its own where ACTOR may do anything."""
-    bootstrap = settings.require_kafka_bootstrap()
-    prefix = unique_prefix("risk")
-    topics = create_topics(bootstrap, prefix)
-    with own_database(settings, superuser_database_url, "risk") as own:
-        operator = PaymentsApplication(env=application_env(own.admin_url, pool_size=1))
-        try:
-            register(operator, ACTOR)
-        finally:
-            operator.close()
-        env = engine_env(settings, prefix, f"{prefix}-group", PAYMENTS_DATABASE_URL=own.app_url)
-        engines: list[EngineProcess] = []
-
-        def start() -> EngineProcess:
-            engines.append(EngineProcess(env, tmp_path / f"engine-{len(engines)}.log"))
-            return engines[-1]
-
-        try:
-            yield bootstrap, topics, start, own.app_url
-        finally:
-            for engine in engines:
-                if engine.alive():
-                    engine.kill9()
+    with engine_sandbox(settings, superuser_database_url, tmp_path, "risk") as own:
+        own.register(ACTOR)
+        yield own
 
 
 def frozen_day(run: str) -> list[dict[str, Any]]:
@@ -122,7 +99,7 @@ def frozen_day(run: str) -> list[dict[str, Any]]:
 def test_a_frozen_account_is_refused_its_transfer_and_still_gets_its_chargeback(
     sandbox: Sandbox,
 ) -> None:
-    bootstrap, topics, start, _ = sandbox
+    bootstrap, topics, start = sandbox.bootstrap, sandbox.topics, sandbox.start
     run = uuid.uuid4().hex[:6]
     commands = frozen_day(run)
     ids = {c["command_id"] for c in commands}
@@ -227,7 +204,7 @@ def controls_day(run: str) -> list[dict[str, Any]]:
 def test_every_control_through_the_engine_and_replay_and_verify_agree(
     sandbox: Sandbox, service_env: dict[str, str]
 ) -> None:
-    bootstrap, topics, start, url = sandbox
+    bootstrap, topics, start, url = sandbox.bootstrap, sandbox.topics, sandbox.start, sandbox.url
     run = uuid.uuid4().hex[:6]
     commands = controls_day(run)
     engine = start()
