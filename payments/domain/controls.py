@@ -7,9 +7,11 @@
 - `set_kyc_tier`: the tier the risk rules' maximums read (0 until set).
 - `set_risk_rules`: the next version of the rule set (payments.domain.risk).
 
-`check_risk` is what the payment handlers call for a voluntary debit, after the
-funds check: one aggregate read per batch (the policy, `None` while no rules were
-ever set) and the account's own counters.
+`check_risk` is what the transfer and payment handlers call for a voluntary debit,
+after the funds check: the policy (`None` while no rules were ever set; cached like
+accounts) and the account's own counters. It raises a blocking rule's rejection; a
+review rule's finding is returned to a transfer (held for review,
+payments.domain.review) and raised for an authorization.
 """
 
 from __future__ import annotations

@@ -157,6 +157,12 @@ class ReviewNotFound(Rejection):
     retryable = True  # the transfer may arrive first
 
 
+class ReviewClosed(Rejection):
+    """approve_review / decline_review of a transfer that is not (or no longer) in review."""
+
+    code = "review_closed"
+
+
 class ScreeningExists(Rejection):
     code = "screening_exists"
 
@@ -170,12 +176,6 @@ class InvalidScreeningState(Rejection):
     """A screening step from the wrong state (payments.domain.screening)."""
 
     code = "invalid_screening_state"
-
-
-class ReviewClosed(Rejection):
-    """approve_review / decline_review of a transfer that is not (or no longer) in review."""
-
-    code = "review_closed"
 
 
 class Unauthenticated(Rejection):

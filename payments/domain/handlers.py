@@ -10,7 +10,8 @@ behaviour (it decides which code a command that breaks two rules gets):
 4. currencies, then account kinds
 5. payment state and amounts (an expired authorization: `authorization_expired`),
    then the debited account is not frozen (`account_frozen`), then funds, then the
-   risk rules (`risk_blocked`, `velocity_limit_exceeded`; payments.domain.risk)
+   risk rules (`risk_blocked`, `velocity_limit_exceeded`; payments.domain.risk; a
+   rule that sends a transfer to review holds it instead: payments.domain.review)
 6. balance bounds of every account the command posts to (`balance_limit_exceeded`)
 
 A chargeback is a fact (the card network already took the money): it is never
