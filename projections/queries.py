@@ -119,6 +119,20 @@ def account_events_from_audit(conn: psycopg.Connection, account_id: str) -> list
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def screening_events(conn: psycopg.Connection, screening_id: str) -> list[Row]:
+    """One screening's steps as the audit log holds them, in version order."""
+    from payments.domain.screening import screening_id_to_uuid
+
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT event_type, actor, recorded_at, payload FROM audit_log"
+            " WHERE aggregate_id = %s ORDER BY aggregate_version",
+            (screening_id_to_uuid(screening_id),),
+        )
+        names = ("event_type", "actor", "recorded_at", "payload")
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
 def command_decision(conn: psycopg.Connection, command_id: str, actor: str) -> Row | None:
     """The engine's stored decision of `actor`'s command `command_id` (its
     CommandRecord.Decided in the audit log), or None: not decided, not yet

@@ -57,6 +57,27 @@ SPEC: dict[str, dict[str, tuple[str, bool]]] = {
         "fees_account": ("id", True),
         "fee_bps": ("bps", True),
     },
+    # Issue 18: freezes, KYC tiers and risk rules (docs/contract.md, "Risk and compliance").
+    "freeze_account": {
+        "account_id": ("id", True),
+        "reason": ("reason", True),
+        "case_ref": ("id", True),
+    },
+    "unfreeze_account": {
+        "account_id": ("id", True),
+        "reason": ("reason", True),
+        "case_ref": ("id", True),
+    },
+    "set_kyc_tier": {
+        "account_id": ("id", True),
+        "tier": ("tier", True),
+        "reason": ("reason", True),
+    },
+    "set_risk_rules": {
+        "version": ("version", True),
+        "maximums": ("rules", False),
+        "velocity": ("rules", False),
+    },
     # Disputes (docs/contract.md, "Disputes"): the property test varies the ids, the
     # amount and the fee terms; the other fields are generated valid ("any").
     "open_dispute": {
@@ -134,6 +155,12 @@ def _field_code(rule: str, value: Any) -> str | None:
         return None
     if rule == "reason":
         return None if isinstance(value, str) and 1 <= len(value) <= 256 else "invalid_command"
+    if rule == "tier":
+        return None if _is_int(value) and 0 <= value <= 9 else "invalid_command"
+    if rule == "version":
+        return None if _is_int(value) and value >= 1 else "invalid_command"
+    if rule == "rules":  # the property test sends only well-formed rules
+        return None if isinstance(value, list) else "invalid_command"
     raise AssertionError(rule)
 
 
@@ -212,6 +239,7 @@ class ReferenceBooks:
         self.actor = ""  # of the command being decided (the two-person rule)
         self.now = datetime.now(UTC)  # the engine's clock, as the test runs
         self.decided: dict[str, tuple[str, str, str | None]] = {}  # id -> (print, status, code)
+        self.rules: dict[str, Any] = {"version": 0}
 
     # --- the service -------------------------------------------------------------------
 
@@ -271,6 +299,28 @@ class ReferenceBooks:
             raise Refused("insufficient_funds")
 
     @staticmethod
+    def _not_frozen(account: dict[str, Any]) -> None:
+        if account["frozen"]:
+            raise Refused("account_frozen")
+
+    def _risk(self, account_id: str, amount: int) -> None:
+        """Maximums by kind and tier, then velocity (every debit counted: the property
+        test runs within minutes, far inside any window it sets)."""
+        account = self.accounts[account_id]
+        applies = (account["kind"], account["currency"])
+        for rule in self.rules.get("maximums", []):
+            if _covers(rule, applies):
+                tiers = rule.get("kyc_tiers", [])
+                if (not tiers or account["tier"] in tiers) and amount > rule["max_amount"]:
+                    raise Refused("risk_blocked")
+        for rule in self.rules.get("velocity", []):
+            if not _covers(rule, applies):
+                continue
+            count, total = len(account["debits"]) + 1, sum(account["debits"]) + amount
+            if count > rule.get("max_count", count) or total > rule.get("max_sum", total):
+                raise Refused("velocity_limit_exceeded")
+
+    @staticmethod
     def _fits(account: dict[str, Any], posted: int = 0, held: int = 0, item: int = 0) -> None:
         totals = max(account[total] for total in TOTALS)
         if max(abs(account["posted"] + posted), account["held"] + held, totals + item) > BOUND:
@@ -298,6 +348,9 @@ class ReferenceBooks:
             "disputes": 0,
             "reinstatements": 0,
             "items": 0,
+            "frozen": False,
+            "tier": 0,
+            "debits": [],  # voluntary debits and holds, for the velocity rules
         }
 
     def close_account(self, p: dict[str, Any]) -> None:
@@ -314,11 +367,14 @@ class ReferenceBooks:
         source, target = self._account(p["from_account"]), self._account(p["to_account"])
         if source["currency"] != p["currency"] or target["currency"] != p["currency"]:
             raise Refused("currency_mismatch")
+        self._not_frozen(source)
         self._can_pay(source, p["amount"])
+        self._risk(p["from_account"], p["amount"])
         self._fits(source, posted=-p["amount"])
         self._fits(target, posted=p["amount"])
         self.transfers.add(p["transfer_id"])
         self._move(source, target, p["amount"])
+        source["debits"].append(p["amount"])
 
     def authorize_payment(self, p: dict[str, Any]) -> None:
         if p["payment_id"] in self.payments:
@@ -330,9 +386,12 @@ class ReferenceBooks:
             raise Refused("currency_mismatch")
         if payer["kind"] not in ("customer", "external") or merchant["kind"] != "merchant":
             raise Refused("invalid_account_kind")
+        self._not_frozen(payer)
         self._can_pay(payer, p["amount"])
+        self._risk(p["payer_account"], p["amount"])
         self._fits(payer, held=p["amount"])
         payer["held"] += p["amount"]
+        payer["debits"].append(p["amount"])
         self.payments[p["payment_id"]] = {
             "payer": p["payer_account"],
             "merchant": p["merchant_account"],
@@ -357,6 +416,7 @@ class ReferenceBooks:
         elif amount > remaining:
             raise Refused("amount_exceeds_authorized")
         payer, merchant = self._account(payment["payer"]), self._account(payment["merchant"])
+        self._not_frozen(payer)
         self._fits(payer, posted=-amount, held=-amount)
         self._fits(merchant, posted=amount, item=amount)
         payment["captured"] += amount
@@ -381,6 +441,7 @@ class ReferenceBooks:
         merchant = self._account(payment["merchant"])
         if kind == "refunds":
             payer = self._account(payment["payer"])
+            self._not_frozen(merchant)
             self._can_pay(merchant, p["amount"], refund=True)
         else:  # chargebacks are forced, and facts: a closed payer is credited anyway
             payer = self.accounts[payment["payer"]]
@@ -552,3 +613,28 @@ class ReferenceBooks:
         due = [d for d in self.disputes.values() if d["status"] == "needs_response"]
         for dispute in sorted((d for d in due if d["due"] <= as_of), key=lambda d: d["due"]):
             self._lose(dispute)
+
+    def freeze_account(self, p: dict[str, Any]) -> None:
+        account = self._account(p["account_id"])
+        if account["frozen"]:
+            raise Refused("account_frozen")
+        account["frozen"] = True
+
+    def unfreeze_account(self, p: dict[str, Any]) -> None:
+        account = self._account(p["account_id"])
+        if not account["frozen"]:
+            raise Refused("account_not_frozen")
+        account["frozen"] = False
+
+    def set_kyc_tier(self, p: dict[str, Any]) -> None:
+        self._account(p["account_id"])["tier"] = p["tier"]
+
+    def set_risk_rules(self, p: dict[str, Any]) -> None:
+        if p["version"] != self.rules["version"] + 1:
+            raise Refused("risk_rules_conflict")
+        self.rules = dict(p)
+
+
+def _covers(rule: dict[str, Any], applies: tuple[str, str]) -> bool:
+    kind, currency = applies
+    return kind in rule["kinds"] and currency == rule["currency"]

@@ -98,6 +98,15 @@ async def post_command(
     return await decide(request, command, caller, idempotency_key)
 
 
+async def submit(
+    request: Request, command: CommandRequest, caller: Caller, idempotency_key: str | None
+) -> Any:
+    """POST /commands' work (the key's account restriction, then `decide`), for the
+    endpoints that issue one command type (payments.api.screenings)."""
+    check_command(caller.accounts, command.type, command.payload)
+    return await decide(request, command, caller, idempotency_key)
+
+
 async def decide(
     request: Request, command: CommandRequest, caller: Caller, idempotency_key: str | None
 ) -> Any:

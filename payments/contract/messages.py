@@ -139,6 +139,9 @@ class PaymentAuthorized(Message):
     merchant_account: Identifier
     amount: Amount
     currency: Currency
+    expires_at: str | None = Field(
+        default=None, description="ISO-8601 UTC from which it cannot be captured; null: never"
+    )
 
 
 class PaymentAmount(Message):
@@ -357,6 +360,71 @@ class ReconciliationExceptionResolved(Message):
     reason: str = Field(description="the operator's reason")
 
 
+# --- risk and compliance (issue 18): payments.domain.controls, risk and expiry ----------
+
+
+class AccountFreeze(Message):
+    account_id: Identifier
+    reason: Reason
+    case_ref: Identifier = Field(description="the investigation's case reference")
+
+
+class AccountTierSet(Message):
+    account_id: Identifier
+    tier: int = Field(ge=0, le=9, description="the KYC tier the risk rules' maximums read")
+    reason: Reason
+
+
+class RiskPolicyRules(Message):
+    version: int = Field(ge=1)
+    rules: str = Field(description="canonical JSON of the set_risk_rules payload")
+
+
+class ExpiryBookOpened(Message):
+    shard: int = Field(ge=0, description="which of the expiry books (by the payment id's hash)")
+
+
+class ExpiryBookEntered(Message):
+    payment_id: Identifier
+    expires_at: str = Field(description="ISO-8601 UTC")
+
+
+class ExpiryBookRemoved(Message):
+    payment_id: Identifier
+
+
+class TransferHeldForReview(Message):
+    transfer_id: Identifier
+    from_account: Identifier
+    to_account: Identifier
+    amount: Amount
+    currency: Currency
+    rule_id: Identifier = Field(description="the review rule that fired")
+    rules_version: int = Field(ge=1)
+    finding: str = Field(description="what the rule found, on which inputs")
+
+
+class TransferReviewDecided(Message):
+    note: Reason
+
+
+class ScreeningRequested(Message):
+    screening_id: Identifier
+    holder_id: Identifier
+    account_ids: str = Field(description="space-separated: the holder's accounts")
+    subject_ref: Identifier = Field(description="where the holder's data is (not the data)")
+
+
+class ScreeningStep(Message):
+    reason: Reason
+
+
+class ScreeningFlagged(Message):
+    score: int = Field(ge=0, le=100)
+    matches: str = Field(description="space-separated watch-list entries matched")
+    reason: Reason
+
+
 EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Account.Opened": AccountOpened,
     "Account.Closed": AccountClosed,
@@ -395,6 +463,23 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "BankStatement.Reconciled": BankStatementReconciled,
     "ReconciliationException.Opened": ReconciliationExceptionOpened,
     "ReconciliationException.Resolved": ReconciliationExceptionResolved,
+    "Account.Frozen": AccountFreeze,
+    "Account.Unfrozen": AccountFreeze,
+    "Account.TierSet": AccountTierSet,
+    "RiskPolicy.Defined": RiskPolicyRules,
+    "RiskPolicy.Changed": RiskPolicyRules,
+    "Payment.Expired": PaymentAmount,
+    "ExpiryBook.Opened": ExpiryBookOpened,
+    "ExpiryBook.Entered": ExpiryBookEntered,
+    "ExpiryBook.Removed": ExpiryBookRemoved,
+    "Transfer.HeldForReview": TransferHeldForReview,
+    "Transfer.Approved": TransferReviewDecided,
+    "Transfer.Declined": TransferReviewDecided,
+    "Screening.Requested": ScreeningRequested,
+    "Screening.Flagged": ScreeningFlagged,
+    "Screening.Escalated": ScreeningStep,
+    "Screening.Cleared": ScreeningStep,
+    "Screening.Confirmed": ScreeningStep,
 }
 
 

@@ -17,18 +17,29 @@ Every posting must keep |posted|, held and each unsettled total within MAX_BALAN
 balance is exact as a JSON number even in a double) and far below the projection's
 bigint columns (9.2 × 10^18), which also hold available = posted − held and net.
 
+A frozen account (`freeze_account`, payments.domain.controls) refuses voluntary
+debits and holds (`account_frozen`) but still receives credits and forced postings.
+Each voluntary debit and hold also counts in `velocity`, per-minute buckets
+[minute, count, sum] of the last `VELOCITY_MINUTES` minutes by the events' stored
+timestamps, so the risk rules (payments.domain.risk) read it without a query and a
+replay folds the same buckets. Attributes added after accounts were first stored
+have class defaults, so an older snapshot loads with them.
+
 Guards are `check_…` methods; the mutators after them only record facts.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
 from payments.domain.errors import (
     AccountClosed,
+    AccountFrozen,
     AccountNotEmpty,
+    AccountNotFrozen,
     BalanceLimitExceeded,
     CurrencyMismatch,
     InsufficientFunds,
@@ -41,6 +52,7 @@ MAX_BALANCE = 10**15  # minor units; see the module docstring
 # Merchant postings of disputes (payments.domain.dispute) that are settlement items.
 DISPUTE_WITHDRAWALS = frozenset({"dispute", "dispute_fee"})
 DISPUTE_REINSTATEMENTS = frozenset({"dispute_reinstatement", "dispute_fee_refund"})
+VELOCITY_MINUTES = 24 * 60  # the longest velocity window a rule may have
 
 
 class Account(Aggregate):
@@ -48,6 +60,11 @@ class Account(Aggregate):
     # Class defaults: accounts snapshotted before disputes load with them.
     unsettled_disputes: int = 0
     unsettled_reinstatements: int = 0
+    # Class defaults: snapshots stored before these existed load without them.
+    frozen: bool = False
+    freeze_case: str = ""
+    kyc_tier: int = 0
+    velocity: ClassVar[list[list[int]]] = []  # copied to the instance at its first debit
 
     class Event(Aggregate.Event):
         command_id: str
@@ -185,6 +202,31 @@ class Account(Aggregate):
                 f"held {self.held + held}; balances are bounded by ±{MAX_BALANCE}"
             )
 
+    def check_not_frozen(self, role: str = "account") -> None:
+        if self.frozen:
+            raise AccountFrozen(
+                f"{role} {self.account_id} is frozen (case {self.freeze_case}); "
+                "it receives money but sends none"
+            )
+
+    def check_can_freeze(self) -> None:
+        if self.frozen:
+            raise AccountFrozen(f"account {self.account_id} is already frozen")
+
+    def check_can_unfreeze(self) -> None:
+        if not self.frozen:
+            raise AccountNotFrozen(f"account {self.account_id} is not frozen")
+
+    def debits_since(self, minute: int) -> tuple[int, int]:
+        """(count, sum) of the voluntary debits and holds in minutes ≥ `minute`."""
+        count = total = 0
+        for at, n, amount in reversed(self.velocity):
+            if at < minute:
+                break
+            count += n
+            total += amount
+        return count, total
+
     def check_can_close(self) -> None:
         if self.posted != 0 or self.held != 0:
             raise AccountNotEmpty(
@@ -197,6 +239,36 @@ class Account(Aggregate):
     def close(self, *, command_id: str, actor: str) -> None:
         self.trigger_event(
             self.Closed, command_id=command_id, actor=actor, account_id=self.account_id
+        )
+
+    def freeze(self, *, reason: str, case_ref: str, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Frozen,
+            command_id=command_id,
+            actor=actor,
+            account_id=self.account_id,
+            reason=reason,
+            case_ref=case_ref,
+        )
+
+    def unfreeze(self, *, reason: str, case_ref: str, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Unfrozen,
+            command_id=command_id,
+            actor=actor,
+            account_id=self.account_id,
+            reason=reason,
+            case_ref=case_ref,
+        )
+
+    def set_tier(self, *, tier: int, reason: str, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.TierSet,
+            command_id=command_id,
+            actor=actor,
+            account_id=self.account_id,
+            tier=tier,
+            reason=reason,
         )
 
     def debit(self, **posting: Any) -> None:
@@ -295,6 +367,8 @@ class Account(Aggregate):
 
         def apply(self, account: Account) -> None:
             account.posted -= self.amount
+            if not self.forced and self.reason == "transfer":
+                _count_debit(account, self.timestamp, self.amount)
             if self.reason == "refund":
                 account.unsettled_refunds += self.amount
                 account.unsettled_count += 1
@@ -331,6 +405,7 @@ class Account(Aggregate):
 
         def apply(self, account: Account) -> None:
             account.held += self.amount
+            _count_debit(account, self.timestamp, self.amount)
 
     class HoldReleased(Event):
         account_id: str
@@ -375,3 +450,46 @@ class Account(Aggregate):
             account.unsettled_disputes = 0
             account.unsettled_reinstatements = 0
             account.unsettled_count = 0
+
+    class Frozen(Event):
+        account_id: str
+        reason: str
+        case_ref: str
+
+        def apply(self, account: Account) -> None:
+            account.frozen = True
+            account.freeze_case = self.case_ref
+
+    class Unfrozen(Event):
+        account_id: str
+        reason: str
+        case_ref: str
+
+        def apply(self, account: Account) -> None:
+            account.frozen = False
+            account.freeze_case = ""
+
+    class TierSet(Event):
+        account_id: str
+        tier: int
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            account.kyc_tier = self.tier
+
+
+def minute_of(moment: datetime) -> int:
+    return int(moment.timestamp()) // 60
+
+
+def _count_debit(account: Account, at: datetime, amount: int) -> None:
+    """One voluntary debit or hold into the minute buckets; older than a day drops out."""
+    if "velocity" not in account.__dict__:
+        account.velocity = []  # the instance's own list, no longer the class default
+    buckets, minute = account.velocity, minute_of(at)
+    if buckets and buckets[-1][0] >= minute:  # a clock step back joins the last bucket
+        buckets[-1] = [buckets[-1][0], buckets[-1][1] + 1, buckets[-1][2] + amount]
+    else:
+        buckets.append([minute, 1, amount])
+    while buckets[0][0] <= minute - VELOCITY_MINUTES:
+        del buckets[0]

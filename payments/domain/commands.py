@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from payments.domain.account import VELOCITY_MINUTES
 from payments.domain.currencies import is_iso_4217
 from payments.domain.errors import (
     InvalidAmount,
@@ -135,6 +136,9 @@ class AuthorizePayment(Payload):
     merchant_account: Identifier
     amount: Amount
     currency: Currency
+    expires_in_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] | None = Field(
+        default=None, description="the hold is released this long after the decision"
+    )
 
 
 class CapturePayment(Payload):
@@ -230,6 +234,114 @@ class Sweep(Payload):
     )
 
 
+# --- risk and compliance (issue 18): payments.domain.controls and payments.domain.risk ---
+
+KycTier = Annotated[int, Field(ge=0, le=9)]
+Kinds = Annotated[list[AccountKind], Field(min_length=1, max_length=4)]
+CaseRef = Annotated[Identifier, Field(description="the investigation's case reference")]
+RuleAction = Annotated[
+    Literal["block", "review"],
+    Field(description="block: rejected; review: a transfer is held for review instead"),
+]
+
+
+class FreezeAccount(Payload):
+    account_id: Identifier
+    reason: Reason
+    case_ref: CaseRef
+
+
+class UnfreezeAccount(Payload):
+    account_id: Identifier
+    reason: Reason
+    case_ref: CaseRef
+
+
+class SetKycTier(Payload):
+    account_id: Identifier
+    tier: KycTier
+    reason: Reason
+
+
+class CoolingOffRule(Payload):
+    rule_id: Identifier
+    kinds: Kinds
+    currency: Currency
+    seconds: Annotated[int, Field(ge=60, le=90 * 86_400)]
+    max_amount: Annotated[int, Field(ge=0, le=10**12, description="0: no debit at all")]
+    action: RuleAction = "block"
+
+
+class MaximumRule(Payload):
+    rule_id: Identifier
+    kinds: Kinds
+    currency: Currency
+    kyc_tiers: Annotated[list[KycTier], Field(max_length=10)] = Field(
+        default=[], description="the tiers it applies to; empty: every tier"
+    )
+    max_amount: Amount
+    action: RuleAction = "block"
+
+
+class VelocityRule(Payload):
+    rule_id: Identifier
+    kinds: Kinds
+    currency: Currency
+    window_seconds: Annotated[int, Field(ge=60, le=VELOCITY_MINUTES * 60, multiple_of=60)]
+    max_count: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_sum: Amount | None = None
+    action: RuleAction = "block"
+
+
+class SetRiskRules(Payload):
+    version: Annotated[int, Field(ge=1, description="the current version + 1")]
+    cooling_off: Annotated[list[CoolingOffRule], Field(max_length=32)] = []
+    maximums: Annotated[list[MaximumRule], Field(max_length=32)] = []
+    velocity: Annotated[list[VelocityRule], Field(max_length=32)] = []
+
+
+class RequestScreening(Payload):
+    screening_id: Identifier
+    holder_id: Identifier = Field(description="the account holder screened")
+    account_ids: Annotated[list[Identifier], Field(min_length=1, max_length=20)] = Field(
+        description="the holder's accounts: all are frozen if a hit is confirmed"
+    )
+    subject_ref: Identifier = Field(
+        description="where the screener finds the holder's data (never the data itself)"
+    )
+
+
+class RecordScreeningResult(Payload):
+    screening_id: Identifier
+    result: Literal["clear", "hit"]
+    score: Annotated[int, Field(ge=0, le=100, description="the provider's match score")] = 0
+    matches: Annotated[list[Identifier], Field(max_length=20)] = Field(
+        default_factory=list, description="the watch-list entries matched"
+    )
+    reason: Reason
+
+
+class EscalateScreening(Payload):
+    screening_id: Identifier
+    reason: Reason
+
+
+class ResolveScreening(Payload):
+    screening_id: Identifier
+    outcome: Literal["cleared", "confirmed"]
+    reason: Reason
+
+
+class ApproveReview(Payload):
+    transfer_id: Identifier = Field(description="the transfer a risk rule held for review")
+    note: Reason
+
+
+class DeclineReview(Payload):
+    transfer_id: Identifier = Field(description="the transfer a risk rule held for review")
+    note: Reason
+
+
 PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "open_account": OpenAccount,
     "close_account": CloseAccount,
@@ -246,6 +358,17 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "propose_dispute_resolution": ProposeDisputeResolution,
     "approve_dispute_resolution": ApproveDisputeResolution,
     "expire_disputes": Sweep,
+    "freeze_account": FreezeAccount,
+    "unfreeze_account": UnfreezeAccount,
+    "set_kyc_tier": SetKycTier,
+    "set_risk_rules": SetRiskRules,
+    "expire_authorizations": Sweep,
+    "approve_review": ApproveReview,
+    "decline_review": DeclineReview,
+    "request_screening": RequestScreening,
+    "record_screening_result": RecordScreeningResult,
+    "escalate_screening": EscalateScreening,
+    "resolve_screening": ResolveScreening,
 }
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 

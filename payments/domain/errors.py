@@ -116,6 +116,68 @@ class BalanceLimitExceeded(Rejection):
     retryable = True  # the balance may move back first
 
 
+class AccountFrozen(Rejection):
+    """A voluntary debit or hold from a frozen account, or freezing it again."""
+
+    code = "account_frozen"
+    retryable = True  # it may be unfrozen
+
+
+class AccountNotFrozen(Rejection):
+    code = "account_not_frozen"
+
+
+class VelocityLimitExceeded(Rejection):
+    """A risk rule's count or sum of debits in its rolling window (payments.domain.risk)."""
+
+    code = "velocity_limit_exceeded"
+    retryable = True  # the window moves on
+
+
+class RiskBlocked(Rejection):
+    """A risk rule's per-command maximum or a new account's cooling-off period."""
+
+    code = "risk_blocked"
+
+
+class RiskRulesConflict(Rejection):
+    """set_risk_rules names a version that is not the current one + 1."""
+
+    code = "risk_rules_conflict"
+
+
+class AuthorizationExpired(Rejection):
+    code = "authorization_expired"
+
+
+class ReviewNotFound(Rejection):
+    """approve_review / decline_review of a transfer id that was never used."""
+
+    code = "review_not_found"
+    retryable = True  # the transfer may arrive first
+
+
+class ReviewClosed(Rejection):
+    """approve_review / decline_review of a transfer that is not (or no longer) in review."""
+
+    code = "review_closed"
+
+
+class ScreeningExists(Rejection):
+    code = "screening_exists"
+
+
+class ScreeningNotFound(Rejection):
+    code = "screening_not_found"
+    retryable = True  # it may be requested first
+
+
+class InvalidScreeningState(Rejection):
+    """A screening step from the wrong state (payments.domain.screening)."""
+
+    code = "invalid_screening_state"
+
+
 class Unauthenticated(Rejection):
     """No signature, a bad one, or a key that is unknown or revoked: nothing applied and,
     since nobody can be held to it, nothing remembered (docs/security.md)."""

@@ -8,7 +8,10 @@ behaviour (it decides which code a command that breaks two rules gets):
 2. payload-only rules (`same_account`)
 3. each named account, in payload order: exists, then open
 4. currencies, then account kinds
-5. payment state and amounts, then funds
+5. payment state and amounts (an expired authorization: `authorization_expired`),
+   then the debited account is not frozen (`account_frozen`), then funds, then the
+   risk rules (`risk_blocked`, `velocity_limit_exceeded`; payments.domain.risk; a
+   rule that sends a transfer to review holds it instead: payments.domain.review)
 6. balance bounds of every account the command posts to (`balance_limit_exceeded`)
 
 A chargeback is a fact (the card network already took the money): it is never
@@ -20,12 +23,10 @@ closed account then shows posted ≠ 0 for operations to pay out outside the eng
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
-from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
+from payments.domain import controls, expiry, review, screening
 from payments.domain.account import Account
+from payments.domain.aggregates import Aggregates
 from payments.domain.commands import (
     AuthorizePayment,
     CapturePayment,
@@ -57,18 +58,9 @@ from payments.domain.ids import (
     transfer_id_to_uuid,
 )
 from payments.domain.payment import Payment
+from payments.domain.risk import decision_time
 from payments.domain.settlement import SettlementBatch, SettlementFigures
 from payments.domain.transfer import Transfer
-
-A = TypeVar("A", bound=Aggregate)
-
-
-class Aggregates(Protocol):
-    """The aggregates a command may read and the new ones it creates."""
-
-    def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
-
-    def add(self, aggregate: Aggregate) -> None: ...
 
 
 def _open_account(uow: Aggregates, account_id: str, role: str) -> Account:
@@ -126,11 +118,16 @@ def transfer(cmd: ParsedCommand, uow: Aggregates) -> None:
     target = _open_account(uow, p.to_account, "to_account")
     source.check_currency(p.currency)
     target.check_currency(p.currency)
+    source.check_not_frozen("from_account")
     source.check_can_debit(p.amount)
-    source.check_within_bounds(posted=-p.amount)
+    finding = controls.check_risk(uow, source, p.amount, may_review=True)
+    source.check_within_bounds(posted=-p.amount, held=p.amount if finding else 0)
     target.check_within_bounds(posted=p.amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    if finding is not None:  # a review rule fired: held, not posted (payments.domain.review)
+        review.hold_for_review(uow, p, source, finding, who)
+        return
     uow.add(
         Transfer.record(
             transfer_id=p.transfer_id,
@@ -157,10 +154,13 @@ def authorize_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     merchant.check_currency(p.currency)
     payer.check_kind(("customer", "external"), "payer_account")
     merchant.check_kind(("merchant",), "merchant_account")
+    payer.check_not_frozen("payer_account")
     payer.check_can_debit(p.amount)
+    controls.check_risk(uow, payer, p.amount)
     payer.check_within_bounds(held=p.amount)
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
+    expires_at = expiry.expires_at(decision_time(), p.expires_in_seconds)
     uow.add(
         Payment.authorize(
             payment_id=p.payment_id,
@@ -168,19 +168,23 @@ def authorize_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
             merchant_account=p.merchant_account,
             amount=p.amount,
             currency=p.currency,
+            expires_at=expires_at,
             **who,
         )
     )
     payer.place_hold(payment_id=p.payment_id, amount=p.amount, **who)
+    if expires_at is not None:
+        expiry.note_expiry(uow, p.payment_id, expires_at, who)
 
 
 def capture_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, CapturePayment)
     payment = _payment(uow, p.payment_id)
-    amount = payment.check_capturable(p.amount)
+    amount = payment.check_capturable(p.amount, decision_time())
     payer = _open_account(uow, payment.payer_account, "payer_account")
     merchant = _open_account(uow, payment.merchant_account, "merchant_account")
+    payer.check_not_frozen("payer_account")
     payer.check_within_bounds(posted=-amount, held=-amount)
     merchant.check_within_bounds(posted=amount, unsettled=amount)
 
@@ -225,6 +229,7 @@ def refund_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     payment.check_reversible(p.amount, "refund")
     merchant = _open_account(uow, payment.merchant_account, "merchant_account")
     payer = _open_account(uow, payment.payer_account, "payer_account")
+    merchant.check_not_frozen("merchant_account")
     merchant.check_can_debit(p.amount, refund=True)
     merchant.check_within_bounds(posted=-p.amount, unsettled=p.amount)
     payer.check_within_bounds(posted=p.amount)
@@ -379,4 +384,15 @@ HANDLERS: dict[str, Callable[[ParsedCommand, Aggregates], None]] = {
     "chargeback_payment": chargeback_payment,
     "settle_merchant": settle_merchant,
     **DISPUTE_HANDLERS,
+    "freeze_account": controls.freeze_account,
+    "unfreeze_account": controls.unfreeze_account,
+    "set_kyc_tier": controls.set_kyc_tier,
+    "set_risk_rules": controls.set_risk_rules,
+    "expire_authorizations": expiry.expire_authorizations,
+    "approve_review": review.approve_review,
+    "decline_review": review.decline_review,
+    "request_screening": screening.request_screening,
+    "record_screening_result": screening.record_screening_result,
+    "escalate_screening": screening.escalate_screening,
+    "resolve_screening": screening.resolve_screening,
 }

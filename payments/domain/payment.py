@@ -10,11 +10,14 @@ on the accounts; this aggregate keeps the counts.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from eventsourcing.domain import Aggregate
 
 from payments.domain.errors import (
     AmountExceedsAuthorized,
     AmountExceedsCaptured,
+    AuthorizationExpired,
     InvalidPaymentState,
 )
 from payments.domain.ids import payment_id_to_uuid
@@ -22,6 +25,11 @@ from payments.domain.ids import payment_id_to_uuid
 
 class Payment(Aggregate):
     disputed: int = 0  # class default: payments stored before disputes load with it
+    # From expires_at on (payments.domain.expiry) a capture is `authorization_expired`;
+    # the sweep releases what remained as `expired`. Class defaults: payments stored
+    # before expiries existed load with them.
+    expires_at: str | None = None
+    expired: int = 0
 
     class Event(Aggregate.Event):
         command_id: str
@@ -35,6 +43,7 @@ class Payment(Aggregate):
         merchant_account: str
         amount: int
         currency: str
+        expires_at: str | None = None  # ISO-8601 UTC; absent: never expires
 
     def __init__(
         self,
@@ -45,8 +54,11 @@ class Payment(Aggregate):
         merchant_account: str,
         amount: int,
         currency: str,
+        expires_at: str | None = None,
     ) -> None:
         self.payment_id = payment_id
+        if expires_at is not None:
+            self.expires_at = expires_at
         self.payer_account = payer_account
         self.merchant_account = merchant_account
         self.currency = currency
@@ -67,6 +79,7 @@ class Payment(Aggregate):
         currency: str,
         command_id: str,
         actor: str,
+        expires_at: str | None = None,
     ) -> Payment:
         return cls._create(
             cls.Authorized,
@@ -78,11 +91,15 @@ class Payment(Aggregate):
             merchant_account=merchant_account,
             amount=amount,
             currency=currency,
+            expires_at=expires_at,
         )
 
     @property
     def remaining(self) -> int:
-        return self.authorized - self.captured - self.voided
+        return self.authorized - self.captured - self.voided - self.expired
+
+    def has_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= datetime.fromisoformat(self.expires_at)
 
     @property
     def refundable(self) -> int:
@@ -94,10 +111,14 @@ class Payment(Aggregate):
 
     # --- guards ---------------------------------------------------------------------
 
-    def check_capturable(self, amount: int | None) -> int:
+    def check_capturable(self, amount: int | None, now: datetime | None = None) -> int:
         """The amount a capture takes (all that remains when `amount` is None)."""
         if self.is_voided:
             raise InvalidPaymentState(f"payment {self.payment_id} was voided")
+        if self.expired or (now is not None and self.has_expired(now)):
+            raise AuthorizationExpired(
+                f"payment {self.payment_id}'s authorization expired at {self.expires_at}"
+            )
         if amount is None:
             if self.remaining == 0:
                 raise InvalidPaymentState(
@@ -114,6 +135,8 @@ class Payment(Aggregate):
     def check_voidable(self) -> int:
         if self.is_voided:
             raise InvalidPaymentState(f"payment {self.payment_id} was already voided")
+        if self.expired:
+            raise InvalidPaymentState(f"payment {self.payment_id}'s authorization expired")
         if self.remaining == 0:
             raise InvalidPaymentState(
                 f"payment {self.payment_id} has nothing left authorized to void"
@@ -146,6 +169,15 @@ class Payment(Aggregate):
     def void(self, *, amount: int, command_id: str, actor: str) -> None:
         self.trigger_event(
             self.Voided,
+            command_id=command_id,
+            actor=actor,
+            payment_id=self.payment_id,
+            amount=amount,
+        )
+
+    def expire(self, *, amount: int, command_id: str, actor: str) -> None:
+        self.trigger_event(
+            self.Expired,
             command_id=command_id,
             actor=actor,
             payment_id=self.payment_id,
@@ -237,3 +269,10 @@ class Payment(Aggregate):
 
         def apply(self, payment: Payment) -> None:
             payment.disputed -= self.amount
+
+    class Expired(Event):
+        payment_id: str
+        amount: int
+
+        def apply(self, payment: Payment) -> None:
+            payment.expired += self.amount

@@ -28,8 +28,24 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     ),
     "treasury": frozenset({"settle_merchant", "transfer"}),
     "auditor": frozenset(),
+    # Issue 18 (payments.domain.controls): who sets the risk rules, who freezes.
+    "risk": frozenset(
+        {"set_risk_rules", "freeze_account", "unfreeze_account", "approve_review", "decline_review"}
+    ),
+    "compliance": frozenset(
+        {
+            "freeze_account",
+            "unfreeze_account",
+            "set_kyc_tier",
+            "request_screening",
+            "escalate_screening",
+            "resolve_screening",
+        }
+    ),
+    # A KYC/AML screening provider (payments.integrations.screening): its answers only.
+    "screening": frozenset({"record_screening_result"}),
     # Sweeps only (payments.tools.schedule): what is due as of a moment.
-    "scheduler": frozenset({"expire_disputes"}),
+    "scheduler": frozenset({"expire_disputes", "expire_authorizations"}),
     # Issues nothing itself: signs commands on behalf of other principals (the HTTP
     # API), which are then decided with *their* roles and recorded as theirs.
     "gateway": frozenset(),

@@ -20,6 +20,7 @@ SCOPES = (
     "commands:write",
     "disputes:read",
     "disputes:write",
+    "compliance:review",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -38,6 +39,9 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
             "disputes:read",
         }
     ),
+    "risk": frozenset({"accounts:read", "commands:write"}),
+    "compliance": frozenset({"accounts:read", "commands:write", "compliance:review"}),
+    "screening": frozenset({"commands:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),
     # The API's own principal: it signs for others and reads nothing in its own name.

@@ -83,6 +83,7 @@ from payments.domain.errors import (
     Rejection,
     Unauthenticated,
 )
+from payments.domain.expiry import ExpiryBook
 from payments.domain.handlers import HANDLERS
 from payments.domain.identity import Principal, SigningKey
 from payments.domain.ids import (
@@ -95,6 +96,7 @@ from payments.domain.ids import (
     transfer_id_to_uuid,
 )
 from payments.domain.payment import Payment
+from payments.domain.risk import RiskPolicy
 from payments.domain.roles import GATEWAY_ROLE, may_issue
 from payments.domain.text_rules import is_clean_text
 from payments.ledger import signature_pool
@@ -110,7 +112,9 @@ MAX_CONFLICT_ATTEMPTS = 10
 # re-checked at save like every aggregate read, so a revocation is never missed.
 _SIGNATURE_FIELDS = ("key_id", "signature")
 MAX_SIGNED_BYTES = 64 * 1024  # what a command record keeps of what was signed
-CACHED_TYPES = (Account, Payment, SigningKey, Principal)
+# The risk rules and the expiry books (issue 18) are read by many batches, like accounts.
+CACHED_TYPES = (Account, Payment, SigningKey, Principal, RiskPolicy, ExpiryBook)
+SNAPSHOT_TYPES = (Account, ExpiryBook)  # the aggregates whose histories grow long
 ACCOUNT_FIELDS = (
     "account_id",
     "from_account",
@@ -404,7 +408,7 @@ class Ledger:
         due = [
             aggregate
             for aggregate_id, aggregate in working.aggregates.items()
-            if isinstance(aggregate, Account)
+            if isinstance(aggregate, SNAPSHOT_TYPES)
             and self.app.snapshot_due(aggregate, working.read_versions.get(aggregate_id))
         ]
         if not due:

@@ -42,6 +42,7 @@ from payments.runtime.settings import Settings
 # command type -> what it does, one line (shown by `payments schedule list`).
 SWEEPS: dict[str, str] = {
     "expire_disputes": "disputes still needing a response after their evidence due date are lost",
+    "expire_authorizations": "authorizations past their expires_at release what they still hold",
 }
 
 

@@ -64,10 +64,13 @@ _PAYMENT_AMOUNTS = {
     "Payment.Voided": "voided",
     "Payment.Refunded": "refunded",
     "Payment.ChargedBack": "charged_back",
+    "Payment.Expired": "voided",  # an expired hold is released as a void releases it
 }
+# Account events that move no money but are versions of the row (no gap after them).
+_ACCOUNT_CONTROLS = ("Account.Frozen", "Account.Unfrozen", "Account.TierSet")
 
 ACCOUNT_EVENTS = frozenset(
-    {"Account.Opened", "Account.Closed", "Account.Settled", *_BALANCE_EFFECTS}
+    {"Account.Opened", "Account.Closed", "Account.Settled", *_BALANCE_EFFECTS, *_ACCOUNT_CONTROLS}
 )
 PAYMENT_EVENTS = frozenset({"Payment.Authorized", *_PAYMENT_AMOUNTS})
 

@@ -237,6 +237,17 @@ def test_every_contract_type_has_a_model_with_a_json_schema() -> None:
         "propose_dispute_resolution",
         "approve_dispute_resolution",
         "expire_disputes",
+        "freeze_account",
+        "unfreeze_account",
+        "set_kyc_tier",
+        "set_risk_rules",
+        "expire_authorizations",
+        "approve_review",
+        "decline_review",
+        "request_screening",
+        "record_screening_result",
+        "escalate_screening",
+        "resolve_screening",
     }
     for model in PAYLOAD_MODELS.values():
         schema = model.model_json_schema()

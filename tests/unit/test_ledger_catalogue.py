@@ -10,7 +10,10 @@ from eventsourcing.utils import get_topic
 from payments.domain.account import Account
 from payments.domain.command_record import CommandRecord
 from payments.domain.dispute import Dispute, DisputeCalendar
+from payments.domain.expiry import ExpiryBook
 from payments.domain.payment import Payment
+from payments.domain.risk import RiskPolicy
+from payments.domain.screening import Screening
 from payments.domain.settlement import SettlementBatch
 from payments.domain.transfer import Transfer
 
@@ -27,7 +30,7 @@ CATALOGUE = {
         "account_id batch_id gross refunds chargebacks fees net item_count"
         " deficit_carried_in deficit_carried_out disputes reinstatements"
     ),
-    Payment.Authorized: "payment_id payer_account merchant_account amount currency",
+    Payment.Authorized: "payment_id payer_account merchant_account amount currency expires_at",
     Payment.Captured: "payment_id amount",
     Payment.Voided: "payment_id amount",
     Payment.Refunded: "payment_id amount",
@@ -49,6 +52,24 @@ CATALOGUE = {
     DisputeCalendar.Swept: "as_of dispute_ids",
     CommandRecord.Decided: "command_type fingerprint status code message"
     " key_id signature issued_at signed_payload via",
+    Account.Frozen: "account_id reason case_ref",
+    Account.Unfrozen: "account_id reason case_ref",
+    Account.TierSet: "account_id tier reason",
+    Payment.Expired: "payment_id amount",
+    RiskPolicy.Defined: "version rules",
+    RiskPolicy.Changed: "version rules",
+    ExpiryBook.Opened: "shard",
+    ExpiryBook.Entered: "payment_id expires_at",
+    ExpiryBook.Removed: "payment_id",
+    Transfer.HeldForReview: "transfer_id from_account to_account amount currency"
+    " rule_id rules_version finding",
+    Transfer.Approved: "note",
+    Transfer.Declined: "note",
+    Screening.Requested: "screening_id holder_id account_ids subject_ref",
+    Screening.Flagged: "score matches reason",
+    Screening.Escalated: "reason",
+    Screening.Cleared: "reason",
+    Screening.Confirmed: "reason",
 }
 LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -66,5 +87,7 @@ def test_event_topics_are_permanent(event_class: type) -> None:
         "settlementbatch": "settlement",
         "commandrecord": "command_record",
         "disputecalendar": "dispute",
+        "riskpolicy": "risk",
+        "expirybook": "expiry",
     }.get(aggregate, aggregate)
     assert get_topic(event_class) == f"payments.domain.{module}:{event_class.__qualname__}"

@@ -193,6 +193,48 @@ dispute_steps = weighted(
     (4, approvals),
     (1, sweeps),
 )
+cases = {
+    "reason": st.just("AML review"),
+    "case_ref": st.sampled_from(["case-1"] * 5 + ["bad case"]),
+}
+controlled = st.sampled_from(["alice", "alice", "bob", "shop", "bank", "ghost"])
+controls = st.one_of(
+    command("freeze_account", account_id=controlled, **cases),
+    command("unfreeze_account", account_id=controlled, **cases),
+    command("set_kyc_tier", account_id=controlled, tier=st.sampled_from([0, 1, 2, 10]),
+            reason=st.just("documents")),
+)  # fmt: skip
+NEXT_VERSION = 0  # build() makes it the number of rule sets sent so far + 1
+CUSTOMERS = {"kinds": ["customer"], "currency": "EUR"}
+# Windows of an hour or more: the whole test runs inside them, and the model counts
+# every debit.
+RULE_SETS = [
+    {},  # no rules at all
+    {"maximums": [{"rule_id": "m0", **CUSTOMERS, "kyc_tiers": [0], "max_amount": 1_000}]},
+    {"maximums": [{"rule_id": "m", "kinds": ["customer", "merchant"], "currency": "EUR",
+                   "max_amount": 2_000}],
+     "velocity": [{"rule_id": "v", **CUSTOMERS, "window_seconds": 3_600, "max_count": 2}]},
+    {"velocity": [{"rule_id": "s", **CUSTOMERS, "window_seconds": 86_400, "max_sum": 2_500},
+                  {"rule_id": "c", "kinds": ["external"], "currency": "EUR",
+                   "window_seconds": 86_400, "max_count": 5}]},
+]  # fmt: skip
+# Debits that pass the older rules, so that the risk rules get to decide them.
+customer_debits = command(
+    "transfer",
+    transfer_id=st.sampled_from([f"r{n}" for n in range(12)]),
+    from_account=st.sampled_from(["alice", "bob"]),
+    to_account=st.sampled_from(["bank", "shop"]),
+    amount=st.integers(min_value=1, max_value=1_500),
+    currency=st.just("EUR"),
+)
+risk_rules = st.tuples(
+    st.just("set_risk_rules"),
+    st.builds(
+        lambda version, rules: {"version": version, **rules},
+        st.sampled_from([NEXT_VERSION] * 4 + [1]),
+        st.sampled_from(RULE_SETS),
+    ),
+)
 commands = weighted(
     (2, open_accounts),
     (4, transfers),
@@ -203,6 +245,9 @@ commands = weighted(
     (2, oddities),
     (3, disputes_opened),
     (4, dispute_steps),
+    (3, controls),
+    (2, risk_rules),
+    (3, customer_debits),
 )
 
 steps: st.SearchStrategy[Step] = weighted(
@@ -221,7 +266,12 @@ def envelope(
 
 def build(generated: list[Step]) -> list[dict[str, Any]]:
     raws: list[dict[str, Any]] = []
+    rule_sets = 0
     for n, step in enumerate(generated):
+        if step[0] == "new" and step[1][0] == "set_risk_rules":
+            rule_sets += 1
+            if step[1][1]["version"] == NEXT_VERSION:
+                step = ("new", ("set_risk_rules", {**step[1][1], "version": rule_sets}))
         if step[0] == "new":
             raws.append(envelope(f"cmd-{n}", *step[1]))
         elif step[0] == "resend" and raws:
@@ -263,6 +313,35 @@ def assert_balanced(app: PaymentsApplication, books: ReferenceBooks) -> None:
 def test_ledger_agrees_with_the_reference_model(
     generated: list[Step], batch_sizes: list[int]
 ) -> None:
+    agree_with_the_reference_model(generated, batch_sizes)
+
+
+# Freezes and risk rules among the debits they decide (the mix above reaches them rarely).
+control_steps = st.tuples(
+    st.just("new"),
+    weighted(
+        (2, controls),
+        (2, risk_rules),
+        (6, customer_debits),
+        (2, authorizations),
+        (2, captures),
+        (1, reversals),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    generated=st.lists(control_steps, min_size=4, max_size=30),
+    batch_sizes=st.lists(st.integers(min_value=1, max_value=8), min_size=1, max_size=6),
+)
+def test_freezes_and_risk_rules_agree_with_the_reference_model(
+    generated: list[Step], batch_sizes: list[int]
+) -> None:
+    agree_with_the_reference_model(generated, batch_sizes)
+
+
+def agree_with_the_reference_model(generated: list[Step], batch_sizes: list[int]) -> None:
     preamble = [envelope(f"pre-{n}", t, p) for n, (t, p) in enumerate(PREAMBLE)]
     raws = build(generated)
     books = ReferenceBooks()

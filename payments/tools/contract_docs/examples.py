@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import eventsourcing.domain
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from payments.contract.signing import Signer
@@ -37,6 +40,7 @@ from payments.ledger.service import Ledger, Outcome
 from payments.ledger.statements import record_import, resolve_exception
 from payments.ledger.store import PaymentsApplication, in_memory_application
 from payments.tools.contract_docs.dispute_examples import dispute_steps
+from payments.tools.contract_docs.risk_examples import risk_steps
 
 
 def example_signer(principal: str) -> Signer:
@@ -58,6 +62,7 @@ class Step:
     expect: str | None  # the rejection code, None when accepted
     signer: Signer | None = OPERATOR
     tampered: bool = False  # changed after signing
+    decided_at: datetime | None = None  # the event clock stopped at it (risk_examples)
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -147,7 +152,7 @@ def _rejections() -> list[Step]:
             command("c-0101", "open_account", account_id="carol", currency="EUR"),
             "invalid_command",
         ),
-        Step(command("c-0102", "freeze_account", account_id="alice"), "unknown_command_type"),
+        Step(command("c-0102", "mint_money", account_id="alice"), "unknown_command_type"),
         Step(conflicting, "idempotency_conflict"),
         Step(_transfer("c-0103", "t-2", "alice", "bank", 10.5), "invalid_amount"),
         Step(
@@ -216,6 +221,7 @@ SCENARIO: list[Step] = [
     Step(TOP_UP, None),  # sent again: answered from the stored outcome, replayed
     *_rejections(),
     *dispute_steps(command, Step, REVIEWER),
+    *risk_steps(command, Step),
 ]
 
 
@@ -279,6 +285,20 @@ def reconcile_example_statement(app: PaymentsApplication) -> None:
                       reason="bank fee for the payout, booked to fees")  # fmt: skip
 
 
+@contextmanager
+def event_clock_at(moment: datetime | None) -> Iterator[None]:
+    """Stamp (and so decide) the events of one step at `moment` (None: now)."""
+    if moment is None:
+        yield
+        return
+    real = eventsourcing.domain.datetime_now_with_tzinfo
+    eventsourcing.domain.datetime_now_with_tzinfo = lambda: moment
+    try:
+        yield
+    finally:
+        eventsourcing.domain.datetime_now_with_tzinfo = real
+
+
 def run_scenario() -> Published:
     app = in_memory_application()
     register_example_keys(app)
@@ -289,7 +309,8 @@ def run_scenario() -> Published:
             by, key = "operator@example", REVIEWER.public_key
             register_key(app, principal=REVIEWER.principal, public_key=key, actor=by,
                          roles={"disputes"})  # fmt: skip
-        outcome: Outcome = ledger.decide(step.envelope)
+        with event_clock_at(step.decided_at):
+            outcome: Outcome = ledger.decide(step.envelope)
         outcomes.append((step, outcome.to_json()))
     issue_example_api_keys(app)
     reconcile_example_statement(app)

@@ -1,0 +1,232 @@
+"""A screening escalation session over HTTP: a real engine, the projection consumers
+and a `payments api` process, all on a database of their own (issue 18).
+
+The provider's answer (the local screener's) comes over Kafka as its own principal's
+command; the analyst reads the case at GET /screenings/{id}, escalates it and
+confirms it through the API; the holder's account ends frozen.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from consumers.loop import ConsumerConfig, ProjectionConsumer
+from payments.integrations.screening import LocalScreener, Subject, result_command
+from payments.ledger.identities import issue_api_key
+from payments.ledger.store import PaymentsApplication, application_env
+from payments.runtime.settings import Settings
+from payments.runtime.subprocesses import stop_process
+from payments.tools.services import principals
+from projections.audit.apply import fill_audit_gaps
+from projections.catalog import APPLIERS
+from projections.schema import PROJECTIONS
+from tests.integration.test_api import start_api
+from tests.integration.test_engine import wait_outcomes
+from tests.support.kafka import auth as kafka_auth
+from tests.support.kafka import publish
+from tests.support.sandbox import Sandbox, engine_sandbox
+from tests.support.signing import sign, signer_for
+
+pytestmark = pytest.mark.integration
+OPS, ANALYST, PROVIDER, WALLET, GATEWAY = (
+    f"{name}@screening-api" for name in ("ops", "analyst", "provider", "wallet", "gateway")
+)
+
+
+def until(what: str, done: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def session(
+    settings: Settings, superuser_database_url: str, tmp_path: Path
+) -> Iterator[tuple[Sandbox, str, dict[str, str]]]:
+    """The sandbox with its projections running and an API on them; API keys by name."""
+    with engine_sandbox(settings, superuser_database_url, tmp_path, "scrapi") as box:
+        for principal, roles in (
+            (OPS, None),
+            (ANALYST, {"compliance"}),
+            (PROVIDER, {"screening"}),
+            (WALLET, {"wallet"}),
+            (GATEWAY, {"gateway"}),
+        ):
+            box.register(principal, None if roles is None else frozenset(roles))
+        operator = PaymentsApplication(env=application_env(box.admin_url, pool_size=1))
+        try:
+            expires = datetime.now(UTC) + timedelta(hours=1)
+            keys = {
+                who: issue_api_key(operator, principal=p, expires_at=expires, actor="tests").token
+                for who, p in (("analyst", ANALYST), ("wallet", WALLET))
+            }
+        finally:
+            operator.close()
+        stop = threading.Event()
+        loops = [
+            ProjectionConsumer(
+                ConsumerConfig(
+                    name,
+                    APPLIERS[name],
+                    box.url,
+                    box.bootstrap,
+                    box.topics.events,
+                    f"{box.prefix}-projection-{name}",
+                    kafka_auth=kafka_auth(),
+                    fill=fill_audit_gaps if name == "audit" else None,
+                    fill_every=1.0,
+                ),
+                stop,
+            )
+            for name in PROJECTIONS
+        ]
+        threads = [threading.Thread(target=loop.run) for loop in loops]
+        for thread in threads:
+            thread.start()
+        api = None
+        try:
+            box.start()
+            until(
+                "the API keys reached the principals projection",
+                lambda: len(box_sql(box, "SELECT 1 FROM api_keys")) == 2,
+            )
+            pem = tmp_path / "gateway.pem"
+            pem.touch(mode=0o600)
+            pem.write_bytes(signer_for(GATEWAY).private_pem())
+            env = principals.role_env(settings, "client", box.url) | {
+                "PAYMENTS_API_RATE_LIMIT": "100000/minute",
+                "PAYMENTS_TOPIC_PREFIX": box.prefix,
+                "PAYMENTS_API_SIGNING_KEY_FILE": str(pem),
+                "PAYMENTS_API_SIGNING_PRINCIPAL": GATEWAY,
+            }
+            api, base = start_api(env, tmp_path / "api.log")
+            yield box, base, keys
+        finally:
+            if api is not None:
+                stop_process(api)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+
+
+def box_sql(box: Sandbox, query: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(box.url, autocommit=True) as conn:
+        return conn.execute(query.encode(), params).fetchall()
+
+
+def call(base: str, key: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}", **kwargs.pop("headers", {})}
+    return httpx.request(method, base + path, headers=headers, timeout=30, **kwargs)
+
+
+def test_an_analyst_escalates_and_confirms_a_hit_over_http(
+    session: tuple[Sandbox, str, dict[str, str]],
+) -> None:
+    box, base, keys = session
+    run = uuid.uuid4().hex[:6]
+    account, screening_id = f"dan-{run}", f"scr-{run}"
+    answer = LocalScreener().screen(Subject("Ivan Placeholder", "1961-04-02"))
+    commands = [
+        {
+            "command_id": f"{run}-1",
+            "type": "open_account",
+            "actor": OPS,
+            "payload": {"account_id": account, "currency": "EUR", "kind": "customer"},
+        },
+        {
+            "command_id": f"{run}-2",
+            "type": "request_screening",
+            "actor": ANALYST,
+            "payload": {
+                "screening_id": screening_id,
+                "holder_id": f"holder-{run}",
+                "account_ids": [account],
+                "subject_ref": f"kyc:{run}",
+            },
+        },
+        result_command(screening_id, answer, PROVIDER),
+    ]
+    publish(
+        box.bootstrap,
+        box.topics.commands,
+        [(run.encode(), json.dumps(sign(c)).encode()) for c in commands],
+    )
+    outcomes = wait_outcomes(
+        box.bootstrap, box.topics.command_results, {c["command_id"] for c in commands}
+    )
+    assert all(found[0]["code"] is None for found in outcomes.values()), outcomes
+
+    def case() -> httpx.Response:
+        return call(base, keys["analyst"], "GET", f"/screenings/{screening_id}")
+
+    until(
+        "the flagged screening reached the audit log",
+        lambda: case().status_code == 200 and case().json()["status"] == "flagged",
+    )
+    flagged = case().json()
+    assert flagged["account_ids"] == [account] and flagged["holder_id"] == f"holder-{run}"
+    assert [(s["step"], s["actor"]) for s in flagged["steps"]] == [
+        ("requested", ANALYST),
+        ("flagged", PROVIDER),
+    ]
+    assert (flagged["steps"][1]["score"], flagged["steps"][1]["matches"]) == (100, ["wl-0001"])
+    assert call(base, keys["wallet"], "GET", f"/screenings/{screening_id}").status_code == 403
+    assert call(base, keys["analyst"], "GET", "/screenings/scr-none").status_code == 404
+
+    path = f"/screenings/{screening_id}"
+    early = call(
+        base,
+        keys["analyst"],
+        "POST",
+        path + "/resolution",
+        headers={"Idempotency-Key": f"{run}-early"},
+        json={"outcome": "confirmed", "reason": "too early"},
+    )
+    assert (early.status_code, early.json()["code"]) == (200, "invalid_screening_state")
+    escalated = call(
+        base,
+        keys["analyst"],
+        "POST",
+        path + "/escalation",
+        json={"command_id": f"{run}-esc", "reason": "score 100: to the MLRO"},
+    )
+    assert (escalated.status_code, escalated.json()["status"]) == (200, "accepted")
+    confirmed = call(
+        base,
+        keys["analyst"],
+        "POST",
+        path + "/resolution",
+        headers={"Idempotency-Key": f"{run}-confirm"},
+        json={"outcome": "confirmed", "reason": "passport matches"},
+    )
+    assert (confirmed.status_code, confirmed.json()["status"]) == (200, "accepted")
+
+    until("the confirmation reached the audit log", lambda: case().json()["status"] == "confirmed")
+    steps = case().json()["steps"]
+    assert [(s["step"], s["actor"], s["reason"]) for s in steps[2:]] == [
+        ("escalated", ANALYST, "score 100: to the MLRO"),
+        ("confirmed", ANALYST, "passport matches"),
+    ]
+    until(
+        "the holder's account was frozen",
+        lambda: bool(
+            box_sql(
+                box,
+                "SELECT 1 FROM audit_log WHERE event_type = 'Account.Frozen'"
+                " AND payload->>'account_id' = %s AND payload->>'case_ref' = %s",
+                (account, screening_id),
+            )
+        ),
+    )
