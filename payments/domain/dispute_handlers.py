@@ -24,12 +24,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
-from uuid import UUID
-
-from eventsourcing.domain import Aggregate
 
 from payments.domain.account import Account
+from payments.domain.aggregates import Aggregates
 from payments.domain.commands import (
     AcceptDispute,
     ApproveDisputeResolution,
@@ -57,15 +54,8 @@ from payments.domain.ids import (
 from payments.domain.payment import Payment
 from payments.domain.sweeps import check_as_of
 
-A = TypeVar("A", bound=Aggregate)
 # 13-19 digits, optionally split by spaces or dashes: what a card number looks like.
 _DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-
-
-class Aggregates(Protocol):
-    def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
-
-    def add(self, aggregate: Aggregate) -> None: ...
 
 
 def clock() -> datetime:
