@@ -17,7 +17,7 @@ payments.domain.review) and raised for an authorization.
 from __future__ import annotations
 
 from payments.domain.account import Account
-from payments.domain.aggregates import Aggregates
+from payments.domain.aggregates import Aggregates, account_of
 from payments.domain.commands import (
     FreezeAccount,
     ParsedCommand,
@@ -25,8 +25,6 @@ from payments.domain.commands import (
     SetRiskRules,
     UnfreezeAccount,
 )
-from payments.domain.errors import AccountNotFound
-from payments.domain.ids import account_id_to_uuid
 from payments.domain.risk import (
     RISK_POLICY_ID,
     Finding,
@@ -36,18 +34,10 @@ from payments.domain.risk import (
 )
 
 
-def _account(uow: Aggregates, account_id: str) -> Account:
-    account = uow.get(Account, account_id_to_uuid(account_id))
-    if account is None:
-        raise AccountNotFound(f"account {account_id} does not exist")
-    account.check_open()
-    return account
-
-
 def freeze_account(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, FreezeAccount)
-    account = _account(uow, p.account_id)
+    account = account_of(uow, p.account_id)
     account.check_can_freeze()
     account.freeze(reason=p.reason, case_ref=p.case_ref, command_id=cmd.command_id, actor=cmd.actor)
 
@@ -55,7 +45,7 @@ def freeze_account(cmd: ParsedCommand, uow: Aggregates) -> None:
 def unfreeze_account(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, UnfreezeAccount)
-    account = _account(uow, p.account_id)
+    account = account_of(uow, p.account_id)
     account.check_can_unfreeze()
     account.unfreeze(
         reason=p.reason, case_ref=p.case_ref, command_id=cmd.command_id, actor=cmd.actor
@@ -65,7 +55,7 @@ def unfreeze_account(cmd: ParsedCommand, uow: Aggregates) -> None:
 def set_kyc_tier(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, SetKycTier)
-    account = _account(uow, p.account_id)
+    account = account_of(uow, p.account_id)
     account.set_tier(tier=p.tier, reason=p.reason, command_id=cmd.command_id, actor=cmd.actor)
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from payments.domain.account import Account
-from payments.domain.aggregates import Aggregates
+from payments.domain.aggregates import Aggregates, account_of, payment_of
 from payments.domain.commands import (
     AcceptDispute,
     ApproveDisputeResolution,
@@ -38,15 +38,12 @@ from payments.domain.commands import (
 )
 from payments.domain.dispute import Dispute, DisputeCalendar
 from payments.domain.errors import (
-    AccountNotFound,
     CardDataInEvidence,
     DisputeExists,
     DisputeNotFound,
-    PaymentNotFound,
 )
 from payments.domain.ids import (
     DISPUTE_CALENDAR_ID,
-    account_id_to_uuid,
     dispute_id_to_uuid,
     payment_id_to_uuid,
     posting_id,
@@ -85,15 +82,6 @@ def check_no_card_data(*texts: str) -> None:
                 )
 
 
-def _account(uow: Aggregates, account_id: str, role: str, *, open_: bool = True) -> Account:
-    account = uow.get(Account, account_id_to_uuid(account_id))
-    if account is None:
-        raise AccountNotFound(f"{role} {account_id} does not exist")
-    if open_:
-        account.check_open()
-    return account
-
-
 def _dispute(uow: Aggregates, dispute_id: str) -> Dispute:
     dispute = uow.get(Dispute, dispute_id_to_uuid(dispute_id))
     if dispute is None:
@@ -122,13 +110,11 @@ def open_dispute(cmd: ParsedCommand, uow: Aggregates) -> None:
     assert isinstance(p, OpenDispute)
     if uow.get(Dispute, dispute_id_to_uuid(p.dispute_id)) is not None:
         raise DisputeExists(f"dispute {p.dispute_id} already exists")
-    payment = uow.get(Payment, payment_id_to_uuid(p.payment_id))
-    if payment is None:
-        raise PaymentNotFound(f"payment {p.payment_id} does not exist")
-    merchant = _account(uow, payment.merchant_account, "merchant_account")
-    disputes = _account(uow, p.disputes_account, "disputes_account")
-    fees = _account(uow, p.fees_account, "fees_account") if p.fees_account else None
-    _account(uow, payment.payer_account, "payer_account", open_=False)
+    payment = payment_of(uow, p.payment_id)
+    merchant = account_of(uow, payment.merchant_account, "merchant_account")
+    disputes = account_of(uow, p.disputes_account, "disputes_account")
+    fees = account_of(uow, p.fees_account, "fees_account") if p.fees_account else None
+    account_of(uow, payment.payer_account, "payer_account", must_be_open=False)
     disputes.check_currency(payment.currency)
     disputes.check_kind(("external",), "disputes_account")
     if fees is not None:
@@ -209,11 +195,11 @@ def approve_dispute_resolution(cmd: ParsedCommand, uow: Aggregates) -> None:
         return
     payment = uow.get(Payment, payment_id_to_uuid(dispute.payment_id))
     assert payment is not None  # a dispute is opened on a stored payment
-    disputes = _account(uow, dispute.disputes_account, "disputes_account", open_=False)
+    disputes = account_of(uow, dispute.disputes_account, "disputes_account", must_be_open=False)
     # Not check_open: money owed to a closed merchant is credited all the same.
-    merchant = _account(uow, dispute.merchant_account, "merchant_account", open_=False)
+    merchant = account_of(uow, dispute.merchant_account, "merchant_account", must_be_open=False)
     fees = (
-        _account(uow, dispute.fees_account, "fees_account", open_=False)
+        account_of(uow, dispute.fees_account, "fees_account", must_be_open=False)
         if (dispute.fee_refund)
         else None
     )
@@ -253,9 +239,9 @@ def expire_disputes(cmd: ParsedCommand, uow: Aggregates) -> None:
 
 
 def _check_can_lose(uow: Aggregates, dispute: Dispute) -> tuple[Account, Account]:
-    disputes = _account(uow, dispute.disputes_account, "disputes_account", open_=False)
+    disputes = account_of(uow, dispute.disputes_account, "disputes_account", must_be_open=False)
     # A closed payer is credited anyway, as for a chargeback (payments.domain.handlers).
-    payer = _account(uow, dispute.payer_account, "payer_account", open_=False)
+    payer = account_of(uow, dispute.payer_account, "payer_account", must_be_open=False)
     disputes.check_within_bounds(posted=-dispute.amount)
     payer.check_within_bounds(posted=dispute.amount)
     return disputes, payer

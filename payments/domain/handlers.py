@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from payments.domain import controls, expiry, review, screening
 from payments.domain.account import Account
-from payments.domain.aggregates import Aggregates
+from payments.domain.aggregates import Aggregates, account_of, payment_of
 from payments.domain.commands import (
     AuthorizePayment,
     CapturePayment,
@@ -42,11 +42,9 @@ from payments.domain.commands import Transfer as TransferCommand
 from payments.domain.dispute_handlers import DISPUTE_HANDLERS
 from payments.domain.errors import (
     AccountExists,
-    AccountNotFound,
     BatchExists,
     NothingToSettle,
     PaymentExists,
-    PaymentNotFound,
     SameAccount,
     TransferExists,
 )
@@ -61,21 +59,6 @@ from payments.domain.payment import Payment
 from payments.domain.risk import decision_time
 from payments.domain.settlement import SettlementBatch, SettlementFigures
 from payments.domain.transfer import Transfer
-
-
-def _open_account(uow: Aggregates, account_id: str, role: str) -> Account:
-    account = uow.get(Account, account_id_to_uuid(account_id))
-    if account is None:
-        raise AccountNotFound(f"{role} {account_id} does not exist")
-    account.check_open()
-    return account
-
-
-def _payment(uow: Aggregates, payment_id: str) -> Payment:
-    payment = uow.get(Payment, payment_id_to_uuid(payment_id))
-    if payment is None:
-        raise PaymentNotFound(f"payment {payment_id} does not exist")
-    return payment
 
 
 def _check_different(first: str, second: str, roles: str) -> None:
@@ -103,7 +86,7 @@ def open_account(cmd: ParsedCommand, uow: Aggregates) -> None:
 def close_account(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, CloseAccount)
-    account = _open_account(uow, p.account_id, "account")
+    account = account_of(uow, p.account_id, "account")
     account.check_can_close()
     account.close(command_id=cmd.command_id, actor=cmd.actor)
 
@@ -114,8 +97,8 @@ def transfer(cmd: ParsedCommand, uow: Aggregates) -> None:
     if uow.get(Transfer, transfer_id_to_uuid(p.transfer_id)) is not None:
         raise TransferExists(f"transfer {p.transfer_id} already exists")
     _check_different(p.from_account, p.to_account, "from_account and to_account")
-    source = _open_account(uow, p.from_account, "from_account")
-    target = _open_account(uow, p.to_account, "to_account")
+    source = account_of(uow, p.from_account, "from_account")
+    target = account_of(uow, p.to_account, "to_account")
     source.check_currency(p.currency)
     target.check_currency(p.currency)
     source.check_not_frozen("from_account")
@@ -148,8 +131,8 @@ def authorize_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     if uow.get(Payment, payment_id_to_uuid(p.payment_id)) is not None:
         raise PaymentExists(f"payment {p.payment_id} already exists")
     _check_different(p.payer_account, p.merchant_account, "payer_account and merchant_account")
-    payer = _open_account(uow, p.payer_account, "payer_account")
-    merchant = _open_account(uow, p.merchant_account, "merchant_account")
+    payer = account_of(uow, p.payer_account, "payer_account")
+    merchant = account_of(uow, p.merchant_account, "merchant_account")
     payer.check_currency(p.currency)
     merchant.check_currency(p.currency)
     payer.check_kind(("customer", "external"), "payer_account")
@@ -180,10 +163,10 @@ def authorize_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
 def capture_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, CapturePayment)
-    payment = _payment(uow, p.payment_id)
+    payment = payment_of(uow, p.payment_id)
     amount = payment.check_capturable(p.amount, decision_time())
-    payer = _open_account(uow, payment.payer_account, "payer_account")
-    merchant = _open_account(uow, payment.merchant_account, "merchant_account")
+    payer = account_of(uow, payment.payer_account, "payer_account")
+    merchant = account_of(uow, payment.merchant_account, "merchant_account")
     payer.check_not_frozen("payer_account")
     payer.check_within_bounds(posted=-amount, held=-amount)
     merchant.check_within_bounds(posted=amount, unsettled=amount)
@@ -213,9 +196,9 @@ def capture_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
 def void_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, VoidPayment)
-    payment = _payment(uow, p.payment_id)
+    payment = payment_of(uow, p.payment_id)
     amount = payment.check_voidable()
-    payer = _open_account(uow, payment.payer_account, "payer_account")
+    payer = account_of(uow, payment.payer_account, "payer_account")
 
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     payment.void(amount=amount, **who)
@@ -225,10 +208,10 @@ def void_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
 def refund_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, RefundPayment)
-    payment = _payment(uow, p.payment_id)
+    payment = payment_of(uow, p.payment_id)
     payment.check_reversible(p.amount, "refund")
-    merchant = _open_account(uow, payment.merchant_account, "merchant_account")
-    payer = _open_account(uow, payment.payer_account, "payer_account")
+    merchant = account_of(uow, payment.merchant_account, "merchant_account")
+    payer = account_of(uow, payment.payer_account, "payer_account")
     merchant.check_not_frozen("merchant_account")
     merchant.check_can_debit(p.amount, refund=True)
     merchant.check_within_bounds(posted=-p.amount, unsettled=p.amount)
@@ -244,12 +227,10 @@ def refund_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
 def chargeback_payment(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, ChargebackPayment)
-    payment = _payment(uow, p.payment_id)
+    payment = payment_of(uow, p.payment_id)
     payment.check_reversible(p.amount, "charge back")
-    merchant = _open_account(uow, payment.merchant_account, "merchant_account")
-    payer = uow.get(Account, account_id_to_uuid(payment.payer_account))
-    if payer is None:  # cannot happen: accounts are never deleted
-        raise AccountNotFound(f"payer_account {payment.payer_account} does not exist")
+    merchant = account_of(uow, payment.merchant_account, "merchant_account")
+    payer = account_of(uow, payment.payer_account, "payer_account", must_be_open=False)
     # No check_open: a closed payer is credited anyway (see the module docstring).
     merchant.check_within_bounds(posted=-p.amount, unsettled=p.amount)
     payer.check_within_bounds(posted=p.amount)
@@ -275,9 +256,9 @@ def settle_merchant(cmd: ParsedCommand, uow: Aggregates) -> None:
     assert isinstance(p, SettleMerchant)
     if uow.get(SettlementBatch, batch_id_to_uuid(p.batch_id)) is not None:
         raise BatchExists(f"batch {p.batch_id} already exists")
-    merchant = _open_account(uow, p.merchant_account, "merchant_account")
-    payout = _open_account(uow, p.payout_account, "payout_account")
-    fees_account = _open_account(uow, p.fees_account, "fees_account")
+    merchant = account_of(uow, p.merchant_account, "merchant_account")
+    payout = account_of(uow, p.payout_account, "payout_account")
+    fees_account = account_of(uow, p.fees_account, "fees_account")
     payout.check_currency(merchant.currency)
     fees_account.check_currency(merchant.currency)
     merchant.check_kind(("merchant",), "merchant_account")

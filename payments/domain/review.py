@@ -19,11 +19,11 @@ or whose review is decided, `review_closed`.
 from __future__ import annotations
 
 from payments.domain.account import Account
-from payments.domain.aggregates import Aggregates
+from payments.domain.aggregates import Aggregates, account_of
 from payments.domain.commands import ApproveReview, DeclineReview, ParsedCommand
 from payments.domain.commands import Transfer as TransferCommand
-from payments.domain.errors import AccountNotFound, ReviewNotFound
-from payments.domain.ids import account_id_to_uuid, posting_id, transfer_id_to_uuid
+from payments.domain.errors import ReviewNotFound
+from payments.domain.ids import posting_id, transfer_id_to_uuid
 from payments.domain.risk import Finding
 from payments.domain.transfer import Transfer
 
@@ -56,21 +56,12 @@ def _in_review(uow: Aggregates, transfer_id: str) -> Transfer:
     return transfer
 
 
-def _account(uow: Aggregates, account_id: str, role: str, *, must_be_open: bool) -> Account:
-    account = uow.get(Account, account_id_to_uuid(account_id))
-    if account is None:  # accounts are never deleted: a held transfer names real ones
-        raise AccountNotFound(f"{role} {account_id} does not exist")
-    if must_be_open:
-        account.check_open()
-    return account
-
-
 def approve_review(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, ApproveReview)
     transfer = _in_review(uow, p.transfer_id)
-    source = _account(uow, transfer.from_account, "from_account", must_be_open=True)
-    target = _account(uow, transfer.to_account, "to_account", must_be_open=True)
+    source = account_of(uow, transfer.from_account, "from_account", must_be_open=True)
+    target = account_of(uow, transfer.to_account, "to_account", must_be_open=True)
     source.check_not_frozen("from_account")
     source.check_within_bounds(posted=-transfer.amount, held=-transfer.amount)
     target.check_within_bounds(posted=transfer.amount)
@@ -101,7 +92,7 @@ def decline_review(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, DeclineReview)
     transfer = _in_review(uow, p.transfer_id)
-    source = _account(uow, transfer.from_account, "from_account", must_be_open=False)
+    source = account_of(uow, transfer.from_account, "from_account", must_be_open=False)
     who = {"command_id": cmd.command_id, "actor": cmd.actor}
     source.release_hold(payment_id=p.transfer_id, amount=transfer.amount, **who)
     transfer.decline(note=p.note, **who)
