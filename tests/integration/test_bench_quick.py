@@ -47,6 +47,16 @@ def test_a_quick_run_reports_every_figure_and_passes_its_correctness_checks(
         assert figures[name]["events_per_s"] > 0
     assert figures["memory_peak_rss_mb"]["engine"] > 0
     assert figures["memory_peak_rss_mb"]["consumers"] > 0
+    curve = figures["memory_curve"]
+    phases = {sample["phase"] for sample in curve["samples"]}
+    assert {"setup", "throughput", "latency25", "latency50"} <= phases
+    for name in ("engine", "consumers"):
+        assert all(sample[name] > 0 for sample in curve["samples"])
+        assert curve["growth"][name] > 0
+        # The peak is the high-water mark: no sample of the curve can be above it.
+        assert max(sample[name] for sample in curve["samples"]) <= (
+            figures["memory_peak_rss_mb"][name] + 1
+        )
 
     references = report["references"]
     assert references["pgbench"]["tps"] > 0
@@ -59,5 +69,8 @@ def test_a_quick_run_reports_every_figure_and_passes_its_correctness_checks(
         "p99_at_25pct",
         "read_model_lag",
         "replay",
+        "verify",
+        "rss_flat_engine",
+        "rss_flat_consumers",
     }
     assert all(target["met"] in (True, False) for target in report["targets"].values())

@@ -90,6 +90,23 @@ def targets(result: RunResult) -> list[Target]:
             50_000.0,
             True,
         ),
+        Target(
+            "verify",
+            "verify ≥ 30,000 events/s",
+            _get(figures, "verify", "events_per_s"),
+            30_000.0,
+            True,
+        ),
+        *(
+            Target(
+                f"rss_flat_{name}",
+                f"peak RSS {name} flat: 2nd half of the measured phases < 1.1 × 1st",
+                _get(figures, "memory_curve", "growth", name),
+                1.1,
+                False,
+            )
+            for name in ("engine", "consumers")
+        ),
     ]
 
 
@@ -185,6 +202,8 @@ def render(result: RunResult, console: Console) -> None:
     memory = figures.get("memory_peak_rss_mb") or {}
     for name in ("engine", "consumers"):
         table.add_row(f"peak RSS {name}", _num(memory.get(name), 0, " MiB"), "", "")
+        ratio = _get(figures, "memory_curve", "growth", name)
+        table.add_row(f"RSS growth {name} (2nd ÷ 1st half)", _num(ratio, 2, "×"), "", "")
     table.add_row("events stored", _num(figures.get("events")), "", "")
     table.add_row("", "", "", "")
     table.add_row(

@@ -7,7 +7,8 @@
    measured from the first publish to the last outcome;
 4. read-model lag: from that last outcome until relay and projections caught up;
 5. latency at 25 % and 50 % of the measured throughput, publish → outcome;
-6. peak RSS of engine and consumers, then both stopped;
+6. peak RSS of engine and consumers (and their RSS every second, payments.tools.bench.memory),
+   then both stopped;
 7. `payments verify` and `payments replay` (all projections), timed in-process;
 8. correctness; then the references (pgbench, naive event sourcing).
 """
@@ -38,6 +39,7 @@ from payments.tools.bench.kafka_io import (
     delete_topics,
     encode,
 )
+from payments.tools.bench.memory import MemoryCurve
 from payments.tools.bench.processes import ChildProcess, Profiler
 from payments.tools.bench.profile import write_summary
 from payments.tools.bench.workload import Command, Size, Workload, generate
@@ -195,12 +197,19 @@ def _measure(
     fast = Publisher(env.bootstrap, topics.commands, linger_ms=5, auth=env.kafka_auth)
     paced = Publisher(env.bootstrap, topics.commands, linger_ms=0, auth=env.kafka_auth)
     published: list[Command] = []
+    # Every second (5 s on the long run): the curve that shows whether memory stays flat.
+    memory = MemoryCurve(
+        {"engine": engine.pid, "consumers": consumers.pid},
+        interval=5.0 if options.size_name == "large" else 1.0,
+    ).start()
+    memory.mark("setup")
     try:
         for number, wave in enumerate(workload.setup, 1):
             say(f"set-up wave {number}: {len(wave)} commands")
             _send_and_wait(fast.send_all, wave, collector, [engine], published, signer)
 
         say(f"throughput: {len(workload.throughput)} commands, as fast as possible")
+        memory.mark("throughput")
         with _profiled(options.profile, "throughput", logs, engine, consumers):
             sent = _send_and_wait(
                 fast.send_all, workload.throughput, collector, [engine], published, signer
@@ -214,6 +223,7 @@ def _measure(
             "commands_per_s": throughput,
         }
         say(f"throughput: {throughput:,.0f} commands/s")
+        memory.mark("catchup")
 
         caught = catchup.wait_caught_up(
             db.app_url, env.bootstrap, topics.events, env.kafka_auth, timeout=300
@@ -229,12 +239,14 @@ def _measure(
                 return paced.send_paced(records, rate, options.size.latency_seconds)
 
             phase = f"latency{round(fraction * 100)}"
+            memory.mark(phase)
             with _profiled(options.profile, phase, logs, engine, consumers):
                 sent = _send_and_wait(paced_send, pool, collector, [engine], published, signer)
             result.figures["latency"].append(
                 latency_figures(fraction, rate, sent, collector.arrived, collector.produced)
             )
 
+        memory.mark("catchup")
         catchup.wait_caught_up(
             db.app_url, env.bootstrap, topics.events, env.kafka_auth, timeout=300
         )
@@ -243,6 +255,8 @@ def _measure(
             "consumers": _mb(consumers.peak_rss_bytes()),
         }
     finally:
+        memory.stop()
+        result.figures["memory_curve"] = memory.figures()
         fast.close()
         paced.close()
         stopped = {child.name: child.stop() for child in (engine, consumers)}
