@@ -78,13 +78,13 @@ def fast_event_message(
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
     event_type = topic.rpartition(":")[2]
-    aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+    aggregate_id, id_bytes = _uuid_text_and_bytes(originator_id)
     return {
         "position": position,
-        "event_id": event_id_text(aggregate_id, version),
+        "event_id": _event_id_text(id_bytes, version),
         "event_type": event_type,
         "aggregate_type": event_type.split(".", 1)[0],
-        "aggregate_id": str(aggregate_id),
+        "aggregate_id": aggregate_id,
         "aggregate_version": version,
         "command_id": document.get("command_id"),
         "actor": document.get("actor"),
@@ -124,16 +124,42 @@ def _utc_text(stamp: str) -> str:
     return iso_utc(moment)
 
 
-_UUID5_KEEP = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID5_SET = (0x5000 << 64) | (0x8000 << 48)
-
-
 def event_id_text(aggregate_id: UUID, version: int) -> str:
     """`str(event_id(aggregate_id, version))` without building UUID objects (uuid5 by hand)."""
-    name = aggregate_id.bytes + str(version).encode()
-    value = int.from_bytes(hashlib.sha1(name).digest()[:16])
-    h = "%032x" % (value & _UUID5_KEEP | _UUID5_SET)  # version 5, RFC 4122 variant
+    return _event_id_text(aggregate_id.bytes, version)
+
+
+def _event_id_text(aggregate_id: bytes, version: int) -> str:
+    digest = bytearray(hashlib.sha1(aggregate_id + str(version).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _uuid_text_and_bytes(value: Any) -> tuple[str, bytes]:
+    """A stored originator id (a UUID, or its text) as canonical text and 16 bytes.
+
+    The store's own text (`uuid::text`) is canonical already: read as hex without
+    building a UUID; any other spelling goes through UUID, which also rejects it
+    if it is no UUID at all.
+    """
+    if isinstance(value, UUID):
+        return str(value), value.bytes
+    text = str(value)
+    if (
+        len(text) == 36
+        and text[8] == text[13] == text[18] == text[23] == "-"
+        and text == text.lower()
+    ):
+        try:
+            raw = bytes.fromhex(text.replace("-", ""))
+        except ValueError:
+            raw = b""
+        if len(raw) == 16:
+            return text, raw
+    parsed = UUID(text)
+    return str(parsed), parsed.bytes
 
 
 def notification_message(notification: Notification, mapper: Mapper[Any]) -> dict[str, Any]:

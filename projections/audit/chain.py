@@ -59,7 +59,11 @@ def canonical_bytes(content: Row) -> bytes:
     (a float, a huge integer, a nested value) goes through `json` itself, so the bytes,
     and every hash, stay those of `_ENCODER` (tests/unit/test_audit_canonical.py).
     """
-    document = _document(content, audit_time_text)
+    return canonical_document(_document(content, audit_time_text))
+
+
+def canonical_document(document: Row) -> bytes:
+    """`canonical_bytes` of content whose ids and time are already spelt as text."""
     payload = document.get("payload")
     kinds = list(map(type, document.values()))
     if type(payload) is dict and kinds.count(dict) == 1:

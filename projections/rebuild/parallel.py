@@ -28,9 +28,15 @@ from uuid import UUID
 import orjson
 import psycopg
 
-from projections.audit.chain import audit_content, audit_time_text, canonical_bytes
+from payments.contract.wire import fast_event_message
+from projections.audit.chain import (
+    audit_content,
+    audit_time_text,
+    canonical_bytes,
+    canonical_document,
+)
 from projections.decode import decode_stored
-from projections.events import Event
+from projections.events import Event, parse_time
 
 StoredRow = tuple[int, Any, int, str, bytes]  # position, originator id, version, topic, state
 Keep = frozenset[str] | None  # the event types the main process needs as dicts (None: all)
@@ -126,11 +132,86 @@ def decode_chunk(
     rows = read_range(chunk) if isinstance(chunk, StoreRange) else chunk
     positions = [row[0] for row in rows]
     try:
-        events = [decode_stored(*row, fallback=_undecodable) for row in rows]
+        page = spell_rows(rows, keep, audit)
     except _NeedsMapper:
         return positions, rows, None
-    page = spell(events, keep, audit)
     return positions, None, (page.events, page.canonical, page.copy_lines)
+
+
+def spell_rows(rows: list[StoredRow], keep: Keep, audit: int) -> DecodedPage:
+    """`spell` of the rows' decoded events, in one pass over each row's message.
+
+    The audit spelling is made from the message while its ids and time are still the
+    text the audit row holds (`decode_stored` parses the time, the audit spells it
+    back): the same bytes, tests/unit/test_rebuild_parallel.py holds them to it. Only
+    the kept events get a parsed time. A row whose time or envelope is unusual is
+    spelt the reference way; one the fast decoder cannot read raises _NeedsMapper.
+    """
+    positions: list[int] = []
+    kept: list[Event] = []
+    canonical: list[bytes] = []
+    lines: list[bytes] = []
+    for row in rows:
+        message = fast_event_message(*row)
+        if message is None:
+            raise _NeedsMapper
+        text = message["recorded_at"]
+        if audit != NO_AUDIT:
+            if _spelt_as_audited(message, text):
+                canonical.append(canonical_document(message))
+                if audit == COPY_LINES:
+                    lines.append(_message_copy_line(message, text))
+            else:
+                content = audit_content({**message, "recorded_at": parse_time(text)})
+                canonical.append(canonical_bytes(content))
+                if audit == COPY_LINES:
+                    lines.append(copy_line(content))
+        positions.append(message["position"])
+        if keep is None or message["event_type"] in keep:
+            message["recorded_at"] = parse_time(text)
+            kept.append(message)
+    page = DecodedPage(positions, kept)
+    if audit != NO_AUDIT:
+        page.canonical = canonical
+        if audit == COPY_LINES:
+            page.copy_lines = lines
+    return page
+
+
+_TEXT_OR_NULL = frozenset({str, type(None)})
+
+
+def _spelt_as_audited(message: Event, time_text: str) -> bool:
+    """The message's text is the audit's spelling: a 4-digit-year wire time (which
+    audit_time_text writes back unchanged) and a text or null command id and actor."""
+    return (
+        len(time_text) == 27
+        and time_text[0] != "0"
+        and type(message["command_id"]) in _TEXT_OR_NULL
+        and type(message["actor"]) in _TEXT_OR_NULL
+    )
+
+
+def _message_copy_line(message: Event, time_text: str) -> bytes:
+    """`copy_line(audit_content(event))` from the message's own text (see spell_rows)."""
+    command_id, actor = message["command_id"], message["actor"]
+    fields = (
+        str(message["position"]),
+        message["event_id"],
+        _copy_escape(message["event_type"]),
+        _copy_escape(message["aggregate_type"]),
+        message["aggregate_id"],
+        str(message["aggregate_version"]),
+        _NULL if command_id is None else _copy_escape(command_id),
+        _NULL if actor is None else _copy_escape(actor),
+        time_text,
+        _copy_escape(_payload_json(message["payload"])),
+        "",  # prev_hash and hash follow
+    )
+    return "\t".join(fields).encode()
+
+
+_NULL = "\\N"  # COPY text's null
 
 
 def decode_in_order(

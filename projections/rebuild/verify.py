@@ -30,11 +30,12 @@ from projections.audit.chain import (
     CONTENT_COLUMNS,
     GENESIS_HASH,
     audit_content,
-    canonical_bytes,
+    audit_time_text,
+    canonical_document,
 )
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.disputes.fold import DISPUTE_COLUMNS, TIMELINE_COLUMNS
-from projections.events import Event
+from projections.events import Event, parse_time
 from projections.principals.fold import API_KEY_COLUMNS, PRINCIPAL_COLUMNS
 from projections.quarantine import open_rows
 from projections.rebuild.limits import LimitCheck
@@ -50,10 +51,15 @@ from projections.settlements.fold import (
 from projections.sqlrows import Row, select_all
 
 AUDIT_PAGE = 20_000
-# The uuids as text (canonical spelling, cheap); `_typed` gives a differing row its UUIDs.
-_AUDIT_SELECT = ", ".join(
-    f"{c}::text" if c in ("event_id", "aggregate_id") else c for c in AUDIT_COLUMNS
-)
+# The uuids and the time as text, spelt as the canonical JSON spells them (cheap: no
+# UUID or datetime per row, and the row's canonical JSON is its columns as they come);
+# `_typed` gives a differing row its UUIDs and its datetime back.
+_TEXT_SELECT = {
+    "event_id": "event_id::text",
+    "aggregate_id": "aggregate_id::text",
+    "recorded_at": "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+}
+_AUDIT_SELECT = ", ".join(_TEXT_SELECT.get(c, c) for c in AUDIT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -352,7 +358,11 @@ class AuditWalk:
             self.report.add(
                 "audit_log", row["position"], "prev_hash", self.prev_hash, row["prev_hash"]
             )
-        self.canonical = canonical_bytes({c: row[c] for c in CONTENT_COLUMNS})
+        # The columns are the canonical document's text already (see _TEXT_SELECT); a
+        # year before 1000 is the one time to_char spells otherwise (zero-padded).
+        if row["recorded_at"][0] == "0":
+            row["recorded_at"] = audit_time_text(parse_time(row["recorded_at"]))
+        self.canonical = canonical_document({c: row[c] for c in CONTENT_COLUMNS})
         digest = hashlib.sha256(row["prev_hash"].encode() + self.canonical).hexdigest()  # row_hash
         if row["hash"] != digest:
             self.report.add("audit_log", row["position"], "hash", digest, row["hash"])
@@ -369,7 +379,12 @@ class AuditWalk:
 
 def _typed(row: Row) -> Row:
     """An audit row as psycopg types it (the uuids were read as text)."""
-    return {**row, "event_id": UUID(row["event_id"]), "aggregate_id": UUID(row["aggregate_id"])}
+    return {
+        **row,
+        "event_id": UUID(row["event_id"]),
+        "aggregate_id": UUID(row["aggregate_id"]),
+        "recorded_at": parse_time(row["recorded_at"]),
+    }
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})

@@ -386,6 +386,17 @@ def test_verify_catches_an_altered_balance_a_deleted_audit_row_and_a_changed_eve
     assert ("api_keys", story.api_key_prefix, "revoked_at") in differences(copy) - baseline
     replay_all(copy)
 
+    # An audit row's time moved by one microsecond: its content and its hash differ.
+    (moved,) = copy.sql("SELECT position FROM audit_log ORDER BY position OFFSET 3 LIMIT 1")[0]
+    copy.sql(
+        "UPDATE audit_log SET recorded_at = recorded_at + interval '1 microsecond'"
+        " WHERE position = %s",
+        (moved,),
+    )
+    found = differences(copy) - baseline
+    assert {("audit_log", str(moved), "recorded_at"), ("audit_log", str(moved), "hash")} <= found
+    replay_all(copy)
+
     (middle,) = copy.sql("SELECT position FROM audit_log ORDER BY position OFFSET 5 LIMIT 1")[0]
     copy.sql("DELETE FROM audit_log WHERE position = %s", (middle,))
     found = differences(copy) - baseline

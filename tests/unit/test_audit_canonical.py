@@ -151,3 +151,35 @@ def test_event_id_text_is_uuid5(aggregate_id, version):
 def test_stored_timestamp_texts_are_the_mappers(moment):
     stamp = moment.isoformat()
     assert wire._utc_text(stamp) == wire.iso_utc(datetime.fromisoformat(stamp))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.uuids(),
+    st.integers(min_value=1, max_value=2**40),
+    st.sampled_from(["lower", "upper", "braces", "uuid"]),
+)
+def test_a_stored_id_in_any_spelling_gives_the_mapper_ids(aggregate_id, version, spelling):
+    """fast_event_message reads the id as hex when it is the store's canonical text."""
+    given_id = {
+        "lower": str(aggregate_id),
+        "upper": str(aggregate_id).upper(),
+        "braces": "{" + str(aggregate_id) + "}",
+        "uuid": aggregate_id,
+    }[spelling]
+    state = b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-02T10:00:00.000001+00:00"}}'
+    message = wire.fast_event_message(1, given_id, version, "m:Account.Opened", state)
+    assert message is not None
+    assert message["aggregate_id"] == str(aggregate_id)
+    assert message["event_id"] == str(wire.event_id(aggregate_id, version))
+
+
+def test_an_id_that_is_no_uuid_is_refused_as_before():
+    state = b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-12-02T10:00:00.000001+00:00"}}'
+    for bad in (
+        "not-a-uuid",
+        "0123456 -89ab-cdef-0123-456789abcdef",
+        "g" * 8 + "-0000-0000-0000-" + "0" * 12,
+    ):
+        with pytest.raises(ValueError):
+            wire.fast_event_message(1, bad, 1, "m:Account.Opened", state)

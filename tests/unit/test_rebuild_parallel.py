@@ -84,3 +84,42 @@ def test_a_copy_line_escapes_what_copy_text_would_misread():
     assert fields[9] == '{"note":"x\\\\ty","amount":5}'
     assert fields[10] == ""  # prev_hash and hash follow
     assert canonical_bytes(audit_content(app_event))
+
+
+def _variant(row, **changes):
+    """A stored row with its JSON state changed (`timestamp` is the stamp's text)."""
+    import json
+
+    position, originator_id, version, topic, state = row
+    document = json.loads(state)
+    stamp = changes.pop("timestamp", None)
+    if stamp is not None:
+        document["timestamp"]["_data_"] = stamp
+    document.update(changes)
+    return (position, originator_id, version, topic, json.dumps(document).encode())
+
+
+def test_one_pass_spelling_equals_the_reference_for_every_row_and_odd_envelopes():
+    from projections.decode import decode_stored
+    from projections.rebuild.parallel import CANONICAL, spell, spell_rows
+
+    _, rows = stored_rows()
+    base = rows[len(rows) // 2]
+    odd = [
+        _variant(base, actor="ops\twith\ttabs\\and\nnewlines"),
+        _variant(base, command_id=None, actor=None),
+        _variant(base, actor=True, command_id=7),  # not text: the reference path
+        _variant(base, timestamp="2026-12-02T10:00:00+02:00"),  # not UTC, no microseconds
+        _variant(base, timestamp="0999-01-01T00:00:00.000001+00:00"),  # a 3-digit year
+        _variant(base, note="tab\there", big=2**70, nested={"a": [1, 2]}),
+    ]
+    for audit in (CANONICAL, COPY_LINES):
+        for keep in (None, frozenset({"Account.Debited"})):
+            one_pass = spell_rows(rows + odd, keep, audit)
+            events = [decode_stored(*row, fallback=None) for row in rows + odd]
+            reference = spell(events, keep, audit)
+            assert one_pass.positions == reference.positions
+            assert one_pass.events == reference.events
+            assert one_pass.canonical == reference.canonical
+            assert one_pass.copy_lines == reference.copy_lines
+    assert b"ops\\twith\\ttabs\\\\and\\nnewlines" in spell_rows(odd, None, COPY_LINES).copy_lines[0]
