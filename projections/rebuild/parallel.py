@@ -278,7 +278,6 @@ _TEXT_COLUMNS = (
     "recorded_at",
 )
 _PLAIN = frozenset({str, int, bool, type(None)})
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
 def _copy_text(value: Any) -> str:
@@ -294,8 +293,16 @@ def _copy_text(value: Any) -> str:
 
 
 def _copy_escape(text: str) -> str:
-    return text.translate(_COPY_ESCAPES) if ("\\" in text or "\n" in text or "\r" in text
-                                             or "\t" in text) else text  # fmt: skip
+    if "\\" in text or "\n" in text or "\r" in text or "\t" in text:
+        # Chained replace (backslash first): several times faster than str.translate
+        # on the command records' payloads, which hold their signed JSON as a string.
+        return (
+            text.replace("\\", "\\\\")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+            .replace("\t", "\\t")
+        )
+    return text
 
 
 def _payload_json(payload: Any) -> str:
