@@ -37,6 +37,7 @@ from projections.audit.chain import (
 )
 from projections.decode import decode_stored
 from projections.events import Event, parse_time
+from projections.rebuild.audit_rows import AuditRows, CheckedRow, read_checked
 
 StoredRow = tuple[int, Any, int, str, bytes]  # position, originator id, version, topic, state
 Keep = frozenset[str] | None  # the event types the main process needs as dicts (None: all)
@@ -59,6 +60,9 @@ class DecodedPage:
     copy_lines: list[bytes] | None = None  # audit_log's content columns per row, COPY text
     full: list[Event] | None = None  # every row's event, when a source had them at hand
     lookup: Callable[[int], Event] | None = None  # else: the event at a position, read again
+    # The audit rows of the chunk's positions, read and hashed beside it (verify):
+    # None when the chunk's source did not ask for them.
+    checked: list[CheckedRow] | None = None
 
     def event_at(self, index: int) -> Event:
         """The full event of row `index`, kept or not (read again if need be: a rare need)."""
@@ -78,19 +82,24 @@ class StoreRange:
     query: str  # the columns of StoredRow; parameters: after, upto
     after: int
     upto: int
+    audit_rows: AuditRows | None = None  # also read and hash the range's audit rows
 
 
 _connections: dict[tuple[str, str | None], psycopg.Connection[Any]] = {}
 
 
-def read_range(spec: StoreRange) -> list[StoredRow]:
-    key = (spec.dsn, spec.password)
-    conn = _connections.get(key)
+def _connection(dsn: str, password: str | None = None) -> psycopg.Connection[Any]:
+    """This process's connection to `dsn` (a worker keeps one per database URL)."""
+    conn = _connections.get((dsn, password))
     if conn is None or conn.closed:
-        conn = _connections[key] = psycopg.connect(
-            spec.dsn, password=spec.password, autocommit=True
+        conn = _connections[(dsn, password)] = psycopg.connect(
+            dsn, password=password, autocommit=True
         )
-    cur = conn.cursor(binary=True)
+    return conn
+
+
+def read_range(spec: StoreRange) -> list[StoredRow]:
+    cur = _connection(spec.dsn, spec.password).cursor(binary=True)
     return cur.execute(spec.query.encode(), (spec.after, spec.upto)).fetchall()  # type: ignore[return-value]
 
 
@@ -126,16 +135,32 @@ Chunk = list[StoredRow] | StoreRange
 
 def decode_chunk(
     chunk: Chunk, keep: Keep, audit: int
-) -> tuple[list[int], list[StoredRow] | None, _Result | None]:
-    """A worker's task: (positions, None, results), or (positions, rows, None) when a row
-    needs the mapper (the main process then decodes the rows given back)."""
+) -> tuple[list[int], list[StoredRow] | None, _Result | None, list[CheckedRow] | None]:
+    """A worker's task: (positions, None, results, audit rows), or (positions, rows, None,
+    audit rows) when a row needs the mapper (the main process then decodes the rows
+    given back). The audit rows are there when the chunk asks for them."""
     rows = read_range(chunk) if isinstance(chunk, StoreRange) else chunk
     positions = [row[0] for row in rows]
     try:
         page = spell_rows(rows, keep, audit)
     except _NeedsMapper:
-        return positions, rows, None
-    return positions, None, (page.events, page.canonical, page.copy_lines)
+        return positions, rows, None, audit_rows_of(chunk)
+    checked = audit_rows_of(chunk, page)
+    # Compared here with the events' canonical JSON: no need to send that back.
+    canonical = page.canonical if checked is None else None
+    return positions, None, (page.events, canonical, page.copy_lines), checked
+
+
+def audit_rows_of(chunk: Chunk, page: DecodedPage | None = None) -> list[CheckedRow] | None:
+    """The chunk's audit rows, checked (against `page`'s events if given), if it asks
+    for them (verify)."""
+    if not isinstance(chunk, StoreRange) or chunk.audit_rows is None:
+        return None
+    spec = chunk.audit_rows
+    events = None
+    if page is not None and page.canonical is not None:
+        events = dict(zip(page.positions, page.canonical, strict=True))
+    return read_checked(_connection(spec.database_url), spec, chunk.after, chunk.upto, events)
 
 
 def spell_rows(rows: list[StoredRow], keep: Keep, audit: int) -> DecodedPage:
@@ -228,7 +253,9 @@ def decode_in_order(
         for chunk in chunks:
             rows = read_range(chunk) if isinstance(chunk, StoreRange) else chunk
             events = [decode_stored(*row, fallback=fallback) for row in rows]
-            yield _with_lookup(spell(events, keep, audit), lookup)
+            page = _with_lookup(spell(events, keep, audit), lookup)
+            page.checked = audit_rows_of(chunk, page)
+            yield page
         return
     # fork: the workers start at once and inherit the imported modules; they run
     # only decode_chunk (their own connections), never the parent's connections or threads.
@@ -245,12 +272,14 @@ def decode_in_order(
                     pending.append(pool.apply_async(decode_chunk, (chunk, keep, audit)))
             if not pending:
                 return
-            positions, rows, done = pending.popleft().get()
+            positions, rows, done, checked = pending.popleft().get()
             if done is None:  # a row for the mapper: these rows here, the same way
                 events = [decode_stored(*row, fallback=fallback) for row in rows]
-                yield _with_lookup(spell(events, keep, audit), lookup)
+                page = _with_lookup(spell(events, keep, audit), lookup)
+                page.checked = checked
+                yield page
             else:
-                yield DecodedPage(positions, *done, lookup=lookup)
+                yield DecodedPage(positions, *done, lookup=lookup, checked=checked)
 
 
 def _with_lookup(page: DecodedPage, lookup: Callable[[int], Event]) -> DecodedPage:

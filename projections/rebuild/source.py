@@ -19,6 +19,7 @@ from psycopg.rows import tuple_row
 from payments.runtime.settings import Settings
 from projections.decode import decode_stored
 from projections.events import Event, check_event
+from projections.rebuild.audit_rows import AuditRows
 from projections.rebuild.parallel import (
     CHUNK_ROWS,
     NO_AUDIT,
@@ -61,15 +62,17 @@ def decoded_pages(
     stop: int,
     keep: Keep = None,
     audit: int = NO_AUDIT,
+    audit_rows: AuditRows | None = None,
 ) -> Iterator[DecodedPage]:
     """Every event after..stop in pages: those of `keep` as dicts, all with their audit spelling.
 
-    The store decodes in worker processes (projections.rebuild.parallel); any other
-    source here, in this process.
+    The store decodes in worker processes (projections.rebuild.parallel), which also
+    read and hash the pages' audit rows if `audit_rows` says how (their `checked`);
+    any other source decodes here, in this process, and its pages have no `checked`.
     """
     own = getattr(source, "decoded_pages", None)
     if own is not None:
-        yield from own(after, stop, keep, audit)
+        yield from own(after, stop, keep, audit, audit_rows)
         return
     for page in source.pages(after, stop):
         decoded = spell(page, keep, audit)
@@ -153,17 +156,24 @@ class StoreEventSource:
                 after = rows[-1][0]
 
     def decoded_pages(
-        self, after: int, stop: int, keep: Keep = None, audit: int = NO_AUDIT
+        self,
+        after: int,
+        stop: int,
+        keep: Keep = None,
+        audit: int = NO_AUDIT,
+        audit_rows: AuditRows | None = None,
     ) -> Iterator[DecodedPage]:
         """See `decoded_pages`: read and decoded by worker processes (rebuild.parallel)."""
         pages = decode_in_order(
-            self._ranges(after, stop), keep, audit, self._fallback, self._event_at
+            self._ranges(after, stop, audit_rows), keep, audit, self._fallback, self._event_at
         )
         for page in pages:
             self.rows_read += len(page.positions)
             yield page
 
-    def _ranges(self, after: int, stop: int) -> Iterator[StoreRange]:
+    def _ranges(
+        self, after: int, stop: int, audit_rows: AuditRows | None = None
+    ) -> Iterator[StoreRange]:
         with self.app.recorder.datastore.get_connection() as conn:
             dsn, password = conn.info.dsn, conn.info.password
             table = self._table().as_string(conn)
@@ -174,7 +184,8 @@ class StoreEventSource:
             " ORDER BY notification_id"
         )
         for start in range(after, stop, CHUNK_ROWS):
-            yield StoreRange(dsn, password, query, start, min(start + CHUNK_ROWS, stop))
+            upto = min(start + CHUNK_ROWS, stop)
+            yield StoreRange(dsn, password, query, start, upto, audit_rows)
 
     def _event_at(self, position: int) -> Event:
         query = sql.SQL(

@@ -12,17 +12,13 @@ differences.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
 import psycopg
-from psycopg.types.json import set_json_loads
 
 from payments.domain.money import fee_half_up
 from projections.audit.chain import (
@@ -30,14 +26,14 @@ from projections.audit.chain import (
     CONTENT_COLUMNS,
     GENESIS_HASH,
     audit_content,
-    audit_time_text,
-    canonical_document,
 )
 from projections.balances.fold import BALANCE_COLUMNS, PAYMENT_COLUMNS
 from projections.disputes.fold import DISPUTE_COLUMNS, TIMELINE_COLUMNS
 from projections.events import Event, parse_time
 from projections.principals.fold import API_KEY_COLUMNS, PRINCIPAL_COLUMNS
 from projections.quarantine import open_rows
+from projections.rebuild.audit_rows import AUDIT_SELECT, AuditRows, CheckedRow, audit_cursor
+from projections.rebuild.audit_rows import check as check_row
 from projections.rebuild.limits import LimitCheck
 from projections.rebuild.parallel import CANONICAL, DecodedPage
 from projections.rebuild.read_model import MODEL_EVENTS, ReadModel
@@ -51,15 +47,6 @@ from projections.settlements.fold import (
 from projections.sqlrows import Row, select_all
 
 AUDIT_PAGE = 20_000
-# The uuids and the time as text, spelt as the canonical JSON spells them (cheap: no
-# UUID or datetime per row, and the row's canonical JSON is its columns as they come);
-# `_typed` gives a differing row its UUIDs and its datetime back.
-_TEXT_SELECT = {
-    "event_id": "event_id::text",
-    "aggregate_id": "aggregate_id::text",
-    "recorded_at": "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-}
-_AUDIT_SELECT = ", ".join(_TEXT_SELECT.get(c, c) for c in AUDIT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -96,9 +83,13 @@ def verify(database_url: str, source: EventSource) -> VerifyReport:
         # One snapshot for every table read, so they agree with each other.
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         audit = AuditWalk(cur, report, stop)
+        # The workers read the audit rows in this same snapshot (rebuild/audit_rows.py).
+        (snapshot,) = cur.execute("SELECT pg_export_snapshot()").fetchone() or ("",)
+        audit_rows = AuditRows(database_url, snapshot, stop)
         events = 0
         # Decoded in worker processes; only the events the folds read come back as dicts.
-        for page in decoded_pages(source, 0, stop, keep=MODEL_EVENTS, audit=CANONICAL):
+        pages = decoded_pages(source, 0, stop, MODEL_EVENTS, CANONICAL, audit_rows)
+        for page in pages:
             model.apply(page.events)
             limits.apply(page.events)  # Account events, all in MODEL_EVENTS
             audit.check_page(page)
@@ -287,88 +278,119 @@ def normalize(value: Any) -> Any:
 
 
 class AuditWalk:
-    """Walks audit_log in position order alongside the stored events."""
+    """Walks audit_log in position order alongside the stored events.
+
+    A page whose audit rows were read and hashed by the worker that decoded it
+    (`page.checked`, projections.rebuild.audit_rows) is walked from those; any other
+    page from rows this walk reads itself, in the same snapshot.
+    """
 
     def __init__(self, cur: psycopg.Cursor, report: VerifyReport, stop: int) -> None:
         # Its own cursor in the same snapshot: binary, jsonb through orjson (json's values).
-        self.cur = cur.connection.cursor(binary=True)
-        set_json_loads(load_json, self.cur)
-        self.canonical = b""  # the last row taken, as canonical JSON
+        self.cur = audit_cursor(cur.connection)
         self.report = report
         self.stop = stop  # rows after the last stored event read are not judged
-        self.rows = self._audit_rows()
-        self.row: Row | None = next(self.rows, None)
+        self.rows: Iterator[CheckedRow] | None = None  # started by the first page that needs it
+        self.row: CheckedRow | None = None
+        self.workers_checked = False
         self.prev_hash = GENESIS_HASH
         head = cur.execute("SELECT position, hash FROM audit_chain_head WHERE id = 1").fetchone()
         self.head_position, self.head_hash = head if head else (0, GENESIS_HASH)
 
-    def _audit_rows(self) -> Iterator[Row]:
+    def _audit_rows(self) -> Iterator[CheckedRow]:
         after = 0
         while True:
             self.cur.execute(
-                f"SELECT {_AUDIT_SELECT} FROM audit_log"
+                f"SELECT {AUDIT_SELECT} FROM audit_log"
                 " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
                 (after, self.stop, AUDIT_PAGE),
             )
-            page = [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in self.cur.fetchall()]
+            page = [check_row(r) for r in self.cur.fetchall()]
             yield from page
             if len(page) < AUDIT_PAGE:
                 return
-            after = page[-1]["position"]
+            after = page[-1].position
 
-    def check_events(self, events: Sequence[Event]) -> None:
-        for event in events:
-            while self.row is not None and self.row["position"] < event["position"]:
-                self.report.add("audit_log", self.row["position"], "(row)", "absent", "present")
-                self._take_row()
-            if self.row is not None and self.row["position"] == event["position"]:
-                self._compare(event, self._take_row())
-            elif event["position"] <= self.head_position:
-                self.report.add("audit_log", event["position"], "(row)", "present", "missing")
+    def _start(self) -> None:
+        if self.rows is None:
+            self.rows = self._audit_rows()
+            self.row = next(self.rows, None)
 
     def check_page(self, page: DecodedPage) -> None:
-        """`check_events` on a decoded page: a row is compared with its stored event's
-        canonical JSON first, column by column (as before) only when the two differ,
-        so the differences found are the same; equal canonical JSON means equal values.
-        """
-        assert page.canonical is not None
+        """Each row is compared with its stored event's canonical JSON first, column by
+        column (as before) only when the two differ, so the differences found are the
+        same; equal canonical JSON means equal values."""
+        if page.checked is not None:
+            self.workers_checked = True
+            self._check_rows(page, iter(page.checked))
+            return
+        self._start()
         for index, position in enumerate(page.positions):
-            while self.row is not None and self.row["position"] < position:
-                self.report.add("audit_log", self.row["position"], "(row)", "absent", "present")
-                self._take_row()
-            if self.row is not None and self.row["position"] == position:
-                row = self._take_row()
-                if self.canonical != page.canonical[index]:
-                    self._compare(page.event_at(index), row)
+            while self.row is not None and self.row.position < position:
+                self._absent(self._take_row())
+            if self.row is not None and self.row.position == position:
+                self._against_event(page, index, self._take_row())
             elif position <= self.head_position:
                 self.report.add("audit_log", position, "(row)", "present", "missing")
 
+    def _check_rows(self, page: DecodedPage, rows: Iterator[CheckedRow]) -> None:
+        """The same walk over a page and the audit rows of its range (page.checked)."""
+        row = next(rows, None)
+        for index, position in enumerate(page.positions):
+            while row is not None and row.position < position:
+                self._absent(self._take(row))
+                row = next(rows, None)
+            if row is not None and row.position == position:
+                self._against_event(page, index, self._take(row))
+                row = next(rows, None)
+            elif position <= self.head_position:
+                self.report.add("audit_log", position, "(row)", "present", "missing")
+        while row is not None:  # rows of the range at positions with no stored event
+            self._absent(self._take(row))
+            row = next(rows, None)
+
     def finish(self) -> None:
+        if not self.workers_checked:
+            self._start()  # an empty store: any row there is one too many
         while self.row is not None:
-            self.report.add("audit_log", self.row["position"], "(row)", "absent", "present")
-            self._take_row()
+            self._absent(self._take_row())
         if self.head_position <= self.stop and self.prev_hash != self.head_hash:
             self.report.add("audit_chain_head", 1, "hash", self.prev_hash, self.head_hash)
 
-    def _take_row(self) -> Row:
+    def _absent(self, row: CheckedRow) -> None:
+        self.report.add("audit_log", row.position, "(row)", "absent", "present")
+
+    def _against_event(self, page: DecodedPage, index: int, row: CheckedRow) -> None:
+        if row.same is None:  # not compared by its reader
+            assert page.canonical is not None and row.canonical is not None
+            same = row.canonical == page.canonical[index]
+        else:
+            same = row.same
+        if not same:
+            self._compare(page.event_at(index), self._read_row(row.position))
+
+    def _take_row(self) -> CheckedRow:
         row = self.row
-        assert row is not None
-        self.report.audit_rows += 1
-        if row["prev_hash"] != self.prev_hash:
-            self.report.add(
-                "audit_log", row["position"], "prev_hash", self.prev_hash, row["prev_hash"]
-            )
-        # The columns are the canonical document's text already (see _TEXT_SELECT); a
-        # year before 1000 is the one time to_char spells otherwise (zero-padded).
-        if row["recorded_at"][0] == "0":
-            row["recorded_at"] = audit_time_text(parse_time(row["recorded_at"]))
-        self.canonical = canonical_document({c: row[c] for c in CONTENT_COLUMNS})
-        digest = hashlib.sha256(row["prev_hash"].encode() + self.canonical).hexdigest()  # row_hash
-        if row["hash"] != digest:
-            self.report.add("audit_log", row["position"], "hash", digest, row["hash"])
-        self.prev_hash = row["hash"]
+        assert row is not None and self.rows is not None
         self.row = next(self.rows, None)
+        return self._take(row)
+
+    def _take(self, row: CheckedRow) -> CheckedRow:
+        """Count the row and check its hash and its link to the row before it."""
+        self.report.audit_rows += 1
+        if row.prev_hash != self.prev_hash:
+            self.report.add("audit_log", row.position, "prev_hash", self.prev_hash, row.prev_hash)
+        if row.hash != row.digest:
+            self.report.add("audit_log", row.position, "hash", row.digest, row.hash)
+        self.prev_hash = row.hash
         return row
+
+    def _read_row(self, position: int) -> Row:
+        """One audit row with every column (a row that differs from its event: rare)."""
+        self.cur.execute(f"SELECT {AUDIT_SELECT} FROM audit_log WHERE position = %s", (position,))
+        found = self.cur.fetchone()
+        assert found is not None, position  # read in this snapshot a moment ago
+        return dict(zip(AUDIT_COLUMNS, found, strict=True))
 
     def _compare(self, event: Event, row: Row) -> None:
         want, row = audit_content(event), _typed(row)
@@ -385,17 +407,3 @@ def _typed(row: Row) -> Row:
         "aggregate_id": UUID(row["aggregate_id"]),
         "recorded_at": parse_time(row["recorded_at"]),
     }
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
-def load_json(data: bytes | str) -> Any:
-    """`json.loads`, through orjson when that gives the same (plain values only)."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-    if type(value) is dict and _PLAIN.issuperset(map(type, value.values())):
-        return value
-    return json.loads(data)
