@@ -14,9 +14,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from payments.tools.bench.processes import descendants
+from payments.tools.bench.processes import descendants, status_bytes
 
 MIB = 1024 * 1024
 MEASURED_PHASES = frozenset({"throughput", "latency25", "latency50"})
@@ -29,20 +28,10 @@ class Sample:
     rss_mib: dict[str, float]  # per child name
 
 
-def vm_rss_bytes(pid: int) -> int | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024  # reported in kB
-    return None
-
-
 def tree_rss_bytes(pid: int) -> int | None:
     """RSS of `pid` and its descendants (a supervisor's children hold memory too)."""
-    found = [r for r in (vm_rss_bytes(p) for p in (pid, *descendants(pid))) if r is not None]
+    sizes = (status_bytes(p, "VmRSS") for p in (pid, *descendants(pid)))
+    found = [r for r in sizes if r is not None]
     return sum(found) if found else None
 
 

@@ -63,15 +63,20 @@ class ChildProcess:
             return ""
 
 
-def vm_hwm_bytes(pid: int) -> int | None:
+def status_bytes(pid: int, field: str) -> int | None:
+    """A memory field of /proc/<pid>/status (VmHWM, VmRSS, …) in bytes; None if gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024  # reported in kB
     return None
+
+
+def vm_hwm_bytes(pid: int) -> int | None:
+    return status_bytes(pid, "VmHWM")
 
 
 def descendants(pid: int) -> list[int]:
