@@ -47,6 +47,12 @@ def test_a_quick_run_reports_every_figure_and_passes_its_correctness_checks(
         assert figures[name]["events_per_s"] > 0
     assert figures["memory_peak_rss_mb"]["engine"] > 0
     assert figures["memory_peak_rss_mb"]["consumers"] > 0
+    cpu = figures["throughput_cpu"]
+    assert cpu["seconds"] > 0
+    for group in ("engine", "consumers", "bench client", "postgresql", "kafka"):
+        assert cpu["cores_busy"][group] > 0, group  # each of them worked in the phase
+    assert sum(cpu["cores_busy"].values()) <= cpu["cores"] * 1.05
+    assert cpu["postgresql_commits_per_s"] > 0
     curve = figures["memory_curve"]
     phases = {sample["phase"] for sample in curve["samples"]}
     assert {"setup", "throughput", "latency25", "latency50"} <= phases

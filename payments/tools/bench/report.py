@@ -163,6 +163,24 @@ def _x(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}×"
 
 
+def _render_cpu(cpu: dict[str, Any], console: Console) -> None:
+    """Where the CPU went during the throughput phase (payments.tools.bench.cpu)."""
+    if not cpu:
+        return
+    commits = _num(cpu.get("postgresql_commits_per_s"), 0, "/s")
+    busy = _num(100 * cpu.get("machine_busy_fraction", 0), 0)
+    table = Table(
+        title=f"CPU during the throughput phase ({cpu.get('cores')} cores, {busy} % busy, "
+        f"PostgreSQL commits {commits})"
+    )
+    for column in ("process", "cores busy", "µs of CPU per command"):
+        table.add_column(column)
+    per_command = cpu.get("cpu_us_per_command") or {}
+    for name, busy in sorted((cpu.get("cores_busy") or {}).items(), key=lambda kv: -kv[1]):
+        table.add_row(name, _num(busy, 2), _num(per_command.get(name), 0))
+    console.print(table)
+
+
 def render(result: RunResult, console: Console) -> None:
     figures, refs, rat = result.figures, result.references, ratios(result)
     table = Table(
@@ -216,6 +234,7 @@ def render(result: RunResult, console: Console) -> None:
         "",
     )
     console.print(table)
+    _render_cpu(figures.get("throughput_cpu") or {}, console)
 
     checks = Table(title="targets")
     for column in ("target", "value", "bound", "met"):

@@ -4,7 +4,8 @@
    consumers (`payments consume all`) started fresh as child processes;
 2. set-up waves (open accounts, fund customers), each awaited;
 3. throughput: the whole throughput segment published as fast as the client goes,
-   measured from the first publish to the last outcome;
+   measured from the first publish to the last outcome, with the CPU each process
+   group used meanwhile (payments.tools.bench.cpu);
 4. read-model lag: from that last outcome until relay and projections caught up;
 5. latency at 25 % and 50 % of the measured throughput, publish → outcome;
 6. peak RSS of engine and consumers (and their RSS every second, payments.tools.bench.memory),
@@ -31,6 +32,7 @@ from payments.contract.signing import Signer
 from payments.runtime.settings import Settings, Topics
 from payments.tools.bench import catchup, database, readside, references
 from payments.tools.bench.checks import Correctness, check_outcomes
+from payments.tools.bench.cpu import CpuMeter, phase_figures
 from payments.tools.bench.kafka_io import (
     Encoded,
     OutcomeCollector,
@@ -210,10 +212,13 @@ def _measure(
 
         say(f"throughput: {len(workload.throughput)} commands, as fast as possible")
         memory.mark("throughput")
+        meter = CpuMeter({"engine": engine.pid, "consumers": consumers.pid}, env.admin_url)
+        before = meter.sample()
         with _profiled(options.profile, "throughput", logs, engine, consumers):
             sent = _send_and_wait(
                 fast.send_all, workload.throughput, collector, [engine], published, signer
             )
+        result.figures["throughput_cpu"] = phase_figures(before, meter.sample(), len(sent))
         first = min(sent.values())
         last = max(collector.arrived[c] for c in sent)
         throughput = len(sent) / (last - first)
