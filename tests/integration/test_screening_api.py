@@ -230,3 +230,98 @@ def test_an_analyst_escalates_and_confirms_a_hit_over_http(
             )
         ),
     )
+
+
+def test_screenings_are_listed_by_status_and_holder_over_http(
+    session: tuple[Sandbox, str, dict[str, str]],
+) -> None:
+    box, base, keys = session
+    run = uuid.uuid4().hex[:6]
+    holder, other = f"holder-{run}", f"other-{run}"
+    clear = LocalScreener().screen(Subject("Ada Lovelace", "1815-12-10"))
+    hit = LocalScreener().screen(Subject("Ivan Placeholder", "1961-04-02"))
+    assert (clear.result, hit.result) == ("clear", "hit")
+    commands: list[dict[str, Any]] = [
+        {
+            "command_id": f"{run}-open",
+            "type": "open_account",
+            "actor": OPS,
+            "payload": {"account_id": f"acc-{run}", "currency": "EUR", "kind": "customer"},
+        }
+    ]
+    # Four screenings: a, b and c of one holder (pending, cleared, flagged), d of another.
+    for name, who in (("a", holder), ("b", holder), ("c", holder), ("d", other)):
+        commands.append(
+            {
+                "command_id": f"{run}-req-{name}",
+                "type": "request_screening",
+                "actor": ANALYST,
+                "payload": {
+                    "screening_id": f"scr-{run}-{name}",
+                    "holder_id": who,
+                    "account_ids": [f"acc-{run}"],
+                    "subject_ref": f"kyc:{run}-{name}",
+                },
+            }
+        )
+    commands += [
+        result_command(f"scr-{run}-b", clear, PROVIDER),
+        result_command(f"scr-{run}-c", hit, PROVIDER),
+    ]
+    publish(
+        box.bootstrap,
+        box.topics.commands,
+        [(run.encode(), json.dumps(sign(c)).encode()) for c in commands],
+    )
+    outcomes = wait_outcomes(
+        box.bootstrap, box.topics.command_results, {c["command_id"] for c in commands}
+    )
+    assert all(found[0]["code"] is None for found in outcomes.values()), outcomes
+
+    def listed(**params: Any) -> httpx.Response:
+        return call(base, keys["analyst"], "GET", "/screenings", params=params)
+
+    def ids(response: httpx.Response) -> list[str]:
+        assert response.status_code == 200, response.text
+        return [item["screening_id"] for item in response.json()["items"]]
+
+    until(
+        "the results reached the audit log",
+        lambda: (
+            ids(listed(holder_id=holder)) == [f"scr-{run}-{n}" for n in "abc"]
+            and {i["status"] for i in listed(holder_id=holder).json()["items"]}
+            == {"pending", "cleared", "flagged"}
+        ),
+    )
+    items = {i["screening_id"]: i for i in listed(holder_id=holder).json()["items"]}
+    assert {i: item["status"] for i, item in items.items()} == {
+        f"scr-{run}-a": "pending", f"scr-{run}-b": "cleared", f"scr-{run}-c": "flagged"
+    }  # fmt: skip
+    first = items[f"scr-{run}-a"]
+    assert (first["holder_id"], first["account_ids"], first["subject_ref"]) == (
+        holder, [f"acc-{run}"], f"kyc:{run}-a"
+    )  # fmt: skip
+    assert first["updated_at"] == first["requested_at"]  # nothing after the request
+    assert items[f"scr-{run}-c"]["updated_at"] > items[f"scr-{run}-c"]["requested_at"]
+
+    assert ids(listed(holder_id=holder, status="pending")) == [f"scr-{run}-a"]
+    assert ids(listed(holder_id=holder, status="flagged")) == [f"scr-{run}-c"]
+    assert ids(listed(holder_id=holder, status="confirmed")) == []
+    assert ids(listed(holder_id=other)) == [f"scr-{run}-d"]
+    pending = ids(listed(status="pending", limit=1000))
+    assert {f"scr-{run}-a", f"scr-{run}-d"} <= set(pending) and f"scr-{run}-b" not in pending
+
+    # Pages of two: a full page names where the next starts, the short last one null.
+    page = listed(holder_id=holder, limit=2).json()
+    assert [i["screening_id"] for i in page["items"]] == [f"scr-{run}-a", f"scr-{run}-b"]
+    assert page["next_after"] == f"scr-{run}-b"
+    rest = listed(holder_id=holder, limit=2, after=page["next_after"]).json()
+    assert ([i["screening_id"] for i in rest["items"]], rest["next_after"]) == (
+        [f"scr-{run}-c"], None
+    )  # fmt: skip
+
+    assert call(base, keys["wallet"], "GET", "/screenings").status_code == 403
+    assert call(base, "not-a-key", "GET", "/screenings").status_code == 401
+    assert listed(status="open").status_code == 422
+    assert listed(limit=0).status_code == 422
+    assert listed(holder_id="bad id").status_code == 422
