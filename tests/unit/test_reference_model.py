@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from payments.domain.account import Account
@@ -427,6 +427,46 @@ control_steps = weighted(
 )
 
 
+def rules_with(rule_id: str) -> dict[str, Any]:
+    """The rule set of RULE_SETS that holds the rule `rule_id`."""
+    return next(r for r in RULE_SETS if any(rule["rule_id"] == rule_id for v in r.values()
+                                            for rule in v))  # fmt: skip
+
+
+def debit(transfer_id: str) -> Step:
+    payload = {"transfer_id": transfer_id, "from_account": "alice", "to_account": "bank"}
+    return ("new", ("transfer", {**payload, "amount": 10, "currency": "EUR"}))
+
+
+def payment_step(type_: str, **payload: Any) -> Step:
+    return ("new", (type_, {"payment_id": "p3", **payload}))
+
+
+SWEEP_AS_OF = [("new", ("expire_authorizations", {"as_of_offset": -1})),
+               ("new", ("expire_authorizations", {"as_of_offset": 0}))]  # fmt: skip
+AUTHORIZE_P3 = payment_step("authorize_payment", payer_account="alice", merchant_account="shop",
+                            amount=100, currency="EUR", expires_in_seconds=60)  # fmt: skip
+REVIEW = ("new", ("approve_review", {"transfer_id": PENDING, "note": "checked"}))
+
+
+# The boundaries, every run (random ticks rarely sum to them): an account 59 s and
+# 60 s old under a 60 s cooling-off; debits in the minute before and in this one under
+# a one-minute window; a capture 59 s and 60 s after a 60 s authorization, sweeps as of
+# a second before its expiry and at it, then a void of what the sweep released.
+@example(
+    first_rules=rules_with("hold-new"),
+    batch_sizes=[1],
+    generated=[("tick", 59), debit("r0"), ("tick", 1), debit("r1"), REVIEW],
+)
+@example(
+    first_rules=rules_with("minute"),
+    batch_sizes=[2],
+    generated=[debit("r0"), ("tick", 29), debit("r1"), ("tick", 1), debit("r2"), REVIEW],
+)
+@example(first_rules={}, batch_sizes=[3],
+         generated=[AUTHORIZE_P3, ("tick", 59), payment_step("capture_payment", amount=10),
+                    ("tick", 1), payment_step("capture_payment", amount=10), *SWEEP_AS_OF,
+                    payment_step("void_payment")])  # fmt: skip
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     first_rules=st.sampled_from(RULE_SETS[1:]),
