@@ -133,6 +133,59 @@ def screening_events(conn: psycopg.Connection, screening_id: str) -> list[Row]:
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+SCREENING_STATUS = {
+    "Screening.Requested": "pending",
+    "Screening.Flagged": "flagged",
+    "Screening.Escalated": "escalated",
+    "Screening.Cleared": "cleared",
+    "Screening.Confirmed": "confirmed",
+}
+SCREENING_COLUMNS = (
+    "screening_id", "holder_id", "account_ids", "subject_ref", "status", "requested_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def list_screenings(
+    conn: psycopg.Connection,
+    *,
+    status: str | None,
+    holder_id: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Row]:
+    """Screenings in screening_id order after `after`, narrowed to a status (that of
+    their last step in the audit log) and a holder when given."""
+    where, params = ["r.event_type = 'Screening.Requested'"], []
+    if holder_id is not None:
+        where.append("r.payload->>'holder_id' = %s")
+        params.append(holder_id)
+    if after is not None:
+        where.append("r.payload->>'screening_id' > %s")
+        params.append(after)
+    if status is not None:
+        steps = [event for event, name in SCREENING_STATUS.items() if name == status]
+        where.append("last.event_type = ANY(%s)")
+        params.append(steps)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT r.payload->>'screening_id', r.payload->>'holder_id',"
+            " r.payload->>'account_ids', r.payload->>'subject_ref', last.event_type,"
+            " r.recorded_at, last.recorded_at"
+            " FROM audit_log r CROSS JOIN LATERAL ("
+            "   SELECT event_type, recorded_at FROM audit_log s"
+            "   WHERE s.aggregate_id = r.aggregate_id ORDER BY s.aggregate_version DESC LIMIT 1"
+            f" ) last WHERE {' AND '.join(where)}"
+            " ORDER BY r.payload->>'screening_id' LIMIT %s",
+            (*params, limit),
+        )
+        rows = [dict(zip(SCREENING_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+    for row in rows:
+        row["account_ids"] = row["account_ids"].split()
+        row["status"] = SCREENING_STATUS[row["status"]]
+    return rows
+
+
 def command_decision(conn: psycopg.Connection, command_id: str, actor: str) -> Row | None:
     """The engine's stored decision of `actor`'s command `command_id` (its
     CommandRecord.Decided in the audit log), or None: not decided, not yet

@@ -176,6 +176,9 @@ CREATE TABLE IF NOT EXISTS audit_log{s} (
 );
 -- One aggregate's rows (the API's history, statements and command outcomes), not a scan.
 CREATE INDEX IF NOT EXISTS audit_log{s}_aggregate ON audit_log{s} (aggregate_id, position);
+-- The screenings by id (GET /screenings pages them): their requests only, a small index.
+CREATE INDEX IF NOT EXISTS audit_log{s}_screenings ON audit_log{s} ((payload->>'screening_id'))
+    WHERE event_type = 'Screening.Requested';
 -- Received but not yet chained (an earlier position is still on its way).
 CREATE TABLE IF NOT EXISTS audit_staging{s} (
     position bigint CONSTRAINT audit_staging{s}_pkey PRIMARY KEY,

@@ -3,12 +3,17 @@
 Written from /work/shared/contract.md (and the order of checks documented in
 payments/domain/handlers.py) without reusing the engine's code, so the property test
 can hold the engine against it. Deliberately naive: no batching, no persistence.
+
+Time: the engine decides risk windows, cooling-off and authorization expiry by the
+decision's clock (the one its events are stamped with); the model reads `clock`, the
+same moment the test gives the engine (tests/support/clock.py), or the real clock.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +46,7 @@ SPEC: dict[str, dict[str, tuple[str, bool]]] = {
         "merchant_account": ("id", True),
         "amount": ("amount", True),
         "currency": ("currency", True),
+        "expires_in_seconds": ("expiry", False),
     },
     "capture_payment": {"payment_id": ("id", True), "amount": ("amount", False)},
     "void_payment": {"payment_id": ("id", True)},
@@ -75,6 +81,7 @@ SPEC: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "set_risk_rules": {
         "version": ("version", True),
+        "cooling_off": ("rules", False),
         "maximums": ("rules", False),
         "velocity": ("rules", False),
     },
@@ -105,7 +112,13 @@ SPEC: dict[str, dict[str, tuple[str, bool]]] = {
     },
     "approve_dispute_resolution": {"dispute_id": ("id", True), "outcome": ("any", True)},
     "expire_disputes": {"as_of": ("any", True)},
+    # Reviews of held transfers and authorization expiry (docs/contract.md, "Review",
+    # "Authorization expiry"): the property test sends only valid `as_of` values.
+    "approve_review": {"transfer_id": ("id", True), "note": ("reason", True)},
+    "decline_review": {"transfer_id": ("id", True), "note": ("reason", True)},
+    "expire_authorizations": {"as_of": ("any", True)},
 }
+EXPIRY_SECONDS = (60, 30 * 86_400)  # expires_in_seconds: a minute to 30 days
 # 13-19 digits (spaces or dashes between) that pass the Luhn check: a card number.
 CARD_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 
@@ -121,6 +134,15 @@ def _unsettled(account: dict[str, Any]) -> int:
         - account["disputes"]
         + account["reinstatements"]
     )
+
+
+def _remaining(payment: dict[str, Any]) -> int:
+    return payment["authorized"] - payment["captured"] - payment["voided"] - payment["expired"]
+
+
+def _minute(moment: datetime) -> int:
+    """The whole minute of a moment since the epoch (velocity windows count minutes)."""
+    return int(moment.timestamp()) // 60
 
 
 def _reversible(payment: dict[str, Any]) -> int:
@@ -147,6 +169,9 @@ def _field_code(rule: str, value: Any) -> str | None:
         return None if isinstance(value, str) and value in ISO_4217 else "invalid_currency"
     if rule == "kind":
         return None if value in KINDS else "invalid_command"
+    if rule == "expiry":
+        low, high = EXPIRY_SECONDS
+        return None if _is_int(value) and low <= value <= high else "invalid_command"
     if rule == "limit":
         return None if _is_int(value) and 0 <= value <= MAX else "invalid_command"
     if rule == "bps":
@@ -202,8 +227,8 @@ def validate(raw: dict[str, Any]) -> None:
             if required:
                 raise Refused("invalid_command")
             continue
-        if rule == "amount" and not required and payload[field] is None:
-            continue  # capture's optional amount may be given as null
+        if rule in ("amount", "expiry") and not required and payload[field] is None:
+            continue  # capture's optional amount (and an expiry) may be given as null
         code = _field_code(rule, payload[field])
         if code:
             raise Refused(code)
@@ -229,11 +254,17 @@ def holds_card_number(text: str) -> bool:
     return any(_luhn(re.sub("[ -]", "", m.group())) for m in CARD_NUMBER.finditer(text))
 
 
+def _real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class ReferenceBooks:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = _real_clock) -> None:
+        self.clock = clock  # the decision's time: risk windows, cooling-off, expiry
         self.accounts: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
-        self.transfers: set[str] = set()
+        # transfer id -> its review: None (posted at once), pending, approved, declined
+        self.transfers: dict[str, dict[str, Any]] = {}
         self.batches: set[str] = set()
         self.disputes: dict[str, dict[str, Any]] = {}
         self.actor = ""  # of the command being decided (the two-person rule)
@@ -303,22 +334,37 @@ class ReferenceBooks:
         if account["frozen"]:
             raise Refused("account_frozen")
 
-    def _risk(self, account_id: str, amount: int) -> None:
-        """Maximums by kind and tier, then velocity (every debit counted: the property
-        test runs within minutes, far inside any window it sets)."""
-        account = self.accounts[account_id]
+    def _risk(self, account_id: str, amount: int) -> str | None:
+        """The first rule that fires, in the order cooling-off, maximums, velocity: a
+        blocking rule raises its code; a review rule's code is returned."""
+        for code, rule in self._fired_rules(self.accounts[account_id], amount):
+            if rule.get("action", "block") == "review":
+                return code
+            raise Refused(code)
+        return None
+
+    def _fired_rules(self, account: dict[str, Any], amount: int) -> Any:
+        now = self.clock()
         applies = (account["kind"], account["currency"])
+        for rule in self.rules.get("cooling_off", []):
+            age = (now - account["opened_at"]).total_seconds()
+            if _covers(rule, applies) and age < rule["seconds"] and amount > rule["max_amount"]:
+                yield "risk_blocked", rule
         for rule in self.rules.get("maximums", []):
             if _covers(rule, applies):
                 tiers = rule.get("kyc_tiers", [])
                 if (not tiers or account["tier"] in tiers) and amount > rule["max_amount"]:
-                    raise Refused("risk_blocked")
+                    yield "risk_blocked", rule
         for rule in self.rules.get("velocity", []):
             if not _covers(rule, applies):
                 continue
-            count, total = len(account["debits"]) + 1, sum(account["debits"]) + amount
+            # Whole minutes: a debit counts while its minute is less than the window's
+            # minutes before this one (this minute included).
+            window = [a for minute, a in account["debits"]
+                      if _minute(now) - minute < rule["window_seconds"] // 60]  # fmt: skip
+            count, total = len(window) + 1, sum(window) + amount
             if count > rule.get("max_count", count) or total > rule.get("max_sum", total):
-                raise Refused("velocity_limit_exceeded")
+                yield "velocity_limit_exceeded", rule
 
     @staticmethod
     def _fits(account: dict[str, Any], posted: int = 0, held: int = 0, item: int = 0) -> None:
@@ -350,7 +396,8 @@ class ReferenceBooks:
             "items": 0,
             "frozen": False,
             "tier": 0,
-            "debits": [],  # voluntary debits and holds, for the velocity rules
+            "opened_at": self.clock(),
+            "debits": [],  # (minute, amount) of voluntary debits and holds: velocity
         }
 
     def close_account(self, p: dict[str, Any]) -> None:
@@ -369,12 +416,20 @@ class ReferenceBooks:
             raise Refused("currency_mismatch")
         self._not_frozen(source)
         self._can_pay(source, p["amount"])
-        self._risk(p["from_account"], p["amount"])
-        self._fits(source, posted=-p["amount"])
+        review = self._risk(p["from_account"], p["amount"])
+        self._fits(source, posted=-p["amount"], held=p["amount"] if review else 0)
         self._fits(target, posted=p["amount"])
-        self.transfers.add(p["transfer_id"])
-        self._move(source, target, p["amount"])
-        source["debits"].append(p["amount"])
+        self.transfers[p["transfer_id"]] = {
+            "review": "pending" if review else None,
+            "from": p["from_account"],
+            "to": p["to_account"],
+            "amount": p["amount"],
+        }
+        source["debits"].append((_minute(self.clock()), p["amount"]))
+        if review:  # held, not posted, until approve_review / decline_review
+            source["held"] += p["amount"]
+        else:
+            self._move(source, target, p["amount"])
 
     def authorize_payment(self, p: dict[str, Any]) -> None:
         if p["payment_id"] in self.payments:
@@ -388,10 +443,13 @@ class ReferenceBooks:
             raise Refused("invalid_account_kind")
         self._not_frozen(payer)
         self._can_pay(payer, p["amount"])
-        self._risk(p["payer_account"], p["amount"])
+        review = self._risk(p["payer_account"], p["amount"])
+        if review:  # an authorization cannot be held for review: refused as if blocked
+            raise Refused(review)
         self._fits(payer, held=p["amount"])
         payer["held"] += p["amount"]
-        payer["debits"].append(p["amount"])
+        payer["debits"].append((_minute(self.clock()), p["amount"]))
+        seconds = p.get("expires_in_seconds")
         self.payments[p["payment_id"]] = {
             "payer": p["payer_account"],
             "merchant": p["merchant_account"],
@@ -401,13 +459,18 @@ class ReferenceBooks:
             "refunded": 0,
             "charged_back": 0,
             "disputed": 0,
+            "expires_at": None if seconds is None else self.clock() + timedelta(seconds=seconds),
+            "expired": 0,
         }
 
     def capture_payment(self, p: dict[str, Any]) -> None:
         payment = self._payment(p["payment_id"])
-        remaining = payment["authorized"] - payment["captured"] - payment["voided"]
+        remaining = _remaining(payment)
         if payment["voided"]:
             raise Refused("invalid_payment_state")
+        due = payment["expires_at"]
+        if payment["expired"] or (due is not None and self.clock() >= due):
+            raise Refused("authorization_expired")
         amount = p.get("amount")
         if amount is None:
             if remaining == 0:
@@ -427,8 +490,9 @@ class ReferenceBooks:
 
     def void_payment(self, p: dict[str, Any]) -> None:
         payment = self._payment(p["payment_id"])
-        remaining = payment["authorized"] - payment["captured"] - payment["voided"]
-        if payment["voided"] or remaining == 0:
+        remaining = _remaining(payment)
+        # After its expiry time but before the sweep, an authorization can still be voided.
+        if payment["voided"] or payment["expired"] or remaining == 0:
             raise Refused("invalid_payment_state")
         payer = self._account(payment["payer"])
         payment["voided"] = remaining
@@ -633,6 +697,42 @@ class ReferenceBooks:
         if p["version"] != self.rules["version"] + 1:
             raise Refused("risk_rules_conflict")
         self.rules = dict(p)
+
+    # --- reviews and expiry ------------------------------------------------------------
+
+    def _in_review(self, transfer_id: str) -> dict[str, Any]:
+        if transfer_id not in self.transfers:
+            raise Refused("review_not_found")
+        transfer = self.transfers[transfer_id]
+        if transfer["review"] != "pending":
+            raise Refused("review_closed")
+        return transfer
+
+    def approve_review(self, p: dict[str, Any]) -> None:
+        transfer = self._in_review(p["transfer_id"])
+        source, target = self._account(transfer["from"]), self._account(transfer["to"])
+        self._not_frozen(source)
+        self._fits(source, posted=-transfer["amount"], held=-transfer["amount"])
+        self._fits(target, posted=transfer["amount"])
+        source["held"] -= transfer["amount"]
+        self._move(source, target, transfer["amount"])
+        transfer["review"] = "approved"
+
+    def decline_review(self, p: dict[str, Any]) -> None:
+        transfer = self._in_review(p["transfer_id"])
+        self.accounts[transfer["from"]]["held"] -= transfer["amount"]  # whatever its state
+        transfer["review"] = "declined"
+
+    def expire_authorizations(self, p: dict[str, Any]) -> None:
+        # Never later than the decision itself: nobody makes a hold expire early.
+        as_of = min(datetime.fromisoformat(p["as_of"]), self.clock())
+        for payment in self.payments.values():
+            due = payment["expires_at"]
+            if due is None or due > as_of or payment["voided"] or _remaining(payment) == 0:
+                continue
+            amount = _remaining(payment)
+            self.accounts[payment["payer"]]["held"] -= amount
+            payment["expired"] = amount
 
 
 def _covers(rule: dict[str, Any], applies: tuple[str, str]) -> bool:

@@ -1,5 +1,7 @@
 """KYC/AML screening review over HTTP (scope `compliance:review`, docs/api.md).
 
+- `GET /screenings`: the screenings by id, narrowed to a status and a holder, paged
+  (`after` the last id seen, `limit`), read from the audit log like the case file.
 - `GET /screenings/{screening_id}`: the screening's case file, folded from the audit
   log (the query role may not read the event store): holder, accounts, status, and
   every step with its actor, reason and time.
@@ -16,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from payments.api.auth import Caller, requires
@@ -35,6 +37,7 @@ IdempotencyKey = Annotated[
 ]  # fmt: skip
 Reason = Annotated[str, Field(min_length=1, max_length=256)]
 router = APIRouter()
+ScreeningStatus = Literal["pending", "flagged", "escalated", "cleared", "confirmed"]
 
 
 class ScreeningStep(BaseModel):
@@ -51,8 +54,25 @@ class ScreeningCase(BaseModel):
     holder_id: str
     account_ids: list[str]
     subject_ref: str
-    status: Literal["pending", "flagged", "escalated", "cleared", "confirmed"]
+    status: ScreeningStatus
     steps: list[ScreeningStep]
+
+
+class ScreeningSummary(BaseModel):
+    screening_id: str
+    holder_id: str
+    account_ids: list[str]
+    subject_ref: str
+    status: ScreeningStatus
+    requested_at: datetime
+    updated_at: datetime = Field(description="when its last step was recorded")
+
+
+class ScreeningPage(BaseModel):
+    items: list[ScreeningSummary]
+    next_after: str | None = Field(
+        description="pass as `after` for the next page; null on a short page (the end)"
+    )
 
 
 class Escalation(BaseModel):
@@ -89,6 +109,31 @@ def case_of(screening_id: str, rows: list[dict[str, Any]]) -> dict[str, Any] | N
         "status": "pending" if status == "requested" else status,
         "steps": steps,
     }
+
+
+@router.get(
+    "/screenings",
+    response_model=ScreeningPage,
+    responses=problem_responses(401, 403, 422, 429, 503),
+)
+def list_screenings(
+    request: Request,
+    caller: Reviewer,
+    status: ScreeningStatus | None = None,
+    holder_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
+    after: Annotated[
+        str | None, Query(pattern=IDENTIFIER_PATTERN, description="the last screening_id seen")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Screenings by id, narrowed to a status (pending: the provider has not answered)
+    and an account holder, paged."""
+    with request.app.state.pool.connection() as conn:
+        rows = queries.list_screenings(
+            conn, status=status, holder_id=holder_id, after=after, limit=limit
+        )
+    next_after = rows[-1]["screening_id"] if len(rows) == limit else None
+    return {"items": rows, "next_after": next_after}
 
 
 @router.get(

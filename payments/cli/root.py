@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "roles": "payments.cli.keys:roles",
     "api": "payments.cli.api:api_command",
     "schedule": "payments.cli.schedule:schedule",
+    "screen": "payments.cli.screen:screen",
     "reconcile": "payments.cli.reconcile:reconcile",
 }
 
@@ -54,6 +55,7 @@ SUMMARIES = {
     "roles": "Roles of principals: the table, list, grant, revoke.",
     "api": "Serve the HTTP API: authenticated reads of the projections.",
     "schedule": "Scheduled commands (sweeps): list them, publish one tick.",
+    "screen": "KYC/AML screenings: answer the pending ones with the local screener.",
     "reconcile": "Bank statements against the ledger: import, report, resolve.",
 }
 

@@ -7,7 +7,10 @@ timestamp clock, and stores those timestamps. Tests move that clock by hand.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import eventsourcing.domain
 import pytest
@@ -30,3 +33,11 @@ def install_clock(
     clock = ManualClock(start)
     monkeypatch.setattr(eventsourcing.domain, "datetime_now_with_tzinfo", clock)
     return clock
+
+
+@contextmanager
+def manual_clock(start: datetime) -> Iterator[ManualClock]:
+    """The same clock for code that cannot take a fixture (a hypothesis example)."""
+    clock = ManualClock(start)
+    with mock.patch.object(eventsourcing.domain, "datetime_now_with_tzinfo", clock):
+        yield clock
