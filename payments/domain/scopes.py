@@ -21,6 +21,7 @@ SCOPES = (
     "disputes:read",
     "disputes:write",
     "compliance:review",
+    "holders:read",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -40,7 +41,10 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         }
     ),
     "risk": frozenset({"accounts:read", "commands:write"}),
-    "compliance": frozenset({"accounts:read", "commands:write", "compliance:review"}),
+    # holders:read opens personal data (payments.api.holders): compliance only.
+    "compliance": frozenset(
+        {"accounts:read", "commands:write", "compliance:review", "holders:read"}
+    ),
     "screening": frozenset({"commands:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),
