@@ -24,16 +24,23 @@ def holder_steps(command: Any, step: Any) -> list[Any]:
     """`command(command_id, type, **payload)` and `step(unsigned, expect, **options)`."""
     finn = {**ERIN, "holder_id": "holder-finn", "name": "Finn Example"}
     erase = "the holder's request under GDPR article 17"
+    malformed = {**finn, "email": "no-at-sign"}
     return [
         step(command("c-1900", "register_holder", **ERIN), None),
         step(command("c-1901", "register_holder", **ERIN), "holder_exists"),
-        step(command("c-1902", "register_holder", **{**finn, "email": "no-at-sign"}),
-             "invalid_command"),  # fmt: skip
-        step(command("c-1903", "register_holder", **finn), "holder_keys_unavailable",
-             without_holder_key=True),  # fmt: skip
-        step(command("c-1904", "erase_holder", holder_id="holder-zed", reason=erase),
-             "holder_not_found"),  # fmt: skip
+        step(command("c-1902", "register_holder", **malformed), "invalid_command"),
+        step(
+            command("c-1903", "register_holder", **finn),
+            "holder_keys_unavailable",
+            without_holder_key=True,
+        ),
+        step(
+            command("c-1904", "erase_holder", holder_id="holder-zed", reason=erase),
+            "holder_not_found",
+        ),
         step(command("c-1905", "erase_holder", holder_id="holder-erin", reason=erase), None),
-        step(command("c-1906", "erase_holder", holder_id="holder-erin", reason=erase),
-             "holder_erased"),  # fmt: skip
+        step(
+            command("c-1906", "erase_holder", holder_id="holder-erin", reason=erase),
+            "holder_erased",
+        ),
     ]
