@@ -29,10 +29,14 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
-from payments.domain.personal_data import new_kek_text
+from payments.domain.holder import Holder, holder_id_to_uuid
+from payments.domain.personal_data import KEY_VERSION, new_data_key, new_kek_text, wrap_key
+from payments.ledger.holder_keys import HolderKeyChanges
 from payments.ledger.identities import issue_api_key
+from payments.ledger.service import Ledger
 from payments.ledger.store import PaymentsApplication, application_env
 from payments.runtime.settings import Settings
 from payments.runtime.subprocesses import stop_process
@@ -42,11 +46,12 @@ from projections.catalog import APPLIERS
 from projections.schema import PROJECTIONS
 from tests.integration.test_api import start_api
 from tests.integration.test_engine import wait_outcomes
+from tests.support.databases import own_database
 from tests.support.engine import EngineProcess, engine_env
 from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import publish, read_topic
 from tests.support.sandbox import Sandbox, engine_sandbox
-from tests.support.signing import sign, signer_for
+from tests.support.signing import SignedLedger, sign, signer_for
 
 pytestmark = pytest.mark.integration
 OPS, OFFICER, WALLET, GATEWAY = (
@@ -295,3 +300,40 @@ def test_personal_data_is_sealed_everywhere_and_erasure_keeps_the_audit_intact(
     # The test can fail: the commands topic does carry what the issuers sent.
     sent = read_topic(box.bootstrap, box.topics.commands, lambda rs: len(rs) >= 7, timeout=10)
     assert pii["name"].encode() in b"".join(r.value or b"" for r in sent)
+
+
+def test_a_holder_key_commits_with_its_events_or_not_at_all(
+    settings: Settings, superuser_database_url: str
+) -> None:
+    """The transaction boundary on the real store: a batch whose events cannot be
+    inserted (another engine stored that aggregate first) leaves no key behind, so a
+    crash or a conflict anywhere never strands a key nor an event without one."""
+    kek = os.urandom(32)
+    with own_database(settings, superuser_database_url, "piikeys") as own:
+        app = PaymentsApplication(env=application_env(own.app_url, pool_size=1))
+        try:
+            ledger = SignedLedger(Ledger(app, holder_kek=kek))
+            taken = {"holder_id": "h-taken", "name": "A", "date_of_birth": "1990-01-01",
+                     "address": "B", "email": "a@b.c"}  # fmt: skip
+            registered = ledger.decide({"command_id": "k-1", "type": "register_holder",
+                                        "actor": "officer@keys", "payload": taken})  # fmt: skip
+            assert registered.status == "accepted"
+            assert app.wrapped_holder_key("h-taken") is not None
+
+            def twin(command_id: str) -> list[Any]:
+                """A second Holder.Registered of the taken id: what a racing engine stores."""
+                return Holder._create(
+                    Holder.Registered, id=holder_id_to_uuid("h-taken"), command_id=command_id,
+                    actor="officer@keys", holder_id="h-taken", personal_data="x",
+                    key_version=KEY_VERSION,
+                ).collect_events()  # fmt: skip
+
+            changes = HolderKeyChanges(inserts={"h-new": wrap_key(kek, "h-new", new_data_key())})
+            with pytest.raises(IntegrityError):  # a new holder's key in the failing batch
+                app.record(twin("k-2"), holder_keys=changes)
+            assert app.wrapped_holder_key("h-new") is None
+            with pytest.raises(IntegrityError):  # an erasure in the failing batch
+                app.record(twin("k-3"), holder_keys=HolderKeyChanges(deletes={"h-taken"}))
+            assert app.wrapped_holder_key("h-taken") is not None
+        finally:
+            app.close()
