@@ -8,7 +8,8 @@ anywhere the engine or the read side writes: the event store's raw rows, the aud
 log, the results, events and dead-letter topics, the engine's and the API's logs
 (only the commands topic carries what the issuer sent and signed). The holder reads
 back over HTTP, is erased, then reads as erased, and `payments verify` still passes
-with the audit chain it had before, unchanged.
+with the audit chain it had before, unchanged. Last, the transaction boundary: a key
+is stored or deleted with its batch's events, or not at all.
 """
 
 from __future__ import annotations
