@@ -358,6 +358,17 @@ class RegisterHolder(Payload):
     email: Email = Field(description="personal data: sealed")
 
 
+class RegisterHolderSealed(Payload):
+    holder_id: Identifier
+    sealed_personal_data: Annotated[
+        str, StringConstraints(min_length=24, max_length=4096, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    ] = Field(
+        description="name, date_of_birth, address and email sealed for the engine "
+        "(AES-256-GCM under a key derived from the holder KEK; docs/security.md): the "
+        "command then carries no personal data in clear. What POST /holders sends."
+    )
+
+
 class EraseHolder(Payload):
     holder_id: Identifier
     reason: Reason
@@ -401,6 +412,7 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "escalate_screening": EscalateScreening,
     "resolve_screening": ResolveScreening,
     "register_holder": RegisterHolder,
+    "register_holder_sealed": RegisterHolderSealed,
     "erase_holder": EraseHolder,
 }
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)

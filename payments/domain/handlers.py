@@ -377,5 +377,6 @@ HANDLERS: dict[str, Callable[[ParsedCommand, Aggregates], None]] = {
     "escalate_screening": screening.escalate_screening,
     "resolve_screening": screening.resolve_screening,
     "register_holder": holder.register_holder,
+    "register_holder_sealed": holder.register_holder_sealed,
     "erase_holder": holder.erase_holder,
 }

@@ -19,12 +19,24 @@ from __future__ import annotations
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from pydantic import ValidationError
 
 from payments.domain.aggregates import Aggregates
-from payments.domain.commands import EraseHolder, ParsedCommand, RegisterHolder
-from payments.domain.errors import HolderErased, HolderExists, HolderNotFound
+from payments.domain.commands import (
+    PERSONAL_RULES,
+    EraseHolder,
+    ParsedCommand,
+    RegisterHolder,
+    RegisterHolderSealed,
+)
+from payments.domain.errors import HolderErased, HolderExists, HolderNotFound, InvalidCommand
 from payments.domain.ids import aggregate_uuid
-from payments.domain.personal_data import KEY_VERSION, PERSONAL_FIELDS, seal
+from payments.domain.personal_data import (
+    KEY_VERSION,
+    PERSONAL_FIELDS,
+    PersonalDataError,
+    seal,
+)
 
 
 def holder_id_to_uuid(holder_id: str) -> UUID:
@@ -60,6 +72,35 @@ class Holder(Aggregate):
 def register_holder(cmd: ParsedCommand, uow: Aggregates) -> None:
     p = cmd.payload
     assert isinstance(p, RegisterHolder)
+    _register(cmd, uow, p)
+
+
+def register_holder_sealed(cmd: ParsedCommand, uow: Aggregates) -> None:
+    """The same, from fields a client sealed for the engine (payments.api.holders)."""
+    p = cmd.payload
+    assert isinstance(p, RegisterHolderSealed)
+    if uow.get(Holder, holder_id_to_uuid(p.holder_id)) is not None:
+        raise HolderExists(f"holder {p.holder_id} already exists")
+    where = "payload.sealed_personal_data"
+    try:
+        fields = uow.holder_keys().open_from_client(p.holder_id, p.sealed_personal_data)
+    except PersonalDataError:
+        raise InvalidCommand(f"{where}: does not open with this engine's key") from None
+    try:
+        opened = RegisterHolder.model_validate({**fields, "holder_id": p.holder_id})
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        if field not in PERSONAL_RULES or first["type"] == "extra_forbidden":
+            # No other key is named: in a sealed document even a key is the client's text.
+            raise InvalidCommand(
+                f"{where}: must hold exactly name, date_of_birth, address and email"
+            ) from None
+        raise InvalidCommand(f"{where}.{field}: {PERSONAL_RULES[field]}") from None
+    _register(cmd, uow, opened)
+
+
+def _register(cmd: ParsedCommand, uow: Aggregates, p: RegisterHolder) -> None:
     if uow.get(Holder, holder_id_to_uuid(p.holder_id)) is not None:
         raise HolderExists(f"holder {p.holder_id} already exists")
     keys = uow.holder_keys()

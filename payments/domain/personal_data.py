@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PERSONAL_FIELDS = ("name", "date_of_birth", "address", "email")
 # The commands whose payload carries personal data: nothing of it is stored in clear,
 # not even in their command record (payments.ledger.service).
-PERSONAL_DATA_COMMANDS = frozenset({"register_holder"})
+PERSONAL_DATA_COMMANDS = frozenset({"register_holder", "register_holder_sealed"})
 KEY_VERSION = 1  # of the sealing scheme (AES-256-GCM, nonce ‖ ciphertext, aad holder id)
 _NONCE_BYTES = 12
 _KEY_BYTES = 32
@@ -88,6 +88,33 @@ def unwrap_key(kek: bytes, holder_id: str, wrapped: bytes) -> bytes:
     return _open_bytes(kek, wrapped, _aad("key", holder_id))
 
 
+def _intake_key(kek: bytes) -> bytes:
+    return hmac.new(kek, b"payments:intake:v1", hashlib.sha256).digest()
+
+
+def seal_for_engine(kek: bytes, holder_id: str, fields: dict[str, object]) -> str:
+    """The four fields sealed for the engine by a client holding the KEK (the HTTP
+    API), so the command on Kafka carries no personal data in clear
+    (`register_holder_sealed`). Deterministic (a synthetic nonce from the content), so
+    a retried request publishes the very same command and is answered as a replay."""
+    key = _intake_key(kek)
+    plain = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    aad = _aad("intake", holder_id)
+    nonce = hmac.new(key, aad + b"\x00" + plain, hashlib.sha256).digest()[:_NONCE_BYTES]
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plain, aad)).decode()
+
+
+def open_from_client(kek: bytes, holder_id: str, sealed: str) -> dict[str, object]:
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+    except ValueError:
+        raise PersonalDataError("not base64") from None
+    document = json.loads(_open_bytes(_intake_key(kek), raw, _aad("intake", holder_id)))
+    if not isinstance(document, dict):
+        raise PersonalDataError("a sealed value that is not an object")
+    return document
+
+
 def keyed_fingerprint(kek: bytes, document: bytes) -> str:
     """An idempotency fingerprint that is no plain hash of personal data: HMAC-SHA256
     under a key derived from the KEK, so a guess cannot be checked without the KEK."""
@@ -121,4 +148,9 @@ class HolderKeys(Protocol):
 
     def destroy(self, holder_id: str) -> None:
         """Delete the holder's key with the batch: its sealed data reads as erased."""
+        ...
+
+    def open_from_client(self, holder_id: str, sealed: str) -> dict[str, object]:
+        """Fields a client sealed for the engine (`seal_for_engine`); raises
+        PersonalDataError if they do not open, HolderKeysUnavailable without a KEK."""
         ...

@@ -42,6 +42,7 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
             "resolve_screening",
             # Personal data (payments.domain.holder): kept sealed, erasable.
             "register_holder",
+            "register_holder_sealed",
             "erase_holder",
         }
     ),

@@ -22,6 +22,7 @@ SCOPES = (
     "disputes:write",
     "compliance:review",
     "holders:read",
+    "holders:write",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -43,7 +44,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "risk": frozenset({"accounts:read", "commands:write"}),
     # holders:read opens personal data (payments.api.holders): compliance only.
     "compliance": frozenset(
-        {"accounts:read", "commands:write", "compliance:review", "holders:read"}
+        {"accounts:read", "commands:write", "compliance:review", "holders:read", "holders:write"}
     ),
     "screening": frozenset({"commands:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.

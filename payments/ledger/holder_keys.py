@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from payments.domain.errors import HolderKeysUnavailable
-from payments.domain.personal_data import new_data_key, unwrap_key, wrap_key
+from payments.domain.personal_data import (
+    new_data_key,
+    open_from_client,
+    unwrap_key,
+    wrap_key,
+)
 
 # holder_id -> its wrapped key, or None (never made, or deleted)
 WrappedKeyReader = Callable[[str], bytes | None]
@@ -66,6 +71,9 @@ class BatchHolderKeys:
                 None if wrapped is None or kek is None else unwrap_key(kek, holder_id, wrapped)
             )
         return self._keys[holder_id]
+
+    def open_from_client(self, holder_id: str, sealed: str) -> dict[str, object]:
+        return open_from_client(self._require_kek(), holder_id, sealed)
 
     def destroy(self, holder_id: str) -> None:
         self._keys[holder_id] = None

@@ -249,6 +249,7 @@ def test_every_contract_type_has_a_model_with_a_json_schema() -> None:
         "escalate_screening",
         "resolve_screening",
         "register_holder",
+        "register_holder_sealed",
         "erase_holder",
     }
     for model in PAYLOAD_MODELS.values():

@@ -22,8 +22,10 @@ from payments.domain.holder import holder_id_to_uuid
 from payments.domain.personal_data import (
     PersonalDataError,
     new_data_key,
+    open_from_client,
     open_sealed,
     seal,
+    seal_for_engine,
     unwrap_key,
     wrap_key,
 )
@@ -190,6 +192,52 @@ def test_an_engine_without_a_kek_stores_no_personal_data() -> None:
     assert ledger.decide(register("c-1", "h-1")).code == "holder_keys_unavailable"
     assert leaks(stored_bytes(ledger.app)) == []
     assert ledger.app.wrapped_holder_key("h-1") is None
+
+
+def sealed_register(command_id: str, holder_id: str, sealed: str) -> dict[str, Any]:
+    return {
+        "command_id": command_id,
+        "type": "register_holder_sealed",
+        "actor": "compliance-officer",
+        "payload": {"holder_id": holder_id, "sealed_personal_data": sealed},
+    }
+
+
+def test_fields_sealed_for_the_engine_are_registered_like_clear_ones() -> None:
+    sealed = seal_for_engine(KEK, "h-1", PII)
+    assert sealed == seal_for_engine(KEK, "h-1", PII)  # a retry publishes the same command
+    assert not leaks(base64.b64decode(sealed))
+    assert open_from_client(KEK, "h-1", sealed) == PII
+    with pytest.raises(PersonalDataError):
+        open_from_client(KEK, "h-2", sealed)
+    ledger = make_ledger()
+    assert ledger.decide(sealed_register("c-1", "h-1", sealed)).status == "accepted"
+    assert ledger.decide(sealed_register("c-1", "h-1", sealed)).replayed
+    found = holder_of(ledger, "h-1")
+    assert found is not None and {k: found[k] for k in PII} == PII
+    assert leaks(stored_bytes(ledger.app)) == []
+
+
+def test_sealed_fields_that_do_not_open_or_break_a_rule_name_no_value() -> None:
+    ledger = make_ledger()
+    moved = ledger.decide(sealed_register("c-1", "h-2", seal_for_engine(KEK, "h-1", PII)))
+    assert (moved.code, moved.message) == (
+        "invalid_command",
+        "payload.sealed_personal_data: does not open with this engine's key",
+    )
+    other_kek = seal_for_engine(os.urandom(32), "h-3", PII)
+    assert ledger.decide(sealed_register("c-2", "h-3", other_kek)).code == "invalid_command"
+    bad = seal_for_engine(KEK, "h-4", {**PII, "email": "no at sign " + PII["name"]})
+    outcome = ledger.decide(sealed_register("c-3", "h-4", bad))
+    assert outcome.message.startswith("payload.sealed_personal_data.email: must be an e-mail")
+    assert not leaks(outcome.message.encode())
+    extra = seal_for_engine(KEK, "h-5", {**PII, PII["name"]: 1})  # even a key is not echoed
+    outcome = ledger.decide(sealed_register("c-4", "h-5", extra))
+    assert outcome.code == "invalid_command" and not leaks(outcome.message.encode())
+    assert make_ledger(kek=None).decide(sealed_register("c-5", "h-1", bad)).code == (
+        "holder_keys_unavailable"
+    )
+    assert leaks(stored_bytes(ledger.app)) == []
 
 
 # --- the dead letter -------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from payments.domain.personal_data import PERSONAL_FIELDS, seal_for_engine
+
 EXAMPLE_HOLDER_KEK = hashlib.sha256(b"payments-engine example holder KEK").digest()
 ERIN = {
     "holder_id": "holder-erin",
@@ -43,4 +45,15 @@ def holder_steps(command: Any, step: Any) -> list[Any]:
             command("c-1906", "erase_holder", holder_id="holder-erin", reason=erase),
             "holder_erased",
         ),
+        # What PUT /holders/{id} publishes: the fields sealed for the engine.
+        step(command("c-1907", "register_holder_sealed", **sealed_for_engine(GWEN)), None),
     ]
+
+
+GWEN = {**ERIN, "holder_id": "holder-gwen", "name": "Gwen Example", "email": "gwen@example.org"}
+
+
+def sealed_for_engine(holder: dict[str, str]) -> dict[str, str]:
+    fields = {field: holder[field] for field in PERSONAL_FIELDS}
+    sealed = seal_for_engine(EXAMPLE_HOLDER_KEK, holder["holder_id"], fields)
+    return {"holder_id": holder["holder_id"], "sealed_personal_data": sealed}
