@@ -186,6 +186,32 @@ def list_screenings(
     return rows
 
 
+def holder_events(conn: psycopg.Connection, holder_id: str) -> list[Row]:
+    """One holder's events as the audit log holds them (sealed data only), in order."""
+    from payments.domain.holder import holder_id_to_uuid
+
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT event_type, actor, recorded_at, payload FROM audit_log"
+            " WHERE aggregate_id = %s ORDER BY aggregate_version",
+            (holder_id_to_uuid(holder_id),),
+        )
+        names = ("event_type", "actor", "recorded_at", "payload")
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def wrapped_holder_key(conn: psycopg.Connection, holder_id: str) -> bytes | None:
+    """The holder's wrapped data key (`holder_keys`), or None: erased (or not yet made)."""
+    from payments.contract.tables import HOLDER_KEYS_TABLE
+
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT wrapped_key FROM {HOLDER_KEYS_TABLE} WHERE holder_id = %s", (holder_id,)
+        )
+        row = cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+
 def command_decision(conn: psycopg.Connection, command_id: str, actor: str) -> Row | None:
     """The engine's stored decision of `actor`'s command `command_id` (its
     CommandRecord.Decided in the audit log), or None: not decided, not yet

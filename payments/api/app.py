@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from payments.api import commands, disputes, screenings, statements, webhooks
+from payments.api import commands, disputes, holders, screenings, statements, webhooks
 from payments.api.bus import CommandBus
 from payments.api.gateway import load_gateway
 from payments.api.metrics import ApiMetrics
@@ -78,6 +78,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
     app.include_router(commands.router)
     app.include_router(disputes.router)
     app.include_router(screenings.router)
+    app.include_router(holders.router)
     app.include_router(webhooks.router)
     app.add_exception_handler(ApiProblem, on_api_problem)
     app.add_exception_handler(RequestValidationError, on_invalid_request)

@@ -25,7 +25,7 @@ from payments.tools.demo.run import (
     wait_for_read_models,
 )
 from payments.tools.demo.scenario import business_day, demo_accounts
-from payments.tools.services import control
+from payments.tools.services import control, holder_kek
 from payments.tools.services.config import ServiceConfig
 from projections import queries
 from projections.rebuild.source import StoreEventSource
@@ -74,6 +74,10 @@ def demo_command(keep_running: bool) -> None:
         started_services = not was_running
     child_env = {k: v for k, v in os.environ.items() if k.startswith("PAYMENTS_")}
     child_env.setdefault("PAYMENTS_LOG_FORMAT", "json")
+    # The engine seals holders' data with the local KEK, made on first use.
+    child_env.setdefault(
+        "PAYMENTS_HOLDER_KEY_FILE", str(holder_kek.ensure_kek(ServiceConfig.from_settings()))
+    )
     log_dir = ServiceConfig.from_settings().state_dir / "logs"
     port = demo_api.free_port()
     api_child = demo_api.api_env(settings, child_env, port)

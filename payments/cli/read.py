@@ -277,7 +277,8 @@ def _check_signatures(database_url: str) -> Any:
 def _print_signatures(report: Any) -> None:
     _console.print(
         f"signatures: {report.commands} commands checked against {report.keys} keys"
-        f" ({report.unsigned_legacy} records from before signing)"
+        f" ({report.unsigned_legacy} records from before signing;"
+        f" {report.personal_data_sealed} of personal data: key and principal only)"
     )
     if report.ok:
         _console.print("[green]every signature verifies[/green]")

@@ -63,7 +63,10 @@ class DeadLetter(Message):
     source_partition: int = Field(ge=0)
     source_offset: int = Field(ge=0)
     value: str = Field(
-        description="the record as text: invalid UTF-8 replaced, cut to 64 KiB ('' if null)"
+        description="the record as text: invalid UTF-8 replaced, cut to 64 KiB ('' if null); "
+        "the values of personal-data fields (name, date_of_birth, address, email) at any "
+        "depth replaced by \"[withheld]\", and the whole value '' when it is not JSON but "
+        "may hold personal data"
     )
     value_bytes: int = Field(ge=0, description="the size of the original value in bytes")
 
@@ -425,6 +428,20 @@ class ScreeningFlagged(Message):
     reason: Reason
 
 
+class HolderRegistered(Message):
+    holder_id: Identifier
+    personal_data: str = Field(
+        description="base64 of nonce ‖ AES-256-GCM ciphertext of the holder's name, "
+        "date_of_birth, address and email under the holder's own data key; "
+        "unreadable once the holder is erased (docs/security.md)"
+    )
+    key_version: int = Field(ge=1, description="the sealing scheme")
+
+
+class HolderErased(Message):
+    reason: Reason
+
+
 EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Account.Opened": AccountOpened,
     "Account.Closed": AccountClosed,
@@ -480,6 +497,8 @@ EVENT_PAYLOADS: dict[str, type[Message]] = {
     "Screening.Escalated": ScreeningStep,
     "Screening.Cleared": ScreeningStep,
     "Screening.Confirmed": ScreeningStep,
+    "Holder.Registered": HolderRegistered,
+    "Holder.Erased": HolderErased,
 }
 
 

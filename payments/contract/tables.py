@@ -9,3 +9,4 @@ EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 SNAPSHOTS_TABLE = f"{APPLICATION_NAME}_snapshots"
 INTAKE_POSITIONS_TABLE = "engine_intake_positions"
 RELAY_POSITION_TABLE = "relay_position"
+HOLDER_KEYS_TABLE = "holder_keys"  # mutable: a holder's wrapped data key, deleted on erasure

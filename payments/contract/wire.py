@@ -19,6 +19,8 @@ from uuid import UUID, uuid5
 import orjson
 from eventsourcing.persistence import Mapper, Notification
 
+from payments.domain.personal_data import PERSONAL_DATA_COMMANDS, PERSONAL_FIELDS
+
 DEAD_LETTER_VALUE_LIMIT = 64 * 1024
 ECHO_LIMIT = 1024  # characters of an id, type, reason or message echoed in an answer
 KEY_LIMIT = 1024  # bytes of a record key echoed as an answer's key
@@ -227,6 +229,42 @@ def dead_letter(
         "source_topic": topic,
         "source_partition": partition,
         "source_offset": offset,
-        "value": raw[:DEAD_LETTER_VALUE_LIMIT].decode("utf-8", errors="replace"),
+        "value": without_personal_data(raw)[:DEAD_LETTER_VALUE_LIMIT],
         "value_bytes": len(raw),
     }
+
+
+WITHHELD = "[withheld]"
+# What may mark personal data in a record that is not JSON: then nothing of it is kept.
+_PERSONAL_MARKERS = tuple(f'"{f}"'.encode() for f in PERSONAL_FIELDS) + tuple(
+    t.encode() for t in PERSONAL_DATA_COMMANDS
+)
+
+
+def without_personal_data(raw: bytes) -> str:
+    """A dead letter's value: personal-data fields withheld (docs/security.md)."""
+    try:
+        document = orjson.loads(raw)
+        if not _holds_personal_field(document):
+            return raw.decode("utf-8", errors="replace")
+        return encode(_withhold(document)).decode("utf-8", errors="replace")
+    except (orjson.JSONDecodeError, RecursionError):
+        if any(marker in raw for marker in _PERSONAL_MARKERS):
+            return ""
+        return raw.decode("utf-8", errors="replace")
+
+
+def _holds_personal_field(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(k in PERSONAL_FIELDS or _holds_personal_field(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_personal_field(v) for v in value)
+    return False
+
+
+def _withhold(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: WITHHELD if k in PERSONAL_FIELDS else _withhold(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_withhold(v) for v in value]
+    return value

@@ -16,6 +16,7 @@ from payments.domain.account import Account
 from payments.domain.errors import AccountNotFound, PaymentNotFound
 from payments.domain.ids import account_id_to_uuid, payment_id_to_uuid
 from payments.domain.payment import Payment
+from payments.domain.personal_data import HolderKeys
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -26,6 +27,10 @@ class Aggregates(Protocol):
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None: ...
 
     def add(self, aggregate: Aggregate) -> None: ...
+
+    def holder_keys(self) -> HolderKeys:
+        """The holders' data keys, saved with the batch (payments.domain.holder)."""
+        ...
 
 
 def account_of(

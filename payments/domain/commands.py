@@ -332,6 +332,48 @@ class ResolveScreening(Payload):
     reason: Reason
 
 
+# Personal data (payments.domain.personal_data): checked here, then sealed by the
+# handler; a rejection names the field and the rule, never the value.
+PERSONAL_RULES = {
+    "name": "must be 1-200 characters without control characters",
+    "date_of_birth": "must be a date YYYY-MM-DD",
+    "address": "must be 1-500 characters without NUL",
+    "email": "must be an e-mail address local@domain, at most 254 characters",
+}
+HolderName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=LABEL_PATTERN)]
+DateOfBirth = Annotated[
+    str, StringConstraints(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+]
+Address = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
+_EMAIL_PART = r"[^@\s\x00-\x1F\x7F]"
+EMAIL_PATTERN = f"^{_EMAIL_PART}{{1,64}}@{_EMAIL_PART}{{1,189}}$"
+Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
+
+
+class RegisterHolder(Payload):
+    holder_id: Identifier = Field(description="the account holder (as screenings name them)")
+    name: HolderName = Field(description="personal data: sealed, never stored in clear")
+    date_of_birth: DateOfBirth = Field(description="personal data: sealed")
+    address: Address = Field(description="personal data: sealed")
+    email: Email = Field(description="personal data: sealed")
+
+
+class RegisterHolderSealed(Payload):
+    holder_id: Identifier
+    sealed_personal_data: Annotated[
+        str, StringConstraints(min_length=24, max_length=4096, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+    ] = Field(
+        description="name, date_of_birth, address and email sealed for the engine "
+        "(AES-256-GCM under a key derived from the holder KEK; docs/security.md): the "
+        "command then carries no personal data in clear. What POST /holders sends."
+    )
+
+
+class EraseHolder(Payload):
+    holder_id: Identifier
+    reason: Reason
+
+
 class ApproveReview(Payload):
     transfer_id: Identifier = Field(description="the transfer a risk rule held for review")
     note: Reason
@@ -369,6 +411,9 @@ PAYLOAD_MODELS: dict[str, type[Payload]] = {
     "record_screening_result": RecordScreeningResult,
     "escalate_screening": EscalateScreening,
     "resolve_screening": ResolveScreening,
+    "register_holder": RegisterHolder,
+    "register_holder_sealed": RegisterHolderSealed,
+    "erase_holder": EraseHolder,
 }
 COMMAND_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 
@@ -486,6 +531,8 @@ def _why(error: ErrorDetails, field: str) -> str:
     kind = error["type"]
     if kind == "missing":
         return "is required"
+    if field in PERSONAL_RULES and kind != "extra_forbidden":
+        return PERSONAL_RULES[field]  # never pydantic's text: it may quote the value
     if kind == "extra_forbidden":
         return "is not an allowed field"
     if kind == "string_pattern_mismatch":

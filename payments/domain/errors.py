@@ -178,6 +178,29 @@ class InvalidScreeningState(Rejection):
     code = "invalid_screening_state"
 
 
+class HolderExists(Rejection):
+    code = "holder_exists"
+
+
+class HolderNotFound(Rejection):
+    code = "holder_not_found"
+    retryable = True  # it may be registered first
+
+
+class HolderErased(Rejection):
+    """A step on a holder whose personal data was erased (payments.domain.holder)."""
+
+    code = "holder_erased"
+
+
+class HolderKeysUnavailable(Rejection):
+    """The engine has no key-encryption key (PAYMENTS_HOLDER_KEY_FILE): it stores no
+    personal data rather than store it in clear."""
+
+    code = "holder_keys_unavailable"
+    retryable = True
+
+
 class Unauthenticated(Rejection):
     """No signature, a bad one, or a key that is unknown or revoked: nothing applied and,
     since nobody can be held to it, nothing remembered (docs/security.md)."""

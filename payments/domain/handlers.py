@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from payments.domain import controls, expiry, review, screening
+from payments.domain import controls, expiry, holder, review, screening
 from payments.domain.account import Account
 from payments.domain.aggregates import Aggregates, account_of, payment_of
 from payments.domain.commands import (
@@ -376,4 +376,7 @@ HANDLERS: dict[str, Callable[[ParsedCommand, Aggregates], None]] = {
     "record_screening_result": screening.record_screening_result,
     "escalate_screening": screening.escalate_screening,
     "resolve_screening": screening.resolve_screening,
+    "register_holder": holder.register_holder,
+    "register_holder_sealed": holder.register_holder_sealed,
+    "erase_holder": holder.erase_holder,
 }

@@ -27,6 +27,7 @@ Kind = Literal[
     "dispute_calendar",
     "statement",
     "recon_exception",
+    "holder",
 ]
 
 

@@ -40,6 +40,10 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
             "request_screening",
             "escalate_screening",
             "resolve_screening",
+            # Personal data (payments.domain.holder): kept sealed, erasable.
+            "register_holder",
+            "register_holder_sealed",
+            "erase_holder",
         }
     ),
     # A KYC/AML screening provider (payments.integrations.screening): its answers only.

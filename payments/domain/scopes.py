@@ -21,6 +21,8 @@ SCOPES = (
     "disputes:read",
     "disputes:write",
     "compliance:review",
+    "holders:read",
+    "holders:write",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -40,7 +42,10 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         }
     ),
     "risk": frozenset({"accounts:read", "commands:write"}),
-    "compliance": frozenset({"accounts:read", "commands:write", "compliance:review"}),
+    # holders:read opens personal data (payments.api.holders): compliance only.
+    "compliance": frozenset(
+        {"accounts:read", "commands:write", "compliance:review", "holders:read", "holders:write"}
+    ),
     "screening": frozenset({"commands:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),

@@ -107,7 +107,7 @@ class RelaySupervisor(threading.Thread):
 def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True) -> None:
     observability = start_observability(settings, ENGINE_PORT)  # None: disabled or port taken
     app = open_application(settings)
-    ledger = Ledger(app)
+    ledger = Ledger(app, holder_kek=settings.holder_kek())
     supervisor = RelaySupervisor(settings, stop) if relay else None
     if supervisor is not None:
         supervisor.start()

@@ -11,9 +11,15 @@
   the engine's role (triggers): only the operator's tools write them.
 - `engine_intake_positions` (the Kafka offset stored with each batch) and
   `relay_position` (how far the relay has published), which the app role updates.
+- `holder_keys` (payments.ledger.holder_keys): each holder's data key, wrapped under
+  the KEK; mutable on purpose (erasure deletes the row). The app role reads, inserts
+  and deletes it (never updates); the query role reads it (the API opens personal
+  data for `holders:read`); the audit and projector roles may not read it at all:
+  `payments verify` needs no personal data.
 - The process roles (payments.contract.database_roles), where they exist: the engine
   as the app role above; the projector reads events only; the audit role reads every
-  table here (and those the owner makes later); the query role nothing at all.
+  table here (and those the owner makes later) except `holder_keys`; the query role
+  `holder_keys` only.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from payments.contract.database_roles import (
 )
 from payments.contract.tables import (
     EVENTS_TABLE,
+    HOLDER_KEYS_TABLE,
     INTAKE_POSITIONS_TABLE,
     RELAY_POSITION_TABLE,
     SNAPSHOTS_TABLE,
@@ -99,6 +106,11 @@ CREATE TABLE IF NOT EXISTS {relay} (
     notification_id bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS {holder_keys} (
+    holder_id text PRIMARY KEY,
+    wrapped_key bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
 """
 
 
@@ -146,18 +158,20 @@ _APPENDER_RIGHTS = (
     "REVOKE ALL ON {snapshots} FROM {role}",
     "GRANT SELECT, INSERT ON {snapshots} TO {role}",
     "GRANT SELECT, INSERT, UPDATE ON {intake}, {relay} TO {role}",
+    "REVOKE ALL ON {holder_keys} FROM {role}",
+    "GRANT SELECT, INSERT, DELETE ON {holder_keys} TO {role}",
 )
 # Each process role's rights on the write side, from nothing (REVOKE first), so an
 # install also takes back what an earlier version granted.
 _NOTHING = (
-    "REVOKE ALL ON {table}, {snapshots}, {intake}, {relay} FROM {role}",
+    "REVOKE ALL ON {table}, {snapshots}, {intake}, {relay}, {holder_keys} FROM {role}",
     "REVOKE ALL ON SEQUENCE {sequence} FROM {role}",
 )
 _ROLE_RIGHTS = {
     ENGINE_ROLE: _NOTHING + _APPENDER_RIGHTS,
     # The audit fill reads the store; the projector writes nothing here.
     PROJECTOR_ROLE: (*_NOTHING, "GRANT SELECT ON {table} TO {role}"),
-    QUERY_ROLE: _NOTHING,
+    QUERY_ROLE: (*_NOTHING, "GRANT SELECT ON {holder_keys} TO {role}"),
     AUDIT_ROLE: (
         *_NOTHING,
         "GRANT SELECT ON {table}, {snapshots}, {intake}, {relay} TO {role}",
@@ -199,6 +213,7 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
         sql.SQL(_TRACKING_TABLES).format(
             intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
             relay=sql.Identifier(RELAY_POSITION_TABLE),
+            holder_keys=sql.Identifier(HOLDER_KEYS_TABLE),
         )
     )
     grants = [(app_role, _APPENDER_RIGHTS)]
@@ -217,6 +232,7 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
                     snapshots=sql.Identifier(SNAPSHOTS_TABLE),
                     intake=sql.Identifier(INTAKE_POSITIONS_TABLE),
                     relay=sql.Identifier(RELAY_POSITION_TABLE),
+                    holder_keys=sql.Identifier(HOLDER_KEYS_TABLE),
                     schema=sql.Identifier(schema),
                 )
             )

@@ -96,10 +96,17 @@ from payments.domain.ids import (
     transfer_id_to_uuid,
 )
 from payments.domain.payment import Payment
+from payments.domain.personal_data import (
+    PERSONAL_DATA_COMMANDS,
+    PERSONAL_FIELDS,
+    keyed_fingerprint,
+    seal,
+)
 from payments.domain.risk import RiskPolicy
 from payments.domain.roles import GATEWAY_ROLE, may_issue
 from payments.domain.text_rules import is_clean_text
 from payments.ledger import signature_pool
+from payments.ledger.holder_keys import BatchHolderKeys
 from payments.ledger.signature_pool import PendingCheck
 from payments.ledger.store import AggregateCache, IntakePosition, PaymentsApplication
 
@@ -108,6 +115,7 @@ log = structlog.get_logger(__name__)
 A = TypeVar("A", bound=Aggregate)
 
 MAX_CONFLICT_ATTEMPTS = 10
+SEALED_PREFIX = "sealed:"  # a signed payload sealed under a holder's key
 # Re-read often; records, transfers and batches are not. A cached key or principal is
 # re-checked at save like every aggregate read, so a revocation is never missed.
 _SIGNATURE_FIELDS = ("key_id", "signature")
@@ -155,15 +163,24 @@ class Outcome:
         )
 
 
-def fingerprint(raw: dict[str, Any]) -> str:
+def fingerprint(raw: dict[str, Any], holder_kek: bytes | None = None) -> str:
     """sha256 of the canonical JSON of the command's type and payload.
 
     The same bytes as ever (stored fingerprints decide replays): orjson where it spells
     them identically (`fast_json.canonical`), else the stdlib. Total: `surrogatepass`
     encodes a lone surrogate instead of raising (such a command is rejected, but still
     answered idempotently); for clean text it is plain UTF-8.
+
+    A command carrying personal data (`PERSONAL_DATA_COMMANDS`) gets no plain hash of
+    it, which anyone could test guesses against: an HMAC under the holder KEK, or
+    without a KEK (such a command is rejected) a hash of the payload without its
+    personal fields.
     """
-    document = {"type": raw.get("type"), "payload": raw.get("payload")}
+    payload = raw.get("payload")
+    personal = raw.get("type") in PERSONAL_DATA_COMMANDS
+    if personal and holder_kek is None and isinstance(payload, dict):
+        payload = {k: v for k, v in payload.items() if k not in PERSONAL_FIELDS}
+    document = {"type": raw.get("type"), "payload": payload}
     try:
         data = fast_json.canonical(document)
     except (TypeError, ValueError, UnicodeEncodeError):
@@ -171,6 +188,8 @@ def fingerprint(raw: dict[str, Any]) -> str:
             document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
         )
         data = text.encode("utf-8", "surrogatepass")
+    if personal and holder_kek is not None:
+        return keyed_fingerprint(holder_kek, data)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -214,9 +233,12 @@ class WorkingSet:
     recorder re-checks under its lock for those the batch did not write.
     """
 
-    def __init__(self, app: PaymentsApplication, cache: AggregateCache) -> None:
+    def __init__(
+        self, app: PaymentsApplication, cache: AggregateCache, holder_kek: bytes | None = None
+    ) -> None:
         self._app = app
         self._cache = cache
+        self.keys = BatchHolderKeys(holder_kek, app.wrapped_holder_key)
         self.aggregates: dict[UUID, Aggregate | None] = {}
         self.read_versions: dict[UUID, int | None] = {}
         self._pending_at_start: dict[UUID, int] = {}
@@ -236,6 +258,9 @@ class WorkingSet:
         if aggregate is not None and not isinstance(aggregate, cls):
             raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {cls.__name__}")
         return aggregate
+
+    def holder_keys(self) -> BatchHolderKeys:
+        return self.keys
 
     def add(self, aggregate: Aggregate) -> None:
         if self.aggregates.get(aggregate.id) is not None:
@@ -301,8 +326,17 @@ class WorkingSet:
 
 
 class Ledger:
-    def __init__(self, app: PaymentsApplication, *, cache_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        app: PaymentsApplication,
+        *,
+        cache_size: int = 100_000,
+        holder_kek: bytes | None = None,
+    ) -> None:
         self.app = app
+        # Seals holders' data keys (payments.domain.personal_data); None: register_holder
+        # is rejected `holder_keys_unavailable`.
+        self.holder_kek = holder_kek
         self.cache = AggregateCache(cache_size)
         self._public_keys: dict[str, Any] = {}  # public key text -> loaded key
 
@@ -377,7 +411,7 @@ class Ledger:
         crashed: set[int] = set()
         conflicts = 0
         while True:
-            working = WorkingSet(self.app, self.cache)
+            working = WorkingSet(self.app, self.cache, self.holder_kek)
             try:
                 outcomes = self._decide_all(working, commands, crashed)
                 self._save(working, positions)
@@ -428,6 +462,7 @@ class Ledger:
                     working.new_events,
                     expected_versions=working.expected_versions(),
                     intake_positions=positions,
+                    holder_keys=working.keys.changes,
                 )
             except CONTENT_REFUSALS as refused:  # the store or its encoder refused a value
                 raise _Unsavable(refused) from refused
@@ -493,7 +528,7 @@ class Ledger:
         working.begin_command()
         try:
             issuer = self._authenticate(working, command, check)
-            print_ = fingerprint(raw_dict)
+            print_ = fingerprint(raw_dict, self.holder_kek)
             record_id = command_id_to_uuid(command_id)
         except Rejection as refused:  # not remembered: nobody can be held to it
             return _rejected(command_id, command_type, refused, now)
@@ -557,7 +592,7 @@ class Ledger:
             key_id=issuer.key_id,
             signature=issuer.signature,
             issued_at=raw_dict.get("issued_at"),
-            signed_payload=canonical_json(raw_dict["payload"]).decode("utf-8"),
+            signed_payload=self._signed_payload(working, issuer, raw_dict, rejection),
             via=issuer.via,
         )
         working.add(decided)
@@ -571,6 +606,28 @@ class Ledger:
             replayed=False,
             processed_at=decided.decided_at,
         )
+
+    def _signed_payload(
+        self,
+        working: WorkingSet,
+        issuer: Issuer,
+        raw: dict[str, Any],
+        rejection: Rejection | None,
+    ) -> str | None:
+        """The payload as signed, for the offline check; never personal data in clear.
+
+        A personal-data command keeps it sealed under its holder's key (`sealed:`…),
+        so it is shredded with the holder; rejected, it keeps nothing (its fingerprint
+        still answers a re-send). Both are counted apart by `verify --signatures`.
+        """
+        text = canonical_json(raw["payload"]).decode("utf-8")
+        if issuer.envelope.type not in PERSONAL_DATA_COMMANDS:
+            return text
+        holder_id = raw["payload"].get("holder_id")
+        data_key = working.keys.get(holder_id) if rejection is None else None
+        if data_key is None or not isinstance(holder_id, str):
+            return None
+        return SEALED_PREFIX + seal(data_key, holder_id, {"signed_payload": text})
 
     def _authenticate(
         self, working: WorkingSet, command: IncomingCommand, check: PendingCheck | None = None

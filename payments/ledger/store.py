@@ -13,6 +13,9 @@ error that happens after its INSERT):
   version it was read at (absent ones still absent), raising `ReadConflict` (an
   `IntegrityError`) otherwise — written aggregates are already protected by the
   primary key — and it upserts the batch's Kafka intake positions.
+- It inserts the holders' new wrapped data keys and deletes the erased ones
+  (`holder_keys`, payments.ledger.holder_keys), so a key and its holder's events
+  commit together or not at all.
 - It inserts from four plain arrays rather than an array of composites (the same
   rows, several times cheaper to encode for big batches).
 
@@ -50,9 +53,11 @@ from psycopg.sql import SQL, Identifier, Literal
 from payments.contract.tables import (
     APPLICATION_NAME,
     EVENTS_TABLE,
+    HOLDER_KEYS_TABLE,
     INTAKE_POSITIONS_TABLE,
     SNAPSHOTS_TABLE,
 )
+from payments.ledger.holder_keys import HolderKeyChanges
 from payments.ledger.transcoder import FastJSONTranscoder
 from payments.runtime.settings import Settings
 
@@ -126,6 +131,17 @@ class LedgerRecorder(PostgresApplicationRecorder):
         self.select_positions_statement = SQL(
             "SELECT topic, partition, next_offset FROM {0} WHERE consumer_group = %s"
         ).format(positions)
+        holder_keys = Identifier(self.datastore.schema, HOLDER_KEYS_TABLE)
+        # A plain INSERT: a second key for one holder is a conflict (IntegrityError).
+        self.insert_holder_key_statement = SQL(
+            "INSERT INTO {0} (holder_id, wrapped_key) VALUES (%s, %s)"
+        ).format(holder_keys)
+        self.delete_holder_key_statement = SQL("DELETE FROM {0} WHERE holder_id = %s").format(
+            holder_keys
+        )
+        self.select_holder_key_statement = SQL(
+            "SELECT wrapped_key FROM {0} WHERE holder_id = %s"
+        ).format(holder_keys)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -151,6 +167,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
         *,
         expected_versions: Mapping[UUID, int | None] | None = None,
         intake_positions: Iterable[IntakePosition] = (),
+        holder_keys: HolderKeyChanges | None = None,
         **kwargs: Any,
     ) -> None:
         # Same transaction as the inserts that follow; the lock is re-entrant.
@@ -161,6 +178,17 @@ class LedgerRecorder(PostgresApplicationRecorder):
             _check_read_versions(expected_versions, actual)
         for position in intake_positions:
             curs.execute(self.upsert_position_statement, tuple(position))
+        if holder_keys:
+            for holder_id, wrapped in holder_keys.inserts.items():
+                curs.execute(self.insert_holder_key_statement, (holder_id, wrapped))
+            for holder_id in holder_keys.deletes:
+                curs.execute(self.delete_holder_key_statement, (holder_id,))
+
+    def wrapped_holder_key(self, holder_id: str) -> bytes | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_holder_key_statement, (holder_id,))
+            row = curs.fetchone()
+            return None if row is None else bytes(row["wrapped_key"])
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -209,6 +237,7 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
     def __init__(self) -> None:
         super().__init__()
         self._positions: dict[tuple[str, str, int], int] = {}
+        self.holder_keys: dict[str, bytes] = {}
 
     def _insert_events(
         self,
@@ -216,6 +245,7 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
         *,
         expected_versions: Mapping[UUID, int | None] | None = None,
         intake_positions: Iterable[IntakePosition] = (),
+        holder_keys: HolderKeyChanges | None = None,
         **kwargs: Any,
     ) -> Sequence[int] | None:
         with self._database_lock:
@@ -226,11 +256,21 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
                     if self._stored_events_index.get(str(aggregate_id))
                 }
                 _check_read_versions(expected_versions, actual)
+            if holder_keys and any(h in self.holder_keys for h in holder_keys.inserts):
+                raise IntegrityError("a holder key exists already")
             notification_ids = super()._insert_events(stored_events, **kwargs)
+            if holder_keys:
+                self.holder_keys.update(holder_keys.inserts)
+                for holder_id in holder_keys.deletes:
+                    self.holder_keys.pop(holder_id, None)
             for p in intake_positions:
                 key = (p.consumer_group, p.topic, p.partition)
                 self._positions[key] = max(self._positions.get(key, p.next_offset), p.next_offset)
             return notification_ids
+
+    def wrapped_holder_key(self, holder_id: str) -> bytes | None:
+        with self._database_lock:
+            return self.holder_keys.get(holder_id)
 
     def intake_positions(self, consumer_group: str) -> dict[tuple[str, int], int]:
         with self._database_lock:
@@ -312,6 +352,12 @@ class PaymentsApplication(Application):
             except AggregateNotFoundError:
                 continue
         return aggregates
+
+    def wrapped_holder_key(self, holder_id: str) -> bytes | None:
+        """A holder's data key as `holder_keys` stores it (wrapped), or None."""
+        recorder = self.recorder
+        assert isinstance(recorder, LedgerRecorder | MemoryLedgerRecorder)
+        return recorder.wrapped_holder_key(holder_id)
 
     def intake_positions(self, consumer_group: str) -> dict[tuple[str, int], int]:
         """The next offset to consume per (topic, partition), as stored by the ledger."""

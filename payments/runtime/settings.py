@@ -129,6 +129,18 @@ class Settings(BaseSettings):
         default=None, description="the principal that key was registered for"
     )
 
+    # Personal data (docs/security.md, "Personal data"): the key-encryption key that
+    # wraps every holder's data key. The engine seals with it, the API opens with it.
+    holder_key_file: Path | None = Field(
+        default=None, description="file of the holder KEK: base64 of 32 random bytes"
+    )
+
+    def holder_kek(self) -> bytes | None:
+        """The holder KEK, or None when no file is configured (unreadable: raises)."""
+        from payments.domain.personal_data import load_kek
+
+        return None if self.holder_key_file is None else load_kek(self.holder_key_file)
+
     @cached_property
     def topics(self) -> Topics:
         return Topics(self.topic_prefix)

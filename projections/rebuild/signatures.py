@@ -7,7 +7,10 @@ checked: the key was registered, and not yet revoked, before the record; its
 principal is the record's actor (or its `via`, the gateway that signed on the actor's
 behalf, with `on_behalf_of` signed too); the Ed25519 signature verifies over the canonical
 form rebuilt from the record (`payments.contract.signing`). A record stored before
-commands were signed (no key id) is counted apart, not failed.
+commands were signed (no key id) is counted apart, not failed; so is the record of a
+command carrying personal data (`register_holder`): its signed payload is sealed under
+the holder's key, or not kept when it was rejected, so the auditor checks its key and
+principal but not its signature (docs/security.md, "Personal data").
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from payments.contract.signing import (
     verifies,
 )
 from payments.contract.tables import EVENTS_TABLE
+from payments.domain.personal_data import PERSONAL_DATA_COMMANDS
 
 RECORD_TOPIC = "payments.domain.command_record:CommandRecord.Decided"
 KEY_TOPICS = (
@@ -41,6 +45,7 @@ KEY_TOPICS = (
 class SignatureReport:
     commands: int = 0
     unsigned_legacy: int = 0
+    personal_data_sealed: int = 0  # key and principal checked, the signature not
     keys: int = 0
     failures: list[tuple[int, str, str]] = field(default_factory=list)  # position, id, why
 
@@ -105,6 +110,9 @@ def _check_record(
     if (via or record.get("actor")) != key.principal:
         signer = f"gateway {via!r}" if via else f"actor {record.get('actor')!r}"
         return fail(f"{signer} is not {key.principal}, the key's principal")
+    if record.get("command_type") in PERSONAL_DATA_COMMANDS:
+        report.personal_data_sealed += 1
+        return None
     signature = decode_signature(record.get("signature"))
     payload = record.get("signed_payload")
     if signature is None or not isinstance(payload, str):

@@ -54,6 +54,8 @@ def test_the_demo_plays_the_day_and_verify_passes(
     # The disputes: the coffee's accepted (4.50 back to alice, the 15.00 fee kept), the
     # books' contested by two operators and won (bob's 13.00 back to the bookshop).
     assert "proposer_cannot_approve" in out and '"status": "won"' in out
+    # A holder's personal data, registered sealed and erased before the day's verify.
+    assert "register_holder" in out and "erase_holder" in out and "Alice Example" not in out
     # The day ends with the payout account reconciled: the bank's fee is the exception.
     assert "the bank's fee (0.35) is the one exception, and the drift" in out
     assert "unexpected reconciliation" not in out

@@ -237,6 +237,28 @@ def test_the_audit_role_reads_everything_and_writes_nothing(
     refused(audit, "CREATE TABLE audit_was_here (x int)")
 
 
+def test_holder_keys_are_the_engine_s_to_write_and_the_query_role_s_to_read(
+    role_url: dict[str, str],
+) -> None:
+    """Erasure deletes a key (the engine); the API opens data with it (the query role);
+    no one updates a key, and verify (audit) and the projector never see one."""
+    insert = "INSERT INTO holder_keys (holder_id, wrapped_key) VALUES (%s, %s)"
+    row = (f"tests-{uuid.uuid4().hex}", b"not a key")
+    select, delete = "SELECT * FROM holder_keys LIMIT 1", "DELETE FROM holder_keys WHERE false"
+    update = "UPDATE holder_keys SET wrapped_key = wrapped_key WHERE false"
+    engine, query = role_url["engine"], role_url["client"]
+    for statement in (select, delete):
+        allowed(engine, statement)
+    allowed(engine, insert, row)
+    refused(engine, update)
+    allowed(query, select)
+    for statement in (update, delete):
+        refused(query, statement)
+    refused(query, insert, row)
+    for principal in ("audit", "projections"):
+        refused(role_url[principal], select)
+
+
 # --- history -------------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from payments.ledger.service import Ledger, Outcome
 from payments.ledger.statements import record_import, resolve_exception
 from payments.ledger.store import PaymentsApplication, in_memory_application
 from payments.tools.contract_docs.dispute_examples import dispute_steps
+from payments.tools.contract_docs.holder_examples import EXAMPLE_HOLDER_KEK, holder_steps
 from payments.tools.contract_docs.risk_examples import risk_steps
 
 
@@ -63,6 +64,7 @@ class Step:
     signer: Signer | None = OPERATOR
     tampered: bool = False  # changed after signing
     decided_at: datetime | None = None  # the event clock stopped at it (risk_examples)
+    without_holder_key: bool = False  # decided by an engine with no holder KEK
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -222,6 +224,7 @@ SCENARIO: list[Step] = [
     *_rejections(),
     *dispute_steps(command, Step, REVIEWER),
     *risk_steps(command, Step),
+    *holder_steps(command, Step),
 ]
 
 
@@ -302,7 +305,8 @@ def event_clock_at(moment: datetime | None) -> Iterator[None]:
 def run_scenario() -> Published:
     app = in_memory_application()
     register_example_keys(app)
-    ledger = Ledger(app)
+    ledger = Ledger(app, holder_kek=EXAMPLE_HOLDER_KEK)
+    keyless = Ledger(app)
     outcomes: list[tuple[Step, dict[str, Any]]] = []
     for step in SCENARIO:
         if step.signer is REVIEWER and principal_roles(app, REVIEWER.principal) is None:
@@ -310,7 +314,8 @@ def run_scenario() -> Published:
             register_key(app, principal=REVIEWER.principal, public_key=key, actor=by,
                          roles={"disputes"})  # fmt: skip
         with event_clock_at(step.decided_at):
-            outcome: Outcome = ledger.decide(step.envelope)
+            deciding = keyless if step.without_holder_key else ledger
+            outcome: Outcome = deciding.decide(step.envelope)
         outcomes.append((step, outcome.to_json()))
     issue_example_api_keys(app)
     reconcile_example_statement(app)

@@ -255,6 +255,23 @@ def business_day(tag: str) -> list[Step]:
             "the café does not contest it: lost, alice gets her 4.50 back",
             dispute_id=ident("dispute-coffee"),
         ),
+        # Personal data (docs/security.md): sealed under alice's own key, then erased by
+        # destroying that key; the day's verify still passes.
+        step(
+            "register_holder",
+            "alice's personal data, stored sealed under a key of her own",
+            holder_id=ident("holder-alice"),
+            name="Alice Example",
+            date_of_birth="1990-04-01",
+            address="1 Example Street, Exampletown",
+            email="alice@example.org",
+        ),
+        step(
+            "erase_holder",
+            "alice asks to be forgotten: her key is destroyed, her data reads as erased",
+            holder_id=ident("holder-alice"),
+            reason="the holder's request under GDPR article 17",
+        ),
     ]
     # The books dispute is contested and won through the admin API by two operators
     # (payments.tools.demo.disputes).

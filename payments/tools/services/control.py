@@ -20,6 +20,7 @@ from payments.tools.schema import install_schema
 from payments.tools.services import (
     acls,
     broker,
+    holder_kek,
     kafka_jars,
     postgres,
     secrets_file,
@@ -219,6 +220,8 @@ def env_vars(config: ServiceConfig | None = None, principal: str = "client") -> 
     }
     if principal in secrets_file.KAFKA_PRINCIPALS:
         variables |= kafka_vars(principal, passwords)
+    if principal in ("engine", "client", "admin"):  # who seal or open personal data
+        variables |= holder_kek.kek_vars(config)
     if principal in ("client", "admin"):  # those who send commands
         variables |= signing_keys.signing_vars(config)
     if principal == "client":  # `payments api` runs as the client
