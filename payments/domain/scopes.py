@@ -21,6 +21,7 @@ SCOPES = (
     "disputes:read",
     "disputes:write",
     "compliance:review",
+    "reconciliation:write",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -42,6 +43,9 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "risk": frozenset({"accounts:read", "commands:write"}),
     "compliance": frozenset({"accounts:read", "commands:write", "compliance:review"}),
     "screening": frozenset({"commands:write"}),
+    # Imports bank statements (POST /statements/imports); the API writes them as the
+    # reconciler database role, which may append nothing else.
+    "reconciliation": frozenset({"reconciliation:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),
     # The API's own principal: it signs for others and reads nothing in its own name.
