@@ -17,7 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from payments.api import commands, disputes, holders, screenings, statements, webhooks
+from payments.api import (
+    commands,
+    disputes,
+    holders,
+    reconciliation_imports,
+    screenings,
+    statements,
+    webhooks,
+)
 from payments.api.bus import CommandBus
 from payments.api.gateway import load_gateway
 from payments.api.metrics import ApiMetrics
@@ -80,6 +88,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
     app.include_router(screenings.router)
     app.include_router(holders.router)
     app.include_router(webhooks.router)
+    app.include_router(reconciliation_imports.router)
     app.add_exception_handler(ApiProblem, on_api_problem)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

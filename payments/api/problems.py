@@ -29,6 +29,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed"),
     "too-large": (413, "The request's body is too large"),
     "invalid-request": (422, "The request's parameters are not valid"),
+    "statement-unreadable": (422, "The statement file cannot be read, or not for this account"),
+    "statement-unbalanced": (422, "A statement's opening balance and lines do not add up"),
+    "account-not-reconcilable": (422, "No external account of the ledger by that id"),
     "rate-limited": (429, "Too many requests for this API key"),
     "unavailable": (503, "A service the API needs is not answering"),
     "internal-error": (500, "Internal error"),
@@ -46,6 +49,11 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="invalid-request only: which parameter, and why"
     )
+    difference: int | None = Field(
+        default=None,
+        description="statement-unbalanced only: closing − (opening + Σ lines), minor units",
+    )
+    currency: str | None = Field(default=None, description="statement-unbalanced only")
 
 
 class ApiProblem(Exception):
@@ -55,9 +63,11 @@ class ApiProblem(Exception):
         detail: str,
         headers: dict[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.slug, self.detail, self.headers, self.errors = slug, detail, headers or {}, errors
+        self.extra = extra or {}  # the problem's own members (RFC 9457 extensions)
 
 
 def problem_response(
@@ -66,6 +76,7 @@ def problem_response(
     detail: str,
     headers: dict[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     status, title = PROBLEMS[slug]
     body = Problem(
@@ -75,6 +86,7 @@ def problem_response(
         detail=detail,
         request_id=getattr(request.state, "request_id", None),
         errors=errors,
+        **(extra or {}),
     )
     return JSONResponse(
         body.model_dump(exclude_none=True), status, headers=headers, media_type=MEDIA_TYPE
@@ -83,7 +95,7 @@ def problem_response(
 
 async def on_api_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
-    return problem_response(request, exc.slug, exc.detail, exc.headers, exc.errors)
+    return problem_response(request, exc.slug, exc.detail, exc.headers, exc.errors, exc.extra)
 
 
 async def on_invalid_request(request: Request, exc: Exception) -> JSONResponse:

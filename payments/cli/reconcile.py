@@ -59,8 +59,8 @@ def import_command(
       payments reconcile import stmt-2026-11-28.xml --account payout
     """
     from payments.integrations.statements.model import StatementError
-    from payments.tools.reconcile.importing import import_file
-    from payments.tools.reconcile.ledger_side import NotAnExternalAccount
+    from payments.reconciliation.importing import import_file
+    from payments.reconciliation.ledger_side import NotAnExternalAccount
 
     try:
         done = import_file(

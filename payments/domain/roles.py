@@ -48,6 +48,9 @@ ROLE_COMMANDS: dict[str, frozenset[str]] = {
     ),
     # A KYC/AML screening provider (payments.integrations.screening): its answers only.
     "screening": frozenset({"record_screening_result"}),
+    # Bank statements over HTTP (scope reconciliation:write): no command at all; the
+    # import is written by the API's reconciler database role, not by the engine.
+    "reconciliation": frozenset(),
     # Sweeps only (payments.tools.schedule): what is due as of a moment.
     "scheduler": frozenset({"expire_disputes", "expire_authorizations"}),
     # Issues nothing itself: signs commands on behalf of other principals (the HTTP

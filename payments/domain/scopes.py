@@ -23,6 +23,7 @@ SCOPES = (
     "compliance:review",
     "holders:read",
     "holders:write",
+    "reconciliation:write",
 )
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -47,6 +48,9 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         {"accounts:read", "commands:write", "compliance:review", "holders:read", "holders:write"}
     ),
     "screening": frozenset({"commands:write"}),
+    # Imports bank statements (POST /statements/imports); the API writes them as the
+    # reconciler database role, which may append nothing else.
+    "reconciliation": frozenset({"reconciliation:write"}),
     # Publishes sweeps over Kafka (payments schedule tick); nothing over HTTP.
     "scheduler": frozenset(),
     # The API's own principal: it signs for others and reads nothing in its own name.

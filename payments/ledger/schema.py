@@ -19,7 +19,9 @@
 - The process roles (payments.contract.database_roles), where they exist: the engine
   as the app role above; the projector reads events only; the audit role reads every
   table here (and those the owner makes later) except `holder_keys`; the query role
-  `holder_keys` only.
+  `holder_keys` only; the reconciler (the API's statement imports) reads events and
+  appends, and a trigger refuses every event it inserts that is not of a BankStatement
+  or a ReconciliationException.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from payments.contract.database_roles import (
     PROCESS_ROLES,
     PROJECTOR_ROLE,
     QUERY_ROLE,
+    RECONCILER_ROLE,
 )
 from payments.contract.tables import (
     EVENTS_TABLE,
@@ -91,6 +94,26 @@ CREATE OR REPLACE TRIGGER {trigger} BEFORE INSERT ON {table}
     EXECUTE FUNCTION {guard}();
 """
 RECONCILIATION_TOPIC_PREFIXES = ("payments.domain.statement:", "payments.domain.reconciliation:")
+
+# The reconciler's role may append, but only reconciliation facts: an API process that
+# holds its password (POST /statements/imports) must not be able to move money, mint a
+# key or write any other event. A whitelist of the two aggregates' topics.
+_RECONCILER_GUARD = """
+CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the reconciler''s role may not write % (only statements and their exceptions)',
+        NEW.topic USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE OR REPLACE TRIGGER {trigger} BEFORE INSERT ON {table}
+    FOR EACH ROW WHEN (current_user = {reconciler}
+                       AND NOT (NEW.topic LIKE {statements} OR NEW.topic LIKE {exceptions}))
+    EXECUTE FUNCTION {guard}();
+"""
+RECONCILER_TOPIC_PREFIXES = (
+    "payments.domain.statement:BankStatement.",
+    "payments.domain.reconciliation:ReconciliationException.",
+)
 
 _TRACKING_TABLES = """
 CREATE TABLE IF NOT EXISTS {intake} (
@@ -172,6 +195,13 @@ _ROLE_RIGHTS = {
     # The audit fill reads the store; the projector writes nothing here.
     PROJECTOR_ROLE: (*_NOTHING, "GRANT SELECT ON {table} TO {role}"),
     QUERY_ROLE: (*_NOTHING, "GRANT SELECT ON {holder_keys} TO {role}"),
+    # Reads the store (duplicates, earlier matches) and appends; what it may append is
+    # the reconciler guard's to say. No snapshots, no positions.
+    RECONCILER_ROLE: (
+        *_NOTHING,
+        "GRANT SELECT, INSERT ON {table} TO {role}",
+        "GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {role}",
+    ),
     AUDIT_ROLE: (
         *_NOTHING,
         "GRANT SELECT ON {table}, {snapshots}, {intake}, {relay} TO {role}",
@@ -207,6 +237,16 @@ def _guard_and_grant(conn: psycopg.Connection, app_role: str) -> None:
             engine=sql.Literal(ENGINE_ROLE),
             statements=sql.Literal(RECONCILIATION_TOPIC_PREFIXES[0] + "%"),
             exceptions=sql.Literal(RECONCILIATION_TOPIC_PREFIXES[1] + "%"),
+        )
+    )
+    conn.execute(
+        sql.SQL(_RECONCILER_GUARD).format(
+            guard=sql.Identifier(f"{EVENTS_TABLE}_reconciler_guard"),
+            trigger=sql.Identifier(f"{EVENTS_TABLE}_reconciler_appends_reconciliation_only"),
+            table=sql.Identifier(EVENTS_TABLE),
+            reconciler=sql.Literal(RECONCILER_ROLE),
+            statements=sql.Literal(RECONCILER_TOPIC_PREFIXES[0] + "%"),
+            exceptions=sql.Literal(RECONCILER_TOPIC_PREFIXES[1] + "%"),
         )
     )
     conn.execute(

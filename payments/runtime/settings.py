@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL of the role that owns the event store (schema install only)",
     )
+    reconciler_database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL of the reconciler role: the API's statement imports only",
+    )
     kafka_bootstrap: str | None = Field(
         default=None, description="Kafka bootstrap servers, host:port[,host:port]"
     )

@@ -4,7 +4,8 @@
 Where the process roles exist (payments.contract.database_roles; `payments services
 up` and compose create them), each gets its rights here: it may connect, the
 projector owns the read side, the query and audit roles read it (docs/security.md,
-"Database roles"). Without them the app role holds everything, as before. The HTTP
+"Database roles"); the reconciler reads the read side as the query role does.
+Without them the app role holds everything, as before. The HTTP
 API's request log is the one table the query role may write: INSERT only; and the
 webhook inbox (payments/api/webhook_inbox.py): SELECT and INSERT, never UPDATE.
 """
@@ -15,7 +16,13 @@ import psycopg
 from psycopg import sql
 
 from payments.api import request_log, webhook_inbox
-from payments.contract.database_roles import AUDIT_ROLE, PROCESS_ROLES, PROJECTOR_ROLE, QUERY_ROLE
+from payments.contract.database_roles import (
+    AUDIT_ROLE,
+    PROCESS_ROLES,
+    PROJECTOR_ROLE,
+    QUERY_ROLE,
+    RECONCILER_ROLE,
+)
 from payments.ledger import schema as write_side
 from projections import schema as read_side
 
@@ -24,7 +31,8 @@ def install_schema(admin_url: str, app_url: str) -> None:
     present = _database_rights(admin_url)
     write_side.install(admin_url, app_url)
     owner = PROJECTOR_ROLE if PROJECTOR_ROLE in present and _may_become(app_url) else None
-    readers = [role for role in (QUERY_ROLE, AUDIT_ROLE) if role in present]
+    # The reconciler reads what the API's query role reads (the audit log, for matching).
+    readers = [role for role in (QUERY_ROLE, AUDIT_ROLE, RECONCILER_ROLE) if role in present]
     read_side.install(app_url, owner=owner, readers=readers if owner else ())
     with psycopg.connect(app_url) as conn, conn.transaction():
         if owner is not None:  # the projector owns it, like every read-side table

@@ -21,6 +21,7 @@ from payments.contract.database_roles import (
     ENGINE_ROLE,
     PROJECTOR_ROLE,
     QUERY_ROLE,
+    RECONCILER_ROLE,
 )
 from payments.contract.tables import (
     EVENTS_TABLE,
@@ -46,7 +47,7 @@ def role_url(settings: Settings) -> dict[str, str]:
     """PAYMENTS_DATABASE_URL as each principal's role, on the local services."""
     urls = {
         principal: principals.as_role(settings, settings.require_database_url(), principal)
-        for principal in ("engine", "projections", "client", "audit", "admin")
+        for principal in ("engine", "projections", "client", "audit", "admin", "reconciler")
     }
     if any(url is None for url in urls.values()):
         pytest.skip("the suite runs on a database this project did not set up")
@@ -259,10 +260,85 @@ def test_holder_keys_are_the_engine_s_to_write_and_the_query_role_s_to_read(
         refused(role_url[principal], select)
 
 
+# --- the reconciler (the API's statement imports) -------------------------------------
+
+APPEND = (
+    f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, originator_version, topic,"
+    " state) VALUES (-1, %s, 1, %s, '')"
+)  # an explicit position: no sequence number is used, and it is rolled back anyway
+RECONCILIATION_TOPICS = (
+    "payments.domain.statement:BankStatement.Imported",
+    "payments.domain.statement:BankStatement.Reconciled",
+    "payments.domain.reconciliation:ReconciliationException.Opened",
+    "payments.domain.reconciliation:ReconciliationException.Resolved",
+)
+INTRUDING_TOPICS = (
+    "payments.domain.account:Account.Opened",
+    "payments.domain.account:Account.Credited",
+    "payments.domain.payment:Payment.Captured",
+    "payments.domain.identity:Principal.Registered",
+    "payments.domain.statement:Other.Imported",  # the module's name is not enough
+    "payments.domain.statementx:BankStatement.Imported",
+    "test:Nothing",
+)
+
+
+def test_the_reconciler_role_exists_where_the_api_gets_its_url(settings: Settings) -> None:
+    config = ServiceConfig.from_settings(settings)
+    if settings.kafka_bootstrap != config.kafka_bootstrap:
+        pytest.skip("the suite runs on services this project did not start")
+    client = control.env_vars(config, "client")
+    with psycopg.connect(client["PAYMENTS_RECONCILER_DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (RECONCILER_ROLE,)
+    for principal in ("engine", "projections", "audit"):
+        assert "PAYMENTS_RECONCILER_DATABASE_URL" not in control.env_vars(config, principal)
+
+
+def test_the_reconciler_appends_statements_and_their_exceptions(role_url: dict[str, str]) -> None:
+    for topic in RECONCILIATION_TOPICS:
+        allowed(role_url["reconciler"], APPEND, (NOBODY, topic))
+    allowed(role_url["reconciler"], f"SELECT count(*) FROM {EVENTS_TABLE} WHERE originator_id = %s",
+            (NOBODY,))  # fmt: skip
+
+
+@pytest.mark.parametrize("topic", INTRUDING_TOPICS)
+def test_the_reconciler_may_append_no_other_event(role_url: dict[str, str], topic: str) -> None:
+    """An API process that holds the reconciler's password cannot move money, mint a
+    key or write anything but a statement and its exceptions: PostgreSQL refuses."""
+    error = attempt(role_url["reconciler"], APPEND, (NOBODY, topic))
+    assert isinstance(error, psycopg.errors.InsufficientPrivilege), (topic, error)
+    assert "the reconciler's role may not write" in str(error), error
+    # The guard is the reconciler's: the engine still appends an account event.
+    if topic.startswith("payments.domain.account:"):
+        allowed(role_url["engine"], APPEND, (NOBODY, topic))
+
+
+def test_the_reconciler_changes_nothing_else(
+    role_url: dict[str, str], write_statements: dict[str, list[str]]
+) -> None:
+    reconciler = role_url["reconciler"]
+    for statement in write_statements[EVENTS_TABLE][1:]:  # UPDATE, DELETE, TRUNCATE
+        refused(reconciler, statement)
+    for table in (SNAPSHOTS_TABLE, INTAKE_POSITIONS_TABLE, RELAY_POSITION_TABLE):
+        refused(reconciler, f"SELECT 1 FROM {table} LIMIT 1")
+        for statement in write_statements[table]:
+            refused(reconciler, statement)
+    for table in READ_SIDE:  # reads what the API's query role reads: no write
+        allowed(reconciler, f"SELECT * FROM {table} LIMIT 1")
+        for statement in write_statements[table]:
+            refused(reconciler, statement)
+    refused(reconciler, "CREATE TABLE reconciler_was_here (x int)")
+    refused(reconciler, f"ALTER TABLE {EVENTS_TABLE} DISABLE TRIGGER USER")
+    refused(reconciler, f"DROP TRIGGER payments_events_reconciler_appends_reconciliation_only"
+                        f" ON {EVENTS_TABLE}")  # fmt: skip
+
+
 # --- history -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("principal", ["engine", "projections", "client", "audit", "admin"])
+@pytest.mark.parametrize(
+    "principal", ["engine", "projections", "client", "audit", "admin", "reconciler"]
+)
 def test_only_the_owner_could_change_an_event_and_its_triggers_stop_it(
     role_url: dict[str, str], settings: Settings, principal: str
 ) -> None:

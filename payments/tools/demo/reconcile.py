@@ -15,9 +15,9 @@ import psycopg
 
 from payments.ledger.statements import reconciliation_facts
 from payments.ledger.store import open_application
+from payments.reconciliation.importing import import_file
+from payments.reconciliation.ledger_side import read_account
 from payments.runtime.settings import Settings
-from payments.tools.reconcile.importing import import_file
-from payments.tools.reconcile.ledger_side import read_account
 from payments.tools.reconcile.report import Report, build_report
 
 BANK_FEE = -35  # cents, money out

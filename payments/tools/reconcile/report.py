@@ -27,7 +27,7 @@ import psycopg
 from payments.domain.reconciliation import ReconciliationException
 from payments.domain.statement import BankStatement
 from payments.ledger.statements import Facts
-from payments.tools.reconcile.ledger_side import read_account
+from payments.reconciliation.ledger_side import read_account
 
 COLUMNS = (
     "account_id", "currency", "statements", "closing_date", "lines", "matched_lines",

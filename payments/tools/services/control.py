@@ -225,6 +225,7 @@ def env_vars(config: ServiceConfig | None = None, principal: str = "client") -> 
     if principal in ("client", "admin"):  # those who send commands
         variables |= signing_keys.signing_vars(config)
     if principal == "client":  # `payments api` runs as the client
+        variables |= reconciler_vars(config.pg_port, passwords)
         variables |= signing_keys.gateway_vars(config)
         variables |= webhook_provider.webhook_vars(config)
     return variables
@@ -241,6 +242,15 @@ def kafka_vars(principal: str, passwords: dict[str, str]) -> dict[str, str]:
         "PAYMENTS_KAFKA_PASSWORD": passwords[secrets_file.kafka_key(principal)],
         "PAYMENTS_KAFKA_MECHANISM": broker.MECHANISM,
     }
+
+
+def reconciler_vars(
+    port: int, passwords: dict[str, str], host: str = "127.0.0.1"
+) -> dict[str, str]:
+    """The API's second database URL: the reconciler role, for statement imports only."""
+    role = postgres.DATABASE_ROLE_OF["reconciler"]
+    url = postgres.url(port, role, passwords[role], host=host)
+    return {"PAYMENTS_RECONCILER_DATABASE_URL": url}
 
 
 def database_vars(

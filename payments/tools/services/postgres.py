@@ -25,6 +25,7 @@ from payments.contract.database_roles import (
     PROCESS_ROLES,
     PROJECTOR_ROLE,
     QUERY_ROLE,
+    RECONCILER_ROLE,
 )
 from payments.tools.services.config import ServiceConfig
 from payments.tools.services.errors import ServiceError
@@ -44,6 +45,8 @@ DATABASE_ROLE_OF = {
     "projections": PROJECTOR_ROLE,
     "audit": AUDIT_ROLE,
     "admin": APP_ROLE,
+    # Not a principal of its own: the API (`client`) gets its URL for statement imports.
+    "reconciler": RECONCILER_ROLE,
 }
 BINDIR_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/local/pgsql/bin")
 START_TIMEOUT_S = 60

@@ -59,6 +59,10 @@ def role_env(settings: Settings, principal: str, database_url: str | None = None
         own = as_role(settings, database_url, principal)
         if own is not None:
             env["PAYMENTS_DATABASE_URL"] = own
+        # The API (the client) imports statements as the reconciler role.
+        reconciler = as_role(settings, database_url, "reconciler")
+        if principal == "client" and reconciler is not None:
+            env["PAYMENTS_RECONCILER_DATABASE_URL"] = reconciler
     return env
 
 

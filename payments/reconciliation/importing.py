@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 
+from payments.domain.ids import recon_exception_to_uuid
 from payments.domain.matching import (
     DEFAULT_TOLERANCE_DAYS,
     BankLine,
@@ -23,6 +24,8 @@ from payments.domain.matching import (
     match,
     without_reported,
 )
+from payments.domain.reconciliation import ReconciliationException
+from payments.domain.statement import BankStatement as StoredStatement
 from payments.integrations.statements.model import BankStatement, StatementError
 from payments.integrations.statements.reading import read_statements
 from payments.ledger.statements import (
@@ -31,11 +34,21 @@ from payments.ledger.statements import (
     record_import,
     statement_id_of,
 )
-from payments.ledger.store import PaymentsApplication, open_application
+from payments.ledger.store import PaymentsApplication, application_env
+from payments.reconciliation.ledger_side import LedgerAccount, read_account
 from payments.runtime.settings import Settings
-from payments.tools.reconcile.ledger_side import LedgerAccount, read_account
 
 LOCK_CLASS = 0x7265636F  # "reco": the first key of pg_advisory_lock(int, int)
+
+
+@dataclass(frozen=True)
+class OpenedException:
+    exception_id: str
+    kind: str
+    amount: int
+    value_date: str
+    reason: str
+    resolved: bool
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,20 @@ class ImportedStatement:
     lines: int
     result: MatchResult | None  # None for a duplicate
     exception_ids: tuple[str, ...]
+    counts: dict[str, int]  # matched_lines, matched_postings, unmatched_lines, unmatched_postings
+    exceptions: tuple[OpenedException, ...]  # as stored (a duplicate's: as they are now)
+
+
+def _stored_exceptions(
+    app: PaymentsApplication, ids: tuple[str, ...]
+) -> tuple[OpenedException, ...]:
+    loaded = app.load_many([recon_exception_to_uuid(x) for x in ids])
+    found = [loaded.get(recon_exception_to_uuid(x)) for x in ids]
+    return tuple(
+        OpenedException(x.exception_id, x.kind, x.amount, x.value_date, x.why, x.resolved)
+        for x in found
+        if isinstance(x, ReconciliationException)
+    )
 
 
 def period_of(statement: BankStatement) -> tuple[date, date]:
@@ -75,16 +102,33 @@ def import_file(
     reason: str,
     tolerance_days: int = DEFAULT_TOLERANCE_DAYS,
 ) -> list[ImportedStatement]:
-    data = path.read_bytes()
+    return import_data(
+        settings.require_database_url(), path.read_bytes(), account_id=account_id,
+        format=format, actor=actor, reason=reason, tolerance_days=tolerance_days,
+    )  # fmt: skip
+
+
+def import_data(
+    database_url: str,
+    data: bytes,
+    *,
+    account_id: str,
+    format: str | None,
+    actor: str,
+    reason: str,
+    tolerance_days: int = DEFAULT_TOLERANCE_DAYS,
+) -> list[ImportedStatement]:
+    """Import a statement file's bytes as the role of `database_url` (the operator's,
+    or the API's reconciler role: it reads the store and the audit log, and appends)."""
     statements = read_statements(data, format)  # every one balanced, or StatementError
     file_sha256 = hashlib.sha256(data).hexdigest()
-    url = settings.require_database_url()
-    app = open_application(settings, snapshots=False)
+    app = PaymentsApplication(env=application_env(database_url, pool_size=1, snapshots=False))
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            # Session-level: released by the unlock, or when the connection closes.
             conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, account_id))
             check_account(read_account(conn, account_id), statements)
-            facts = reconciliation_facts(app, url)
+            facts = reconciliation_facts(app, database_url)
             taken = facts.matched_postings(account_id)
             reported = facts.reported_postings(account_id)
             step = _Import(app, conn, account_id, file_sha256, actor, reason, tolerance_days)
@@ -112,10 +156,7 @@ class _Import:
         (posting ids of unmatched_posting exceptions) grow."""
         existing = find_statement(self.app, statement_id_of(self.account_id, statement))
         if existing is not None:
-            return ImportedStatement(
-                existing.statement_id, statement.bank_statement_id, True,
-                len(statement.lines), None, existing.exception_ids,
-            )  # fmt: skip
+            return self._duplicate(existing, statement)
         ledger = read_account(self.conn, self.account_id)
         start, end = period_of(statement)
         first = start - timedelta(days=self.tolerance_days)
@@ -138,7 +179,31 @@ class _Import:
         )  # fmt: skip
         taken |= {p for m in result.matches for p in m.postings}
         reported |= {p for b in result.breaks if b.kind == "unmatched_posting" for p in b.postings}
+        if outcome.duplicate:  # another import stored it first
+            stored = find_statement(self.app, outcome.statement_id)
+            assert stored is not None
+            return self._duplicate(stored, statement)
+        opened = tuple(
+            OpenedException(x, b.kind, b.amount, str(b.value_date), b.reason, False)
+            for x, b in zip(outcome.exception_ids, result.breaks, strict=True)
+        )
+        counts = {
+            "matched_lines": result.matched_lines, "matched_postings": result.matched_postings,
+            "unmatched_lines": result.unmatched_lines,
+            "unmatched_postings": result.unmatched_postings,
+        }  # fmt: skip
         return ImportedStatement(
-            outcome.statement_id, statement.bank_statement_id, outcome.duplicate,
-            len(statement.lines), None if outcome.duplicate else result, outcome.exception_ids,
+            outcome.statement_id, statement.bank_statement_id, False, len(statement.lines),
+            result, outcome.exception_ids, counts, opened,
+        )  # fmt: skip
+
+    def _duplicate(self, existing: StoredStatement, statement: BankStatement) -> ImportedStatement:
+        counts = existing.counts | {
+            "unmatched_lines": existing.unmatched["lines"],
+            "unmatched_postings": existing.unmatched["postings"],
+        }
+        return ImportedStatement(
+            existing.statement_id, statement.bank_statement_id, True, len(statement.lines),
+            None, existing.exception_ids, counts,
+            _stored_exceptions(self.app, existing.exception_ids),
         )  # fmt: skip
