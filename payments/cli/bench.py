@@ -35,8 +35,20 @@ from payments.tools.bench.workload import SIZES
     is_flag=True,
     help="Sample engine and consumers with py-spy in the throughput and latency phases.",
 )
+@click.option(
+    "--risk-rules",
+    is_flag=True,
+    help="Define a risk rule set (cooling-off, maximum, velocity) that every debit is "
+    "checked against and none breaks.",
+)
 def bench(
-    size: str | None, seed: int, output: Path, no_references: bool, keep: bool, profile: bool
+    size: str | None,
+    seed: int,
+    output: Path,
+    no_references: bool,
+    keep: bool,
+    profile: bool,
+    risk_rules: bool,
 ) -> None:
     """Run the benchmark on the services of `payments services up`.
 
@@ -66,6 +78,7 @@ def bench(
         references=not no_references,
         keep=keep,
         profile=profile,
+        risk_rules=risk_rules,
     )
     try:
         environment = runner.Environment.from_settings(Settings())

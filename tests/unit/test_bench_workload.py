@@ -129,3 +129,15 @@ def test_a_missing_outcome_or_a_wrong_code_fails_the_run() -> None:
     assert report.missing == 1
     assert report.mismatches == 1
     assert report.examples[0]["command_id"] == rejected.command_id
+
+
+def test_the_risk_rules_come_first_and_are_a_valid_rule_set_that_changes_no_expectation():
+    from payments.domain.commands import SetRiskRules
+
+    plain, ruled = generate(1, QUICK), generate(1, QUICK, risk_rules=True)
+    (rules,) = ruled.setup[0]
+    assert rules.type == "set_risk_rules" and rules.expected == {"accepted"}
+    parsed = SetRiskRules.model_validate(rules.envelope["payload"])
+    assert parsed.cooling_off and parsed.maximums and parsed.velocity
+    assert ruled.setup[1:] == plain.setup
+    assert [c.envelope for c in ruled.throughput] == [c.envelope for c in plain.throughput]

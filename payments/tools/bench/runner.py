@@ -61,6 +61,7 @@ class Options:
     references: bool = True
     keep: bool = False
     profile: bool = False  # py-spy over the engine and consumers during the throughput phase
+    risk_rules: bool = False  # a risk rule set every debit is checked against (none fires)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class RunResult:
 
 def run(options: Options, env: Environment, say: Say) -> RunResult:
     run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    workload = generate(options.seed, options.size)
+    workload = generate(options.seed, options.size, options.risk_rules)
     result = RunResult(
         meta={
             "run_id": run_id,
@@ -126,6 +127,7 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
             "load_average_at_start": os.getloadavg(),
             "engine_batch_max": Settings().engine_batch_max,
             "engine_batch_wait_ms": Settings().engine_batch_wait_ms,
+            "risk_rules": options.risk_rules,
         },
         workload=describe(workload),
     )

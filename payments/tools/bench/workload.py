@@ -342,7 +342,7 @@ REJECTIONS = [
 ]
 
 
-def generate(seed: int, size: Size) -> Workload:
+def generate(seed: int, size: Size, risk_rules: bool = False) -> Workload:
     rng = random.Random(seed)
     customers = [f"cust:{i:06d}" for i in range(size.customers)]
     merchants = [f"merch:{i:05d}" for i in range(size.merchants)]
@@ -367,7 +367,37 @@ def generate(seed: int, size: Size) -> Workload:
     throughput = segment("tp", size.throughput_commands)
     latency = [segment(name, size.latency_commands) for name in ("l25", "l50")]
     setup = _setup(customers, merchants, poor, debits)
+    if risk_rules:
+        setup = [[risk_rules_command()], *setup]
     return Workload(seed, size, setup, throughput, latency)
+
+
+RULE_KINDS = ["customer", "merchant"]  # the kinds whose voluntary debits the mix makes
+
+
+def risk_rules_command() -> Command:
+    """`set_risk_rules` with one rule of each kind that every debit of the mix is checked
+    against and none breaks (bounds far above the workload's): the rules' cost on every
+    command, the outcomes the generator expects unchanged (`--risk-rules`)."""
+    common = {"kinds": RULE_KINDS, "currency": CURRENCY}
+    payload = {
+        "version": 1,
+        "cooling_off": [
+            {"rule_id": "bench-cooling-off", **common, "seconds": 60, "max_amount": 10**12}
+        ],
+        "maximums": [{"rule_id": "bench-maximum", **common, "max_amount": 10**12}],
+        "velocity": [
+            {"rule_id": "bench-velocity", **common, "window_seconds": 3600,
+             "max_count": 1_000_000, "max_sum": 10**12}
+        ],
+    }  # fmt: skip
+    envelope = {
+        "command_id": "setup-risk-rules",
+        "type": "set_risk_rules",
+        "actor": ACTOR,
+        "payload": payload,
+    }
+    return Command(envelope, routing_key(envelope), frozenset({ACCEPTED}))
 
 
 def _setup(
