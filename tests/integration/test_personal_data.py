@@ -20,41 +20,33 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from consumers.loop import ConsumerConfig, ProjectionConsumer
 from payments.domain.holder import Holder, holder_id_to_uuid
 from payments.domain.personal_data import KEY_VERSION, new_data_key, new_kek_text, wrap_key
 from payments.ledger.holder_keys import HolderKeyChanges
-from payments.ledger.identities import issue_api_key
 from payments.ledger.service import Ledger
 from payments.ledger.store import PaymentsApplication, application_env
 from payments.runtime.settings import Settings
 from payments.runtime.subprocesses import stop_process
 from payments.tools.services import principals
-from projections.audit.apply import fill_audit_gaps
-from projections.catalog import APPLIERS
-from projections.schema import PROJECTIONS
 from tests.integration.test_api import start_api
 from tests.integration.test_engine import wait_outcomes
+from tests.support.api_sandbox import box_sql, gateway_api_env, issue_keys, running_projections
 from tests.support.databases import own_database
 from tests.support.engine import EngineProcess, engine_env
-from tests.support.kafka import auth as kafka_auth
 from tests.support.kafka import publish, read_topic
 from tests.support.sandbox import Sandbox, engine_sandbox
-from tests.support.signing import SignedLedger, sign, signer_for
+from tests.support.signing import SignedLedger, sign
 
 pytestmark = pytest.mark.integration
 OPS, OFFICER, WALLET, GATEWAY = (
@@ -92,74 +84,31 @@ def session(settings: Settings, superuser_database_url: str, tmp_path: Path) -> 
             (GATEWAY, {"gateway"}),
         ):
             box.register(principal, None if roles is None else frozenset(roles))
-        operator = PaymentsApplication(env=application_env(box.admin_url, pool_size=1))
-        try:
-            expires = datetime.now(UTC) + timedelta(hours=1)
-            keys = {
-                who: issue_api_key(operator, principal=p, expires_at=expires, actor="tests").token
-                for who, p in (("officer", OFFICER), ("wallet", WALLET))
-            }
-        finally:
-            operator.close()
-        stop = threading.Event()
-        loops = [
-            ProjectionConsumer(
-                ConsumerConfig(
-                    name,
-                    APPLIERS[name],
-                    box.url,
-                    box.bootstrap,
-                    box.topics.events,
-                    f"{box.prefix}-projection-{name}",
-                    kafka_auth=kafka_auth(),
-                    fill=fill_audit_gaps if name == "audit" else None,
-                    fill_every=1.0,
-                ),
-                stop,
-            )
-            for name in PROJECTIONS
-        ]
-        threads = [threading.Thread(target=loop.run) for loop in loops]
-        for thread in threads:
-            thread.start()
-        api = None
-        try:
-            engine_vars = engine_env(
-                Settings(),
-                box.prefix,
-                f"{box.prefix}-group",
-                PAYMENTS_DATABASE_URL=box.url,
-                PAYMENTS_HOLDER_KEY_FILE=str(kek),
-                PAYMENTS_LOG_LEVEL="info",  # every command_decided line, to search
-            )
-            box.engines.append(EngineProcess(engine_vars, tmp_path / "engine.log"))
-            until(
-                "the API keys reached the principals projection",
-                lambda: len(box_sql(box, "SELECT 1 FROM api_keys")) == 2,
-            )
-            pem = tmp_path / "gateway.pem"
-            pem.touch(mode=0o600)
-            pem.write_bytes(signer_for(GATEWAY).private_pem())
-            env = principals.role_env(settings, "client", box.url) | {
-                "PAYMENTS_API_RATE_LIMIT": "100000/minute",
-                "PAYMENTS_TOPIC_PREFIX": box.prefix,
-                "PAYMENTS_API_SIGNING_KEY_FILE": str(pem),
-                "PAYMENTS_API_SIGNING_PRINCIPAL": GATEWAY,
-                "PAYMENTS_HOLDER_KEY_FILE": str(kek),
-            }
-            api, base = start_api(env, tmp_path / "api.log")
-            yield Session(box, base, keys, tmp_path, env)
-        finally:
-            if api is not None:
-                stop_process(api)
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
-
-
-def box_sql(box: Sandbox, query: str, params: tuple = ()) -> list[tuple]:
-    with psycopg.connect(box.url, autocommit=True) as conn:
-        return conn.execute(query.encode(), params).fetchall()
+        keys = issue_keys(box, {"officer": OFFICER, "wallet": WALLET})
+        with running_projections(box):
+            api = None
+            try:
+                engine_vars = engine_env(
+                    Settings(),
+                    box.prefix,
+                    f"{box.prefix}-group",
+                    PAYMENTS_DATABASE_URL=box.url,
+                    PAYMENTS_HOLDER_KEY_FILE=str(kek),
+                    PAYMENTS_LOG_LEVEL="info",  # every command_decided line, to search
+                )
+                box.engines.append(EngineProcess(engine_vars, tmp_path / "engine.log"))
+                until(
+                    "the API keys reached the principals projection",
+                    lambda: len(box_sql(box, "SELECT 1 FROM api_keys")) == 2,
+                )
+                env = gateway_api_env(
+                    settings, box, GATEWAY, tmp_path, PAYMENTS_HOLDER_KEY_FILE=str(kek)
+                )
+                api, base = start_api(env, tmp_path / "api.log")
+                yield Session(box, base, keys, tmp_path, env)
+            finally:
+                if api is not None:
+                    stop_process(api)
 
 
 def holder(session: Session, key: str, holder_id: str) -> httpx.Response:

@@ -12,32 +12,23 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from consumers.loop import ConsumerConfig, ProjectionConsumer
 from payments.integrations.screening import LocalScreener, Subject, result_command
-from payments.ledger.identities import issue_api_key
-from payments.ledger.store import PaymentsApplication, application_env
 from payments.runtime.settings import Settings
 from payments.runtime.subprocesses import stop_process
 from payments.tools.screen import answers
 from payments.tools.services import principals
-from projections.audit.apply import fill_audit_gaps
-from projections.catalog import APPLIERS
-from projections.schema import PROJECTIONS
 from tests.integration.test_api import start_api
 from tests.integration.test_engine import wait_outcomes
-from tests.support.kafka import auth as kafka_auth
+from tests.support.api_sandbox import box_sql, gateway_api_env, issue_keys, running_projections
 from tests.support.kafka import outcomes_by_command, publish, read_topic
 from tests.support.sandbox import Sandbox, engine_sandbox
 from tests.support.signing import sign, signer_for
@@ -69,65 +60,21 @@ def session(
             (GATEWAY, {"gateway"}),
         ):
             box.register(principal, None if roles is None else frozenset(roles))
-        operator = PaymentsApplication(env=application_env(box.admin_url, pool_size=1))
-        try:
-            expires = datetime.now(UTC) + timedelta(hours=1)
-            keys = {
-                who: issue_api_key(operator, principal=p, expires_at=expires, actor="tests").token
-                for who, p in (("analyst", ANALYST), ("wallet", WALLET))
-            }
-        finally:
-            operator.close()
-        stop = threading.Event()
-        loops = [
-            ProjectionConsumer(
-                ConsumerConfig(
-                    name,
-                    APPLIERS[name],
-                    box.url,
-                    box.bootstrap,
-                    box.topics.events,
-                    f"{box.prefix}-projection-{name}",
-                    kafka_auth=kafka_auth(),
-                    fill=fill_audit_gaps if name == "audit" else None,
-                    fill_every=1.0,
-                ),
-                stop,
-            )
-            for name in PROJECTIONS
-        ]
-        threads = [threading.Thread(target=loop.run) for loop in loops]
-        for thread in threads:
-            thread.start()
-        api = None
-        try:
-            box.start()
-            until(
-                "the API keys reached the principals projection",
-                lambda: len(box_sql(box, "SELECT 1 FROM api_keys")) == 2,
-            )
-            pem = tmp_path / "gateway.pem"
-            pem.touch(mode=0o600)
-            pem.write_bytes(signer_for(GATEWAY).private_pem())
-            env = principals.role_env(settings, "client", box.url) | {
-                "PAYMENTS_API_RATE_LIMIT": "100000/minute",
-                "PAYMENTS_TOPIC_PREFIX": box.prefix,
-                "PAYMENTS_API_SIGNING_KEY_FILE": str(pem),
-                "PAYMENTS_API_SIGNING_PRINCIPAL": GATEWAY,
-            }
-            api, base = start_api(env, tmp_path / "api.log")
-            yield box, base, keys
-        finally:
-            if api is not None:
-                stop_process(api)
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
-
-
-def box_sql(box: Sandbox, query: str, params: tuple = ()) -> list[tuple]:
-    with psycopg.connect(box.url, autocommit=True) as conn:
-        return conn.execute(query.encode(), params).fetchall()
+        keys = issue_keys(box, {"analyst": ANALYST, "wallet": WALLET})
+        with running_projections(box):
+            api = None
+            try:
+                box.start()
+                until(
+                    "the API keys reached the principals projection",
+                    lambda: len(box_sql(box, "SELECT 1 FROM api_keys")) == 2,
+                )
+                env = gateway_api_env(settings, box, GATEWAY, tmp_path)
+                api, base = start_api(env, tmp_path / "api.log")
+                yield box, base, keys
+            finally:
+                if api is not None:
+                    stop_process(api)
 
 
 def call(base: str, key: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
