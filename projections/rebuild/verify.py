@@ -12,7 +12,7 @@ differences.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,8 +45,6 @@ from projections.settlements.fold import (
     UNSETTLED_COLUMNS,
 )
 from projections.sqlrows import Row, select_all
-
-AUDIT_PAGE = 20_000
 
 
 @dataclass(frozen=True)
@@ -278,11 +276,12 @@ def normalize(value: Any) -> Any:
 
 
 class AuditWalk:
-    """Walks audit_log in position order alongside the stored events.
+    """Walks audit_log in position order alongside the stored events, page by page.
 
-    A page whose audit rows were read and hashed by the worker that decoded it
-    (`page.checked`, projections.rebuild.audit_rows) is walked from those; any other
-    page from rows this walk reads itself, in the same snapshot.
+    A page's audit rows are those the worker that decoded it read and hashed
+    (`page.checked`, projections.rebuild.audit_rows), or else rows this walk reads
+    itself in the same snapshot: those after the last one walked, up to the page's
+    last event.
     """
 
     def __init__(self, cur: psycopg.Cursor, report: VerifyReport, stop: int) -> None:
@@ -290,70 +289,50 @@ class AuditWalk:
         self.cur = audit_cursor(cur.connection)
         self.report = report
         self.stop = stop  # rows after the last stored event read are not judged
-        self.rows: Iterator[CheckedRow] | None = None  # started by the first page that needs it
-        self.row: CheckedRow | None = None
-        self.workers_checked = False
+        self.walked = 0  # the position up to which the rows have been walked
         self.prev_hash = GENESIS_HASH
         head = cur.execute("SELECT position, hash FROM audit_chain_head WHERE id = 1").fetchone()
         self.head_position, self.head_hash = head if head else (0, GENESIS_HASH)
 
-    def _audit_rows(self) -> Iterator[CheckedRow]:
-        after = 0
-        while True:
-            self.cur.execute(
-                f"SELECT {AUDIT_SELECT} FROM audit_log"
-                " WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
-                (after, self.stop, AUDIT_PAGE),
-            )
-            page = [check_row(r) for r in self.cur.fetchall()]
-            yield from page
-            if len(page) < AUDIT_PAGE:
-                return
-            after = page[-1].position
-
-    def _start(self) -> None:
-        if self.rows is None:
-            self.rows = self._audit_rows()
-            self.row = next(self.rows, None)
+    def _rows(self, after: int, upto: int) -> list[CheckedRow]:
+        self.cur.execute(
+            f"SELECT {AUDIT_SELECT} FROM audit_log"
+            " WHERE position > %s AND position <= %s ORDER BY position",
+            (after, upto),
+        )
+        return [check_row(r) for r in self.cur.fetchall()]
 
     def check_page(self, page: DecodedPage) -> None:
         """Each row is compared with its stored event's canonical JSON first, column by
         column (as before) only when the two differ, so the differences found are the
         same; equal canonical JSON means equal values."""
         if page.checked is not None:
-            self.workers_checked = True
-            self._check_rows(page, iter(page.checked))
+            rows = page.checked
+        elif page.positions:
+            rows = self._rows(self.walked, page.positions[-1])
+        else:
             return
-        self._start()
-        for index, position in enumerate(page.positions):
-            while self.row is not None and self.row.position < position:
-                self._absent(self._take_row())
-            if self.row is not None and self.row.position == position:
-                self._against_event(page, index, self._take_row())
-            elif position <= self.head_position:
-                self.report.add("audit_log", position, "(row)", "present", "missing")
-
-    def _check_rows(self, page: DecodedPage, rows: Iterator[CheckedRow]) -> None:
-        """The same walk over a page and the audit rows of its range (page.checked)."""
-        row = next(rows, None)
+        found = iter(rows)
+        row = next(found, None)
         for index, position in enumerate(page.positions):
             while row is not None and row.position < position:
                 self._absent(self._take(row))
-                row = next(rows, None)
+                row = next(found, None)
             if row is not None and row.position == position:
                 self._against_event(page, index, self._take(row))
-                row = next(rows, None)
+                row = next(found, None)
             elif position <= self.head_position:
                 self.report.add("audit_log", position, "(row)", "present", "missing")
         while row is not None:  # rows of the range at positions with no stored event
             self._absent(self._take(row))
-            row = next(rows, None)
+            row = next(found, None)
+        ends = [self.walked, *page.positions[-1:], *(r.position for r in rows[-1:])]
+        self.walked = max(ends)
 
     def finish(self) -> None:
-        if not self.workers_checked:
-            self._start()  # an empty store: any row there is one too many
-        while self.row is not None:
-            self._absent(self._take_row())
+        # Rows after the last one walked (an empty store, rows beyond the last event).
+        for row in self._rows(self.walked, self.stop):
+            self._absent(self._take(row))
         if self.head_position <= self.stop and self.prev_hash != self.head_hash:
             self.report.add("audit_chain_head", 1, "hash", self.prev_hash, self.head_hash)
 
@@ -368,12 +347,6 @@ class AuditWalk:
             same = row.same
         if not same:
             self._compare(page.event_at(index), self._read_row(row.position))
-
-    def _take_row(self) -> CheckedRow:
-        row = self.row
-        assert row is not None and self.rows is not None
-        self.row = next(self.rows, None)
-        return self._take(row)
 
     def _take(self, row: CheckedRow) -> CheckedRow:
         """Count the row and check its hash and its link to the row before it."""
