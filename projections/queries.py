@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -123,11 +124,16 @@ def screening_events(conn: psycopg.Connection, screening_id: str) -> list[Row]:
     """One screening's steps as the audit log holds them, in version order."""
     from payments.domain.screening import screening_id_to_uuid
 
+    return _aggregate_steps(conn, screening_id_to_uuid(screening_id))
+
+
+def _aggregate_steps(conn: psycopg.Connection, aggregate_id: UUID) -> list[Row]:
+    """One aggregate's events from the audit log: type, actor, time, payload; in order."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT event_type, actor, recorded_at, payload FROM audit_log"
             " WHERE aggregate_id = %s ORDER BY aggregate_version",
-            (screening_id_to_uuid(screening_id),),
+            (aggregate_id,),
         )
         names = ("event_type", "actor", "recorded_at", "payload")
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -190,14 +196,7 @@ def holder_events(conn: psycopg.Connection, holder_id: str) -> list[Row]:
     """One holder's events as the audit log holds them (sealed data only), in order."""
     from payments.domain.holder import holder_id_to_uuid
 
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT event_type, actor, recorded_at, payload FROM audit_log"
-            " WHERE aggregate_id = %s ORDER BY aggregate_version",
-            (holder_id_to_uuid(holder_id),),
-        )
-        names = ("event_type", "actor", "recorded_at", "payload")
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return _aggregate_steps(conn, holder_id_to_uuid(holder_id))
 
 
 def wrapped_holder_key(conn: psycopg.Connection, holder_id: str) -> bytes | None:

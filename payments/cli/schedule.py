@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import click
 
+from payments.cli.outcomes import echo_outcomes
 from payments.runtime.settings import Settings
 
 
@@ -55,12 +55,4 @@ def tick_command(as_of: str | None, timeout: float) -> None:
             raise click.BadParameter(str(error), param_hint="--as-of") from None
     settings = Settings()
     _, result = tick(settings, moment, timeout=timeout)
-    failed = bool(result.missing)
-    for command_id in result.sent:
-        outcome = result.outcomes.get(command_id)
-        if outcome is None:
-            outcome = {"command_id": command_id, "status": "timed_out"}
-        failed = failed or outcome.get("status") != "accepted"
-        click.echo(json.dumps(outcome))
-    if failed:
-        raise SystemExit(1)
+    echo_outcomes(result)

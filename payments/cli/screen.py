@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from payments.cli.outcomes import echo_outcomes
 from payments.runtime.settings import Settings
 
 
@@ -47,12 +47,4 @@ def pending_command(subjects_file: Path, timeout: float) -> None:
     run = answer_pending(Settings(), subjects, timeout=timeout)
     for screening_id, ref in run.unknown_subjects:
         click.echo(f"{screening_id}: no subject {ref} in {subjects_file}; left pending", err=True)
-    failed = bool(run.result.missing)
-    for command_id in run.result.sent:
-        outcome = run.result.outcomes.get(command_id)
-        if outcome is None:
-            outcome = {"command_id": command_id, "status": "timed_out"}
-        failed = failed or outcome.get("status") != "accepted"
-        click.echo(json.dumps(outcome))
-    if failed:
-        raise SystemExit(1)
+    echo_outcomes(run.result)

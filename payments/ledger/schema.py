@@ -96,7 +96,7 @@ CREATE OR REPLACE TRIGGER {trigger} BEFORE INSERT ON {table}
 RECONCILIATION_TOPIC_PREFIXES = ("payments.domain.statement:", "payments.domain.reconciliation:")
 
 # The reconciler's role may append, but only reconciliation facts: an API process that
-# holds its password (POST /statements/imports) must not be able to move money, mint a
+# holds its password (POST /reconciliation/imports) must not be able to move money, mint a
 # key or write any other event. A whitelist of the two aggregates' topics.
 _RECONCILER_GUARD = """
 CREATE OR REPLACE FUNCTION {guard}() RETURNS trigger LANGUAGE plpgsql AS $$
