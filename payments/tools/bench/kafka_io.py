@@ -5,6 +5,11 @@ key = payment or account id) and notes the time of each send; the collector read
 `<prefix>.command-results` from its first offset on a thread of its own and notes the
 time each outcome arrived. Envelopes are encoded before the clock starts, so the
 figures measure the engine, not our JSON encoder.
+
+Both run on librdkafka (confluent-kafka), as pgbench's client is C: the bench's client
+shares the two cores with what it measures, and kafka-python's pure-Python record
+building and decoding cost it about 800 µs of CPU per command (the CPU table of run
+`20261202221130-2358e1`), a third of a core taken from the engine at full load.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from payments.client.signer import signed_as
 from payments.contract.signing import Signer
@@ -59,25 +65,73 @@ def encode(commands: Iterable[Command], signer: Signer) -> list[Encoded]:
     ]
 
 
+def rdkafka_auth(auth: dict[str, Any]) -> dict[str, str]:
+    """kafka-python's SASL arguments (the bench's `kafka_auth`) as librdkafka config."""
+    names = {
+        "security_protocol": "security.protocol",
+        "sasl_mechanism": "sasl.mechanisms",
+        "sasl_plain_username": "sasl.username",
+        "sasl_plain_password": "sasl.password",
+    }
+    config = {names[key]: str(value) for key, value in auth.items() if key in names}
+    if "security.protocol" in config:
+        config["security.protocol"] = config["security.protocol"].lower()
+    return config
+
+
+class DeliveryFailed(RuntimeError):
+    """The broker did not take some of the bench's commands: the run cannot be measured."""
+
+
 class Publisher:
     def __init__(self, bootstrap: str, topic: str, linger_ms: int, auth: dict[str, Any]) -> None:
         self.topic = topic
-        self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            batch_size=256 * 1024,
-            **auth,
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": linger_ms,
+                "batch.size": 256 * 1024,
+                # Java's (and kafka-python's) partitioner: a key lands where the
+                # engine's other clients put it.
+                "partitioner": "murmur2_random",
+                "logger": None,
+            }
+            | rdkafka_auth(auth)
         )
+        self._failures: list[str] = []
+
+    def _delivered(self, error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            self._failures.append(str(error))
+
+    def _send(self, record: Encoded) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    self.topic, value=record.value, key=record.key, on_delivery=self._delivered
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.01)  # local queue full: let deliveries drain
+
+    def _flush(self) -> None:
+        left = self.producer.flush(60)
+        failures, self._failures = self._failures, []
+        if left or failures:
+            first = failures[0] if failures else "timeout"
+            raise DeliveryFailed(f"{left} unacknowledged, {len(failures)} failed: {first}")
 
     def send_all(self, records: Sequence[Encoded]) -> dict[str, float]:
         """As fast as the client goes; returns command_id → send time (perf_counter)."""
         sent: dict[str, float] = {}
-        for record in records:
+        for index, record in enumerate(records):
             sent[record.command_id] = time.perf_counter()
-            self.producer.send(self.topic, key=record.key, value=record.value)
-        self.producer.flush(timeout=60)
+            self._send(record)
+            if index % 1000 == 999:
+                self.producer.poll(0)  # serve delivery reports as we go
+        self._flush()
         return sent
 
     def send_paced(
@@ -95,12 +149,13 @@ class Publisher:
             if delay > 0:
                 time.sleep(delay)
             sent[record.command_id] = time.perf_counter()
-            self.producer.send(self.topic, key=record.key, value=record.value)
-        self.producer.flush(timeout=60)
+            self._send(record)
+            self.producer.poll(0)
+        self._flush()
         return sent
 
     def close(self) -> None:
-        self.producer.close(timeout=10)
+        self.producer.flush(10)
 
 
 @dataclass
@@ -122,36 +177,41 @@ class OutcomeCollector:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="outcomes", daemon=True)
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=5,
-            **self.auth,
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                # Required by librdkafka; never joined (assign) and never committed.
+                "group.id": f"{self.topic}-bench-collector",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "fetch.wait.max.ms": 5,
+                "logger": None,
+            }
+            | rdkafka_auth(self.auth)
         )
-        partitions = self._consumer.partitions_for_topic(self.topic) or set()
-        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self._consumer.assign(assigned)
-        self._consumer.seek_to_beginning(*assigned)
+        metadata = self._consumer.list_topics(self.topic, timeout=30)
+        partitions = sorted(metadata.topics[self.topic].partitions)
+        self._consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            polled = self._consumer.poll(timeout_ms=50)
+            messages = self._consumer.consume(num_messages=10_000, timeout=0.05)
             now = time.perf_counter()
             wall_to_perf = now - time.time()
             with self._lock:
-                for records in polled.values():
-                    for record in records:
-                        outcome = json.loads(record.value)
-                        command_id = outcome["command_id"]
-                        self.messages += 1
-                        if command_id in self.outcomes:
-                            self.duplicates += 1
-                            continue
-                        self.outcomes[command_id] = outcome
-                        self.arrived[command_id] = now
-                        self.produced[command_id] = record.timestamp / 1000 + wall_to_perf
+                for message in messages:
+                    if message.error() is not None:
+                        continue  # partition EOF and transient errors: librdkafka retries
+                    outcome = orjson.loads(message.value())
+                    command_id = outcome["command_id"]
+                    self.messages += 1
+                    if command_id in self.outcomes:
+                        self.duplicates += 1
+                        continue
+                    self.outcomes[command_id] = outcome
+                    self.arrived[command_id] = now
+                    self.produced[command_id] = message.timestamp()[1] / 1000 + wall_to_perf
 
     def wait_for(self, command_ids: Iterable[str], timeout: float) -> list[str]:
         """Wait until every id has an outcome; return those still missing at the timeout."""
