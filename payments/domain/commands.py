@@ -467,10 +467,12 @@ def is_valid_identifier(value: str) -> bool:
 
 def is_valid_command_id(value: object) -> bool:
     """1–128 printable ASCII characters (0x20–0x7E)."""
+    # Among ASCII characters, exactly 0x20–0x7E are printable: two C-level scans.
     return (
         isinstance(value, str)
         and 1 <= len(value) <= 128
-        and all(0x20 <= ord(c) <= 0x7E for c in value)
+        and value.isascii()
+        and value.isprintable()
     )
 
 
