@@ -44,7 +44,7 @@ import heapq
 import json
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -264,7 +264,8 @@ class WorkingSet:
         self.keys = BatchHolderKeys(holder_kek, app.wrapped_holder_key)
         self.aggregates: dict[UUID, Aggregate | None] = {}
         self.read_versions: dict[UUID, int | None] = {}
-        self._pending_at_start: dict[UUID, int] = {}
+        # Per aggregate the command used: it, and its pending events when first used.
+        self._pending_at_start: dict[UUID, tuple[Aggregate | None, int]] = {}
         # Every new event in decision order, so the notification log tells the story
         # in the order it happened (Application.save would group them by aggregate).
         self.new_events: list[Any] = []
@@ -279,7 +280,10 @@ class WorkingSet:
             aggregate = self.aggregates[aggregate_id]
         pending = self._pending_at_start
         if aggregate_id not in pending:
-            pending[aggregate_id] = 0 if aggregate is None else len(aggregate.pending_events)
+            pending[aggregate_id] = (
+                aggregate,
+                0 if aggregate is None else len(aggregate.pending_events),
+            )
         if aggregate is not None and type(aggregate) is not cls and not isinstance(aggregate, cls):
             raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not {cls.__name__}")
         return aggregate
@@ -290,7 +294,8 @@ class WorkingSet:
     def add(self, aggregate: Aggregate) -> None:
         if self.aggregates.get(aggregate.id) is not None:
             raise RuntimeError(f"aggregate {aggregate.id} already exists in this batch")
-        self._pending_at_start.setdefault(aggregate.id, 0)
+        # Absent until now (or unknown): all its events are this command's.
+        self._pending_at_start[aggregate.id] = (aggregate, 0)
         self.aggregates[aggregate.id] = aggregate
 
     # --- loading --------------------------------------------------------------------
@@ -322,10 +327,8 @@ class WorkingSet:
         self._pending_at_start = {}
 
     def end_command(self) -> None:
-        aggregates = self.aggregates
         per_aggregate = []
-        for aggregate_id, start in self._pending_at_start.items():
-            aggregate = aggregates.get(aggregate_id)
+        for aggregate, start in self._pending_at_start.values():
             if aggregate is not None and len(aggregate.pending_events) > start:
                 per_aggregate.append(aggregate.pending_events[start:])
         # By time across aggregates; heapq.merge keeps each aggregate's own version
@@ -341,8 +344,7 @@ class WorkingSet:
     def changed_since_begin(self) -> bool:
         return any(
             aggregate is not None and len(aggregate.pending_events) != start
-            for aggregate_id, start in self._pending_at_start.items()
-            for aggregate in (self.aggregates.get(aggregate_id),)
+            for aggregate, start in self._pending_at_start.values()
         )
 
     # --- saving ---------------------------------------------------------------------
@@ -677,7 +679,7 @@ class Ledger:
         if not isinstance(raw, dict):
             raise InvalidCommand("command: must be a JSON object")
         envelope = check_envelope({k: v for k, v in raw.items() if k not in _SIGNATURE_FIELDS})
-        if _has_huge_integer(raw["payload"]):
+        if _has_huge_amount(raw["payload"]):
             # A number rule of the envelope: read as a stand-in (text_rules) that no
             # client could have signed. The payload's own rule names the field.
             parse_payload(envelope)
@@ -689,7 +691,8 @@ class Ledger:
             )
         if not isinstance(key_id, str) or not is_valid_identifier(key_id):
             raise Unauthenticated(f"key_id: {IDENTIFIER_RULE}")
-        signature = decode_signature(raw["signature"])
+        # A started check decoded this very dict's signature already.
+        signature = check.signature if check is not None else decode_signature(raw["signature"])
         if signature is None:
             raise Unauthenticated("signature: must be the standard base64 of 64 bytes")
         key = working.get(SigningKey, key_id_to_uuid(key_id))
@@ -783,6 +786,15 @@ def _rejected(
 _INT64 = 2**63 - 1
 
 
+def _has_huge_amount(payload: Any) -> bool:
+    """`_has_huge_integer(payload)` for a payload that passed `check_envelope`: its text
+    rules let no integer beyond ±(2^63−1) through but `payload.amount`
+    (text_rules._check_integer), so only that one is looked at."""
+    if type(payload) is not dict:
+        return _has_huge_integer(payload)
+    return _has_huge_integer(payload.get("amount"))
+
+
 def _has_huge_integer(value: Any) -> bool:
     if type(value) is int:
         return not -_INT64 <= value <= _INT64
@@ -806,6 +818,15 @@ def _intake_positions(
     return [IntakePosition(group, t, p, o) for (t, p), o in sorted(next_offsets.items())]
 
 
+# The payload fields that name an aggregate, and how.
+_ID_FIELDS: dict[str, Callable[[str], UUID]] = {
+    **dict.fromkeys(ACCOUNT_FIELDS, account_id_to_uuid),
+    "payment_id": payment_id_to_uuid,
+    "transfer_id": transfer_id_to_uuid,
+    "batch_id": batch_id_to_uuid,
+}
+
+
 def _first_ids(commands: Sequence[IncomingCommand]) -> list[UUID]:
     """Every aggregate the batch names directly, to load them in one query."""
     ids: list[UUID] = []
@@ -827,16 +848,10 @@ def _first_ids(commands: Sequence[IncomingCommand]) -> list[UUID]:
         if not isinstance(payload, dict):
             continue
         for field, value in payload.items():
-            if not is_clean_text(value):
-                continue  # its command is rejected; uuid5 could not even encode it
-            if field in ACCOUNT_FIELDS:
-                ids.append(account_id_to_uuid(value))
-            elif field == "payment_id":
-                ids.append(payment_id_to_uuid(value))
-            elif field == "transfer_id":
-                ids.append(transfer_id_to_uuid(value))
-            elif field == "batch_id":
-                ids.append(batch_id_to_uuid(value))
+            to_uuid = _ID_FIELDS.get(field)
+            if to_uuid is None or not is_clean_text(value):
+                continue  # unclean: its command is rejected; uuid5 could not even encode it
+            ids.append(to_uuid(value))
     return ids
 
 
