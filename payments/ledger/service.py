@@ -328,15 +328,25 @@ class WorkingSet:
 
     def end_command(self) -> None:
         per_aggregate = []
+        singles: list[Any] | None = []  # while every aggregate has one new event
         for aggregate, start in self._pending_at_start.values():
-            if aggregate is not None and len(aggregate.pending_events) > start:
-                per_aggregate.append(aggregate.pending_events[start:])
+            if aggregate is None:
+                continue
+            events = aggregate.pending_events
+            count = len(events) - start
+            if count > 0:
+                per_aggregate.append(events[start:])
+                if count == 1 and singles is not None:
+                    singles.append(events[start])
+                else:
+                    singles = None
         # By time across aggregates; heapq.merge keeps each aggregate's own version
         # order even if the wall clock stepped back in between. The usual command
         # adds one event to each aggregate it touches: then a stable sort is the same
         # order (ties in the order of the lists, as heapq.merge breaks them), quicker.
-        if all(len(events) == 1 for events in per_aggregate):
-            self.new_events.extend(sorted((e for [e] in per_aggregate), key=_timestamp))
+        if singles is not None:
+            singles.sort(key=_timestamp)
+            self.new_events.extend(singles)
         else:
             self.new_events.extend(heapq.merge(*per_aggregate, key=_timestamp))
         self._pending_at_start = {}

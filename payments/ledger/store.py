@@ -41,6 +41,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    ProgrammingError,
     StoredEvent,
     Transcoder,
 )
@@ -48,6 +49,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment, EnvType, get_topic, retry
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
 from payments.contract.tables import (
@@ -209,6 +211,20 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 [e.state for e in stored_events],
             ),
         )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The library's, reading the RETURNING rows as tuples: a dict per event row
+        # was a few per cent of the engine's CPU.
+        assert curs.statusmessage and curs.statusmessage.startswith("INSERT"), curs.statusmessage
+        curs.row_factory = tuple_row
+        try:
+            return [row[0] for row in curs.fetchall()]
+        except psycopg.ProgrammingError as error:
+            raise ProgrammingError(
+                f"Couldn't get all notification IDs (expected {len(stored_events)})"
+            ) from error
 
     def select_many(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         """Events of every aggregate in `after` with a version above its value there."""
