@@ -40,6 +40,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
+    Mapper,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -60,6 +61,7 @@ from payments.contract.tables import (
     SNAPSHOTS_TABLE,
 )
 from payments.ledger.holder_keys import HolderKeyChanges
+from payments.ledger.mapper import LedgerMapper
 from payments.ledger.transcoder import FastJSONTranscoder
 from payments.runtime.settings import Settings
 
@@ -309,6 +311,12 @@ class PaymentsApplication(Application):
         # Only what we pass (built from Settings): the library would also read the
         # process environment, where e.g. PAYMENTS_CREATE_TABLE would change its setup.
         return Environment(name, {**type(self).env, **(env or {})})
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        # The library's steps, per event class once (mapper.py).
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=LedgerMapper
+        )
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = FastJSONTranscoder()  # the library's bytes, faster (transcoder.py)
