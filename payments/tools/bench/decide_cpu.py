@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -92,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the last repetition")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--save-profile", help="also write the pstats file here")
+    parser.add_argument(
+        "--gc",
+        choices=("default", "off", "freeze", "relaxed"),
+        default="default",
+        help="the garbage collector while timing: as is, off, frozen after set-up, or "
+        "relaxed (gen0 threshold 50,000)",
+    )
     args = parser.parse_args(argv)
 
     size = Size(
@@ -125,6 +133,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             offset += len(wave)
             if wrong:
                 raise SystemExit(f"set-up: {wrong} unexpected outcomes")
+        if args.gc == "off":
+            gc.disable()
+        elif args.gc == "freeze":
+            gc.collect()
+            gc.freeze()  # what set-up made is never scanned again
+        elif args.gc == "relaxed":
+            gc.set_threshold(50_000, 20, 100)
         figures = []
         for rep in range(args.repeat):
             chunk = workload.throughput[rep * args.commands : (rep + 1) * args.commands]
