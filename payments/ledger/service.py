@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from uuid import UUID
 
 import structlog
@@ -213,9 +213,9 @@ def fingerprint(raw: dict[str, Any], holder_kek: bytes | None = None) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
-class Issuer:
-    """Who signed a command, once the signature verified."""
+class Issuer(NamedTuple):
+    """Who signed a command, once the signature verified (a tuple: one per command,
+    several times quicker to make than a frozen dataclass)."""
 
     envelope: SignedFields
     key_id: str
