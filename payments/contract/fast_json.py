@@ -68,10 +68,22 @@ def canonical(value: Any) -> bytes:
     it writes floats differently (`1e16` for `1e+16`), so a value holding one, like
     anything orjson refuses, is spelt by the stdlib. Raises what the stdlib raises.
     """
-    if not _has_float(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except TypeError:  # a lone surrogate, an integer beyond 64 bits, a non-str key
-            pass
+    return canonical_float_free(value) if not _has_float(value) else _canonical_slow(value)
+
+
+def has_float(value: Any) -> bool:
+    """Whether `value` holds a float anywhere (one walk, for callers that branch on it)."""
+    return _has_float(value)
+
+
+def canonical_float_free(value: Any) -> bytes:
+    """`canonical(value)` for a value the caller knows holds no float (`has_float`)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a lone surrogate, an integer beyond 64 bits, a non-str key
+        return _canonical_slow(value)
+
+
+def _canonical_slow(value: Any) -> bytes:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")

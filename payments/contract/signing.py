@@ -48,10 +48,12 @@ class UnsignableCommand(ValueError):
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 for JSON of strings, integers, booleans, null, arrays and objects."""
-    if _has_nan(value):
+    # One walk for the common document without floats; NaN needs a float.
+    floats = fast_json.has_float(value)
+    if floats and _has_nan(value):
         raise UnsignableCommand("NaN and infinities have no JSON spelling")
     try:
-        return fast_json.canonical(value)
+        return fast_json.canonical(value) if floats else fast_json.canonical_float_free(value)
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as error:
         raise UnsignableCommand(str(error)[:200] or type(error).__name__) from None
 

@@ -7,8 +7,9 @@ so uniqueness holds even between two engines racing.
 from __future__ import annotations
 
 from functools import lru_cache
+from hashlib import sha1
 from typing import Literal
-from uuid import UUID, uuid5
+from uuid import UUID
 
 # Permanent: changing it would orphan every stored aggregate.
 PAYMENTS_NAMESPACE = UUID("6f2c3c1e-6a3b-5d8e-9f4a-2b7d0c1e9a55")
@@ -31,9 +32,20 @@ Kind = Literal[
 ]
 
 
+# uuid5 hashes the namespace's 16 bytes anew for every id; this is SHA-1 after them.
+_AFTER_NAMESPACE = sha1(PAYMENTS_NAMESPACE.bytes)
+# RFC 4122 variant (10) and version (5) bits, as uuid5 sets them.
+_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_VARIANT_AND_VERSION = (0x8000 << 48) | (5 << 76)
+
+
 @lru_cache(maxsize=262_144)  # hot accounts are named by most commands of a batch
 def aggregate_uuid(kind: Kind, business_id: str) -> UUID:
-    return uuid5(PAYMENTS_NAMESPACE, f"{kind}:{business_id}")
+    """`uuid5(PAYMENTS_NAMESPACE, f"{kind}:{business_id}")`, the same UUID, quicker
+    (tests/unit/test_ids.py)."""
+    digest = _AFTER_NAMESPACE.copy()
+    digest.update(f"{kind}:{business_id}".encode())
+    return UUID(int=int.from_bytes(digest.digest()[:16]) & _KEEP | _VARIANT_AND_VERSION)
 
 
 def account_id_to_uuid(account_id: str) -> UUID:

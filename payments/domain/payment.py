@@ -14,6 +14,7 @@ from datetime import datetime
 
 from eventsourcing.domain import Aggregate
 
+from payments.domain.creation import CreatedQuickly, create
 from payments.domain.errors import (
     AmountExceedsAuthorized,
     AmountExceedsCaptured,
@@ -35,7 +36,7 @@ class Payment(Aggregate):
         command_id: str
         actor: str
 
-    class Authorized(Aggregate.Created):
+    class Authorized(CreatedQuickly, Aggregate.Created):
         command_id: str
         actor: str
         payment_id: str
@@ -81,9 +82,10 @@ class Payment(Aggregate):
         actor: str,
         expires_at: str | None = None,
     ) -> Payment:
-        return cls._create(
+        return create(
+            cls,
             cls.Authorized,
-            id=payment_id_to_uuid(payment_id),
+            payment_id_to_uuid(payment_id),
             command_id=command_id,
             actor=actor,
             payment_id=payment_id,

@@ -8,6 +8,9 @@ and in the docs together. `auditor` issues nothing; it exists for the read side.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import lru_cache
+
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "operations": frozenset({"open_account", "close_account"}),
     "payments": frozenset(
@@ -63,7 +66,18 @@ ROLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 def may_issue(roles: frozenset[str] | set[str] | tuple[str, ...], command_type: str) -> bool:
+    if type(roles) is frozenset:  # a principal's roles: the same few sets all day
+        return _may_issue_cached(roles, command_type)
+    return _may_issue(roles, command_type)
+
+
+def _may_issue(roles: Iterable[str], command_type: str) -> bool:
     return any(command_type in ROLE_COMMANDS.get(role, ()) for role in roles)
+
+
+@lru_cache(maxsize=4096)
+def _may_issue_cached(roles: frozenset[str], command_type: str) -> bool:
+    return _may_issue(roles, command_type)
 
 
 def unknown_roles(roles: list[str] | tuple[str, ...]) -> list[str]:

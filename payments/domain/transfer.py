@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
+from payments.domain.creation import CreatedQuickly, create
 from payments.domain.errors import ReviewClosed
 from payments.domain.ids import transfer_id_to_uuid
 
@@ -23,7 +24,7 @@ class Transfer(Aggregate):
         command_id: str
         actor: str
 
-    class Recorded(Aggregate.Created):
+    class Recorded(CreatedQuickly, Aggregate.Created):
         command_id: str
         actor: str
         transfer_id: str
@@ -66,9 +67,10 @@ class Transfer(Aggregate):
         command_id: str,
         actor: str,
     ) -> Transfer:
-        return cls._create(
+        return create(
+            cls,
             cls.Recorded,
-            id=transfer_id_to_uuid(transfer_id),
+            transfer_id_to_uuid(transfer_id),
             command_id=command_id,
             actor=actor,
             transfer_id=transfer_id,

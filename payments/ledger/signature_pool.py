@@ -20,8 +20,8 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from payments.contract.signing import load_public_key, verifies
 
@@ -53,8 +53,7 @@ def _executor() -> ProcessPoolExecutor:
         return _pool
 
 
-@dataclass(frozen=True)
-class PendingCheck:
+class PendingCheck(NamedTuple):  # immutable; one per command: quicker than a dataclass
     """One item of a chunk sent to a worker, and exactly what it checks."""
 
     public_key: bytes

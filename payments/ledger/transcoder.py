@@ -12,7 +12,7 @@ are identical (tests/unit/test_transcoder.py). Decoding stays the library's.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -25,8 +25,17 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 class FastJSONTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         if type(obj) is dict and _FLAT.issuperset(map(type, obj.values())):
+            state = obj
+            timestamp = obj.get("timestamp")
+            if type(timestamp) is datetime and timestamp.tzinfo is UTC:
+                # Every event has one. orjson spells a UTC datetime exactly as
+                # isoformat() does, several times faster than the library's callback.
+                state = obj.copy()
+                state["timestamp"] = orjson.Fragment(
+                    b'{"_type_":"datetime_iso","_data_":' + orjson.dumps(timestamp) + b"}"
+                )
             try:
-                return orjson.dumps(obj, default=self._encode_obj, option=_OPTIONS)
+                return orjson.dumps(state, default=self._encode_obj, option=_OPTIONS)
             except TypeError:  # an integer beyond 64 bits, a lone surrogate
                 pass
         return super().encode(obj)

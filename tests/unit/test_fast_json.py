@@ -102,3 +102,25 @@ def test_a_document_as_deep_as_orjson_reads_is_decoded_without_recursion() -> No
     with pytest.raises(RecursionError):  # the stdlib's answer, as before orjson
         json.loads(deep)
     assert fast_json.loads('{"a": ' + "[" * 1000 + "1" + "]" * 1000 + "}")["a"] is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_canonical_float_free_is_canonical_for_documents_without_floats(value) -> None:
+    assert not fast_json.has_float(value)
+    try:
+        expected = fast_json.canonical(value)
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            fast_json.canonical_float_free(value)
+        return
+    assert fast_json.canonical_float_free(value) == expected
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_signing_still_refuses_nan_and_infinities_anywhere(bad: float) -> None:
+    from payments.contract.signing import UnsignableCommand, canonical_json
+
+    with pytest.raises(UnsignableCommand):
+        canonical_json({"payload": {"list": [1, {"x": bad}]}})
+    assert canonical_json({"b": [1.5], "a": 1}) == b'{"a":1,"b":[1.5]}'

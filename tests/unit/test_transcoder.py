@@ -75,3 +75,26 @@ def test_what_is_not_flat_is_left_to_the_library() -> None:
         "nested": {"a": 1},
     }
     assert fast.encode(snapshot_like) == reference.encode(snapshot_like)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3))]) | st.none()),
+    st.dictionaries(st.text(max_size=10), flat_values | moments, max_size=6),
+)
+def test_an_events_timestamp_encodes_to_the_librarys_bytes(timestamp, rest: dict) -> None:
+    reference, fast = both()
+    state = {"timestamp": timestamp, **rest} if timestamp is not None else {"timestamp": 1}
+    try:
+        expected = reference.encode(state)
+    except UnicodeEncodeError:
+        return
+    assert fast.encode(state) == expected
+
+
+def test_a_datetime_utc_timestamp_at_the_edges_of_its_range() -> None:
+    reference, fast = both()
+    for moment in (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC),
+                   datetime(2026, 12, 2, 23, 0, tzinfo=UTC)):  # fmt: skip
+        state = {"timestamp": moment, "originator_topic": "x:Y", "amount": 5}
+        assert fast.encode(state) == reference.encode(state)
