@@ -67,14 +67,14 @@ class Delivery:
 
 
 class Publisher:
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, linger_ms: int = 5) -> None:
         self._producer = Producer(
             {
                 "bootstrap.servers": settings.require_kafka_bootstrap(),
                 "client.id": client_id,
                 "enable.idempotence": True,
                 "acks": "all",
-                "linger.ms": 5,
+                "linger.ms": linger_ms,
                 "message.max.bytes": MESSAGE_MAX_BYTES,
                 # Java's default partitioner, so keys land where other clients expect.
                 "partitioner": "murmur2_random",

@@ -4,9 +4,10 @@
         python -m payments.tools.bench.intake_latency --rate 100 --rate 200 --seconds 20
 
 Runs one `CommandIntake` in this process (no relay, no projections) on a fresh topic
-prefix against the running services, opens accounts, then sends signed transfers at
-each `--rate` (librdkafka, as the bench's client) and reports p50/p95/p99 from send to
-outcome. Timers wrapped around the intake's steps split the intake thread's wall time:
+prefix against the running services, opens accounts, warms up for 3 s, then sends
+signed transfers at each `--rate` (librdkafka, as the bench's client) and reports
+p50/p95/p99 from send to outcome (`INTAKE_LINGER_MS`: the intake producer's linger).
+Timers wrapped around the intake's steps split the intake thread's wall time:
 `poll` (kafka-python's fetch, waits included), `load` (the working set's reads),
 `save` (the PostgreSQL insert and commit), `decide` (the rest of `decide_batch`: CPU),
 `send` (handing answers to librdkafka) and `flush` (waiting for the broker's acks).
@@ -52,6 +53,8 @@ from payments.tools.services.signing_keys import register_signer
 
 ACCOUNTS = 200
 PRINCIPAL = "bench@intake"
+LINGER_MS = int(os.environ.get("INTAKE_LINGER_MS", "0"))  # the engine's intake: 0
+WARM_UP_SECONDS = 3.0
 
 
 class StepTimers:
@@ -228,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         settings,
         ledger,
         command_consumer(settings),
-        EnginePublisher(settings, "payments-intake-bench"),
+        EnginePublisher(settings, "payments-intake-bench", linger_ms=LINGER_MS),
         on_batch=lambda _report, _outcomes: batches.__setitem__(0, batches[0] + 1),
     )
     timers = StepTimers()
@@ -249,6 +252,11 @@ def main(argv: list[str] | None = None) -> None:
         if refused:
             raise SystemExit(f"set-up refused: {collector.outcomes[refused[0].command_id]}")
         rng = random.Random(run)
+        warm_up = transfers(signer, customers, int(rates[0] * WARM_UP_SECONDS), rng)
+        if missing := collector.wait_for(
+            sender.send_paced(warm_up, rates[0], WARM_UP_SECONDS), timeout=120
+        ):
+            raise SystemExit(f"{len(missing)} warm-up commands got no outcome")
         for rate in rates:
             records = transfers(signer, customers, int(rate * args.seconds), rng)
             batches[0] = 0
