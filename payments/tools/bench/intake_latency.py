@@ -62,6 +62,7 @@ class StepTimers:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)  # the intake thread's CPU in each
         self.calls: dict[str, int] = defaultdict(int)
         self.active = False
 
@@ -69,12 +70,13 @@ class StepTimers:
         inner: Callable[..., Any] = getattr(owner, name)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return inner(*args, **kwargs)
             finally:
                 if self.active:
                     self.seconds[step] += time.perf_counter() - started
+                    self.cpu[step] += time.thread_time() - cpu
                     self.calls[step] += 1
 
         setattr(owner, name, timed)
@@ -82,6 +84,7 @@ class StepTimers:
     @contextmanager
     def measuring(self) -> Iterator[None]:
         self.seconds.clear()
+        self.cpu.clear()
         self.calls.clear()
         self.active = True
         try:
@@ -188,6 +191,13 @@ def report(
         "send": s["send"],
         "flush": s["flush"],
     }
+    c = timers.cpu
+    cpu = {
+        "poll": c["poll"],
+        "load": c["load"],
+        "decide": c["decide_batch"] - c["save"] - c["load"],
+        "save": c["save"],
+    }
     busy = sum(v for k, v in steps.items() if k != "poll")
     per_batch = ", ".join(
         f"{name} {1000 * value / max(1, batches):.1f}" for name, value in steps.items()
@@ -201,7 +211,9 @@ def report(
         f"send → answer produced p50 {percentile(made, 0.5):.1f} "
         f"p99 {percentile(made, 0.99):.1f} ms\n"
         f"  intake thread busy (not polling) {100 * busy / wall:.0f} % of {wall:.1f} s; "
-        f"ms per batch: {per_batch}"
+        f"ms per batch: {per_batch}\n"
+        "  of which the intake thread's CPU: "
+        + ", ".join(f"{name} {1000 * v / max(1, batches):.1f}" for name, v in cpu.items())
     )
 
 
