@@ -55,7 +55,8 @@ class Delivery:
         """The broker answered for every message, acked or failed."""
         return self.pending == 0
 
-    def _callback(self) -> Callable[[RdKafkaError | None, Any], None]:
+    def expect(self) -> Callable[[RdKafkaError | None, Any], None]:
+        """Count one more message; the returned callback is its delivery report."""
         self.pending += 1
 
         def delivered(error: RdKafkaError | None, _message: Any) -> None:
@@ -95,7 +96,7 @@ class Publisher:
         `poll` or `flush`) instead of making the next `flush` raise."""
         while True:
             try:
-                callback = self._delivered if delivery is None else delivery._callback()
+                callback = self._delivered if delivery is None else delivery.expect()
                 try:
                     self._producer.produce(topic, value=value, key=key, on_delivery=callback)
                 except BaseException:

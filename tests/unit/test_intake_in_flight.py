@@ -8,7 +8,7 @@ from payments.engine.publisher import Delivery
 
 def batch(offset: int) -> tuple[AnsweredBatch, Delivery, object]:
     delivery = Delivery()
-    acks = [delivery._callback() for _ in range(2)]  # two answers sent, none acked yet
+    acks = [delivery.expect() for _ in range(2)]  # two answers sent, none acked yet
     return AnsweredBatch({"p0": offset}, [], [], delivery, 0.0), delivery, acks
 
 
