@@ -7,7 +7,9 @@ for the relay), while librdkafka's idempotent producer sent 60,000 messages/s.
 Consumers stay on kafka-python.
 
 Delivery is idempotent with acks=all: a retried send is never doubled on the broker,
-and `flush` raises unless every message since the last flush was acknowledged.
+and `flush` raises unless every message since the last flush was acknowledged. A
+message sent with a `Delivery` is counted there instead, so a caller can go on while
+the broker acknowledges (the intake's answers, `payments.engine.intake`).
 A message that can never be sent (too large for the broker) is refused at `send`
 with `UnpublishableMessage`, so the caller answers it otherwise instead of
 re-sending the whole lot forever.
@@ -15,6 +17,7 @@ re-sending the whole lot forever.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError as RdKafkaError
@@ -35,15 +38,44 @@ class UnpublishableMessage(ValueError):
     """This one message can never be sent as it is; re-sending cannot help."""
 
 
+class Delivery:
+    """The broker's acknowledgements of one lot of messages (one batch's answers)."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.failures: list[str] = []
+
+    @property
+    def acknowledged(self) -> bool:
+        """Every message sent for it is acked: none pending, none failed."""
+        return self.pending == 0 and not self.failures
+
+    @property
+    def settled(self) -> bool:
+        """The broker answered for every message, acked or failed."""
+        return self.pending == 0
+
+    def expect(self) -> Callable[[RdKafkaError | None, Any], None]:
+        """Count one more message; the returned callback is its delivery report."""
+        self.pending += 1
+
+        def delivered(error: RdKafkaError | None, _message: Any) -> None:
+            self.pending -= 1
+            if error is not None:
+                self.failures.append(str(error))
+
+        return delivered
+
+
 class Publisher:
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, linger_ms: int = 5) -> None:
         self._producer = Producer(
             {
                 "bootstrap.servers": settings.require_kafka_bootstrap(),
                 "client.id": client_id,
                 "enable.idempotence": True,
                 "acks": "all",
-                "linger.ms": 5,
+                "linger.ms": linger_ms,
                 "message.max.bytes": MESSAGE_MAX_BYTES,
                 # Java's default partitioner, so keys land where other clients expect.
                 "partitioner": "murmur2_random",
@@ -57,10 +89,20 @@ class Publisher:
         if error is not None:
             self._failures.append(str(error))
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, delivery: Delivery | None = None
+    ) -> None:
+        """Queue one message. With `delivery`, its ack is counted there (served by
+        `poll` or `flush`) instead of making the next `flush` raise."""
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+                callback = self._delivered if delivery is None else delivery.expect()
+                try:
+                    self._producer.produce(topic, value=value, key=key, on_delivery=callback)
+                except BaseException:
+                    if delivery is not None:
+                        delivery.pending -= 1  # never queued: no callback will come
+                    raise
                 return
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain
@@ -68,6 +110,10 @@ class Publisher:
                 if error.args and error.args[0].code() in _PERMANENT:
                     raise UnpublishableMessage(str(error)) from error
                 raise PublishError(str(error)) from error
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Serve delivery callbacks of acks that have arrived (waiting up to `timeout`)."""
+        self._producer.poll(timeout)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every message sent so far; raise if any was not acknowledged."""

@@ -196,7 +196,9 @@ class OutcomeCollector:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            messages = self._consumer.consume(num_messages=10_000, timeout=0.05)
+            # consume() waits for its whole timeout unless num_messages arrive: at 50 ms
+            # it added ~25 ms on average (up to 50) to every latency measured here.
+            messages = self._consumer.consume(num_messages=10_000, timeout=0.005)
             now = time.perf_counter()
             wall_to_perf = now - time.time()
             with self._lock:
