@@ -188,6 +188,21 @@ class EventFactory:
 
     # --- helpers ----------------------------------------------------------------------
 
+    def pay_and_capture(self) -> None:
+        """A short business day in EUR: bank, shop and alice; alice funded, pays p1, captured."""
+        self.send("open_account", account_id="bank", currency="EUR", kind="external")
+        self.send("open_account", account_id="shop", currency="EUR", kind="merchant")
+        self.send("open_account", account_id="alice", currency="EUR", kind="customer")
+        self.send(
+            "transfer", transfer_id="t1", from_account="bank", to_account="alice",
+            amount=10_000, currency="EUR",
+        )  # fmt: skip
+        self.send(
+            "authorize_payment", payment_id="p1", payer_account="alice",
+            merchant_account="shop", amount=2_500, currency="EUR",
+        )  # fmt: skip
+        self.send("capture_payment", payment_id="p1")
+
     def currency(self, account_id: str) -> str:
         """The currency the account was opened in (as its `Account.Opened` says)."""
         opened = [

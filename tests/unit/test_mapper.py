@@ -12,18 +12,7 @@ from tests.support.events import EventFactory
 
 def test_every_event_of_a_business_day_maps_to_the_librarys_stored_event() -> None:
     story = EventFactory()
-    story.send("open_account", account_id="bank", currency="EUR", kind="external")
-    story.send("open_account", account_id="shop", currency="EUR", kind="merchant")
-    story.send("open_account", account_id="alice", currency="EUR", kind="customer")
-    story.send(
-        "transfer", transfer_id="t1", from_account="bank", to_account="alice",
-        amount=10_000, currency="EUR",
-    )  # fmt: skip
-    story.send(
-        "authorize_payment", payment_id="p1", payer_account="alice",
-        merchant_account="shop", amount=2_500, currency="EUR",
-    )  # fmt: skip
-    story.send("capture_payment", payment_id="p1")
+    story.pay_and_capture()
     story.send("refund_payment", payment_id="p1", amount=100)
     app = story.app
     assert isinstance(app.mapper, LedgerMapper)

@@ -24,18 +24,7 @@ def both() -> tuple[JSONTranscoder, FastJSONTranscoder]:
 
 def test_every_event_of_a_business_day_encodes_to_the_librarys_bytes() -> None:
     story = EventFactory()
-    story.send("open_account", account_id="bank", currency="EUR", kind="external")
-    story.send("open_account", account_id="shop", currency="EUR", kind="merchant")
-    story.send("open_account", account_id="alice", currency="EUR", kind="customer")
-    story.send(
-        "transfer", transfer_id="t1", from_account="bank", to_account="alice",
-        amount=10_000, currency="EUR",
-    )  # fmt: skip
-    story.send(
-        "authorize_payment", payment_id="p1", payer_account="alice",
-        merchant_account="shop", amount=2_500, currency="EUR",
-    )  # fmt: skip
-    story.send("capture_payment", payment_id="p1")
+    story.pay_and_capture()
     story.send("chargeback_payment", payment_id="p1", amount=100, reason="fraud\n«x»")
     reference, fast = both()
     states = [
