@@ -150,13 +150,13 @@ def _print_api_calls(
         line = _curl(api.base, method, path, body)
         console.print(line, style="bold", markup=False, highlight=False, soft_wrap=True)
         console.print(demo_api.shown(answer), markup=False, highlight=False)
-        ok = ok and answer.status == expected
+        ok = _as_expected(console, f"{method} {path}", answer.status == expected) and ok
     for suffix, accept in (("csv", "text/csv"), ("pdf", "application/pdf")):
         answer = demo_api.call(api, "GET", statement, accept=accept)
         path = log_dir / f"demo-statement-alice.{suffix}"
         path.write_bytes(answer.body)
         console.print(f"statement as {accept} ({answer.status}): {path}", markup=False)
-        ok = ok and answer.status == 200
+        ok = _as_expected(console, f"the statement as {accept}", answer.status == 200) and ok
     return ok
 
 
@@ -179,12 +179,20 @@ def _print_dispute_desk(console: Console, settings: Settings, base: str, tag: st
         line = _curl(base, step.method, step.path, step.body, f"$KEY{step.operator + 1}")
         console.print(line, style="bold", markup=False, highlight=False, soft_wrap=True)
         console.print(demo_api.shown(answer), markup=False, highlight=False)
-        ok = ok and step.expect(answer)
+        ok = _as_expected(console, f"{step.method} {step.path}", step.expect(answer)) and ok
     answer = desk.decided(apis[0], tag)
     console.print(_curl(base, "GET", f"/disputes/dispute-books.{tag}", None, "$KEY1"),
                   style="bold", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
     console.print(demo_api.shown(answer, limit=2000), markup=False, highlight=False)
-    return ok and answer.status == 200 and answer.json()["status"] == "won"
+    won = answer.status == 200 and answer.json()["status"] == "won"
+    return _as_expected(console, "the dispute won", won) and ok
+
+
+def _as_expected(console: Console, what: str, expected: bool) -> bool:
+    """Say so when an answer is not the one the demo expects (the test greps for it)."""
+    if not expected:
+        console.print(f"[red]unexpected:[/red] {what}: not the answer expected", markup=True)
+    return expected
 
 
 def _print_story(console: Console, run: DemoRun) -> None:

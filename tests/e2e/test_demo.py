@@ -45,7 +45,8 @@ def test_the_demo_plays_the_day_and_verify_passes(
             timeout=240,
         )
     out = shown.stdout
-    assert shown.returncode == 0, out[-3000:] + shown.stderr[-3000:]
+    said = [line for line in out.splitlines() if "unexpected" in line or "demo failed" in line]
+    assert shown.returncode == 0, "\n".join(said) + "\n" + out[-3000:] + shown.stderr[-3000:]
     assert "unexpected" not in out
     # The books of the day, as the scenario's arithmetic says (EUR, shown in units).
     assert "insufficient_funds" in out and "nothing_to_settle" in out

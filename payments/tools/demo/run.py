@@ -24,8 +24,10 @@ from payments.client.send import results_consumer
 from payments.client.signer import load_signer, signed_as
 from payments.runtime.settings import Settings
 from payments.runtime.subprocesses import spawn_cli, stop_process
+from payments.tools.bench import catchup
 from payments.tools.demo.scenario import Step
 from payments.tools.services.signing_keys import register_signer
+from projections.schema import PROJECTIONS
 
 
 @dataclass
@@ -93,7 +95,9 @@ def publish_and_collect(
 
 
 def wait_for_read_models(settings: Settings, console: Console, timeout: float = 300.0) -> None:
-    """Until the audit log holds every stored event: the consumers have caught up."""
+    """Until every projection has applied every stored event: the audit log holds the
+    last one (the progress shown) and each projection's stored positions reached the
+    events topic's end (the disputes list can trail the audit log by a batch)."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(settings.require_database_url(), autocommit=True) as conn:
         stored = conn.execute("SELECT max(notification_id) FROM payments_events").fetchone()
@@ -105,12 +109,22 @@ def wait_for_read_models(settings: Settings, console: Console, timeout: float = 
                 done = int((row[0] if row else 0) or 0)
                 progress.update(task, completed=min(done, target))
                 if done >= target:
-                    return
+                    break
                 time.sleep(0.2)
-    raise DemoFailed(
-        f"the read models did not reach position {target} within {timeout:.0f} s; "
-        "see the consumers' log"
-    )
+    try:
+        catchup.wait_caught_up(
+            settings.require_database_url(),
+            settings.require_kafka_bootstrap(),
+            settings.topics.events,
+            settings.kafka_python_auth(),
+            timeout=max(0.0, deadline - time.monotonic()),
+            projections=PROJECTIONS,
+        )
+    except catchup.NotCaughtUp as behind:
+        raise DemoFailed(
+            f"the read models did not catch up within {timeout:.0f} s ({behind}); "
+            "see the consumers' log"
+        ) from None
 
 
 class DemoFailed(RuntimeError):
