@@ -91,14 +91,11 @@ class Supervisor(threading.Thread):
         self.stop_timeout = stop_timeout
         self.returncodes: dict[str, int] = {}
         self._children: list[_Child] = []
-        self._started = threading.Event()
 
     def run(self) -> None:
         try:
-            self._children = [
-                _Child(spec, start_child(spec), time.monotonic()) for spec in self.specs
-            ]
-            self._started.set()
+            for spec in self.specs:  # one by one: a failed start still stops those started
+                self._children.append(_Child(spec, start_child(spec), time.monotonic()))
             log.info(
                 "children_started", children={c.spec.name: c.process.pid for c in self._children}
             )
@@ -106,13 +103,7 @@ class Supervisor(threading.Thread):
                 for child in self._children:
                     self._look_after(child)
         finally:
-            self._started.set()
             self._stop_children()
-
-    def pids(self) -> dict[str, int]:
-        """The running children's process ids, by name (after they were first started)."""
-        self._started.wait(timeout=30)
-        return {c.spec.name: c.process.pid for c in self._children if c.process.poll() is None}
 
     def shutdown(self) -> dict[str, int]:
         """Stop every child (SIGTERM, then SIGKILL after the timeout): their return codes."""

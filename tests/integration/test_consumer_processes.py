@@ -67,7 +67,9 @@ def wait_until(condition: Callable[[], object], what: str, log: Path, timeout: f
         time.sleep(0.1)
 
 
-def start_consume_all(box: Sandbox, log_path: Path, metrics_port: int) -> subprocess.Popen:
+def start_consume_all(
+    box: Sandbox, log_path: Path, metrics_port: int, *options: str
+) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         PAYMENTS_DATABASE_URL=box.url,
@@ -79,7 +81,7 @@ def start_consume_all(box: Sandbox, log_path: Path, metrics_port: int) -> subpro
     env.update(principals.role_env(Settings(), "projections"))  # its own principal
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "payments.cli", "consume", "all"],
+            [sys.executable, "-m", "payments.cli", "consume", "all", *options],
             env=env,
             stdout=log,
             stderr=log,
@@ -183,6 +185,23 @@ def test_kill_9_of_the_supervisor_leaves_no_child_running(
         return not any(Path(f"/proc/{pid}").exists() and _alive(pid) for pid in children)
 
     wait_until(all_gone, "the children died with the supervisor", log_path, timeout=10)
+
+
+def test_threads_runs_every_projection_in_one_process(
+    sandbox: Sandbox,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    f = business_day(payments=20)
+    sandbox.publish(f.events)
+    log_path = tmp_path / "consume.log"
+    process = start_consume_all(sandbox, log_path, 0, "--threads")
+    try:
+        wait_until(caught_up(sandbox, f.events), "caught up", log_path)
+        assert children_of(process.pid) == {}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert_tables_match(sandbox, f.events)
 
 
 def _alive(pid: int) -> bool:
