@@ -1,6 +1,8 @@
-"""Run one or all projection consumers in this process until SIGTERM/SIGINT.
+"""Run projection consumers as threads of this process until SIGTERM/SIGINT.
 
-`all` runs one thread per projection, each with its own consumer group
+`payments consume <name>` runs one projection here; `payments consume all --threads`
+runs them all here, one thread each (`payments consume all` runs one child process
+each instead: consumers.processes). Each has its own consumer group
 (`<prefix>-projection-<name>`) and connection: the projections stay independent
 (a replay of one hands new positions to that one only) and a slow one (audit)
 does not hold back the others. Signals only set the stop flag; each loop finishes
@@ -41,15 +43,18 @@ def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
     )
 
 
-def run_consumers(settings: Settings, projections: Sequence[str]) -> None:
-    stop = threading.Event()
-
+def install_stop_signals(stop: threading.Event) -> None:
     # Only set the flag: logging in a signal handler can deadlock on the writer's lock.
     def request_stop(_signum: int, _frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+
+
+def run_consumers(settings: Settings, projections: Sequence[str]) -> None:
+    stop = threading.Event()
+    install_stop_signals(stop)
     observability = start_observability(settings, CONSUMERS_PORT)  # None: disabled or taken
     loops = [ProjectionConsumer(consumer_config(settings, p), stop) for p in projections]
     threads = [

@@ -69,22 +69,41 @@ def _not_found(sentence: str) -> None:
 
 @click.command("consume")
 @click.argument("projection", type=click.Choice(_CONSUME_CHOICES), default="all")
-def consume(projection: str) -> None:
+@click.option(
+    "--threads",
+    is_flag=True,
+    help="With `all`: run the projections as threads of this one process.",
+)
+def consume(projection: str, threads: bool) -> None:
     """Feed projection tables from the events topic until SIGTERM/SIGINT.
 
-    `all` runs every projection in one process, one thread (and consumer
-    group `<prefix>-projection-<name>`) each.
+    `all` supervises one child process per projection (`payments consume <name>`,
+    each with its own consumer group `<prefix>-projection-<name>`, connection and
+    metrics port): each has a core of its own, a child that exits is restarted, and
+    SIGTERM stops them all together. A kill -9 of this process takes the children
+    along; each resumes from its stored positions. /metrics and /health on port 9465
+    (PAYMENTS_METRICS_PORT) merge the children's.
+
+    `all --threads` runs every projection in this one process, one thread each:
+    fewer processes and connections for a small deployment, one GIL for all.
 
     \b
     Example:
-      payments consume all        # balances, settlements, audit and principals
-      payments consume audit      # one projection per process
+      payments consume all            # balances, settlements, audit, … one process each
+      payments consume all --threads  # the same in one process
+      payments consume audit          # one projection in this process
     """
+    from consumers.processes import run_consumer_processes
     from consumers.runner import run_consumers
 
     settings = _settings()
     names = list(PROJECTIONS) if projection == "all" else [projection]
     try:
+        if projection == "all" and not threads:
+            # Fail here on a missing setting, not in every child restarted forever.
+            settings.require_database_url()
+            settings.require_kafka_bootstrap()
+            sys.exit(run_consumer_processes(settings, names))
         run_consumers(settings, names)
     except MissingSetting as missing:
         raise click.ClickException(str(missing)) from None

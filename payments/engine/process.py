@@ -11,11 +11,7 @@ SIGTERM and SIGINT only set a stop flag: the intake finishes the batch in hand
 
 from __future__ import annotations
 
-import ctypes
-import os
 import signal
-import subprocess
-import sys
 import threading
 from types import FrameType
 
@@ -35,11 +31,9 @@ from payments.runtime.observability.server import (
     start_observability,
 )
 from payments.runtime.settings import Settings
-from payments.runtime.subprocesses import stop_process
+from payments.runtime.supervisor import ChildSpec, Supervisor
 
 log = structlog.get_logger("payments.engine")
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def install_stop_signals(stop: threading.Event) -> None:
@@ -67,48 +61,20 @@ def run_relay(settings: Settings, stop: threading.Event) -> None:
         log.info("relay_process_stopped")
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def start_relay_child(settings: Settings) -> subprocess.Popen[bytes]:
+def relay_child(settings: Settings) -> ChildSpec:
     # The child reads the same environment: give it its own metrics port, next to
     # the engine's (9464 → 9466), or none when the engine has none.
     engine_port = metrics_port(settings, ENGINE_PORT)
     relay_port = engine_port + (RELAY_PORT - ENGINE_PORT) if engine_port else 0
-    return subprocess.Popen(
-        [sys.executable, "-m", "payments.cli", "relay"],
-        env={**os.environ, "PAYMENTS_METRICS_PORT": str(relay_port)},
-        preexec_fn=_die_with_parent,  # a kill -9 of the engine takes its relay along
-    )
-
-
-class RelaySupervisor(threading.Thread):
-    """Keeps one relay child running until the engine stops; restarts it if it dies."""
-
-    def __init__(self, settings: Settings, stop: threading.Event) -> None:
-        super().__init__(name="relay-supervisor", daemon=True)
-        self.settings = settings
-        self.stop = stop
-        self.child = start_relay_child(settings)
-
-    def run(self) -> None:
-        while not self.stop.wait(1.0):
-            if self.child.poll() is not None:
-                log.warning("relay_child_exited", returncode=self.child.returncode)
-                self.child = start_relay_child(self.settings)
-
-    def shutdown(self) -> None:
-        self.join(timeout=5)
-        stop_process(self.child)
+    return ChildSpec("relay", ("relay",), {"PAYMENTS_METRICS_PORT": str(relay_port)})
 
 
 def run_engine(settings: Settings, stop: threading.Event, *, relay: bool = True) -> None:
     observability = start_observability(settings, ENGINE_PORT)  # None: disabled or port taken
     app = open_application(settings)
     ledger = Ledger(app, holder_kek=settings.holder_kek())
-    supervisor = RelaySupervisor(settings, stop) if relay else None
+    # A kill -9 of the engine takes its relay along (the supervisor's PR_SET_PDEATHSIG).
+    supervisor = Supervisor([relay_child(settings)], stop) if relay else None
     if supervisor is not None:
         supervisor.start()
     consumer = command_consumer(settings)

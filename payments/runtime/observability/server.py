@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,11 +37,54 @@ def metrics_port(settings: Settings, default: int) -> int:
     return default if settings.metrics_port is None else settings.metrics_port
 
 
-class ObservabilityServer:
-    def __init__(self, metrics: Metrics, monitor: HealthMonitor, port: int) -> None:
+class Endpoints(Protocol):
+    """What the server answers: this process's own numbers, or its children's merged."""
+
+    def metrics_text(self) -> bytes: ...
+
+    def health(self) -> tuple[int, dict[str, Any]]: ...  # (HTTP status, JSON document)
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class OwnEndpoints:
+    """This process's registry and health monitor."""
+
+    def __init__(self, metrics: Metrics, monitor: HealthMonitor) -> None:
         self.metrics = metrics
         self.monitor = monitor
-        self._http = ThreadingHTTPServer((HOST, port), _handler(metrics, monitor))
+
+    def metrics_text(self) -> bytes:
+        return generate_latest(self.metrics.registry)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        report = self.monitor.report()
+        return report.http_status, report.to_json()
+
+    def start(self) -> None:
+        self.monitor.start()
+
+    def stop(self) -> None:
+        self.monitor.stop()
+
+
+class ObservabilityServer:
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        monitor: HealthMonitor | None = None,
+        port: int = 0,
+        *,
+        endpoints: Endpoints | None = None,
+    ) -> None:
+        if endpoints is None:
+            if metrics is None or monitor is None:
+                raise TypeError("ObservabilityServer needs metrics and monitor, or endpoints")
+            endpoints = OwnEndpoints(metrics, monitor)
+        self.endpoints = endpoints
+        self._http = ThreadingHTTPServer((HOST, port), _handler(endpoints))
         self._http.daemon_threads = True
         self._thread = threading.Thread(
             target=self._http.serve_forever, name="metrics-http", daemon=True
@@ -51,7 +95,7 @@ class ObservabilityServer:
         return int(self._http.server_address[1])
 
     def start(self) -> ObservabilityServer:
-        self.monitor.start()
+        self.endpoints.start()
         self._thread.start()
         log.info("metrics_serving", url=f"http://{HOST}:{self.port}/metrics")
         return self
@@ -59,19 +103,18 @@ class ObservabilityServer:
     def stop(self) -> None:
         self._http.shutdown()
         self._http.server_close()
-        self.monitor.stop()
+        self.endpoints.stop()
 
 
-def _handler(metrics: Metrics, monitor: HealthMonitor) -> type[BaseHTTPRequestHandler]:
+def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+                self._send(200, CONTENT_TYPE_LATEST, endpoints.metrics_text())
             elif path == "/health":
-                report = monitor.report()
-                body = json.dumps(report.to_json()).encode()
-                self._send(report.http_status, "application/json", body)
+                status, document = endpoints.health()
+                self._send(status, "application/json", json.dumps(document).encode())
             else:
                 self._send(404, "text/plain; charset=utf-8", b"try /metrics or /health\n")
 
@@ -104,6 +147,18 @@ def start_observability(
     )
     try:
         server = ObservabilityServer(metrics, monitor, port)
+    except OSError as error:
+        log.warning("metrics_port_unavailable", port=port, error=str(error))
+        return None
+    return server.start()
+
+
+def serve_endpoints(port: int, endpoints: Endpoints) -> ObservabilityServer | None:
+    """Serve other endpoints (a supervisor's children, merged); None when port is 0 or taken."""
+    if port == 0:
+        return None
+    try:
+        server = ObservabilityServer(port=port, endpoints=endpoints)
     except OSError as error:
         log.warning("metrics_port_unavailable", port=port, error=str(error))
         return None
