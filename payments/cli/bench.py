@@ -41,6 +41,12 @@ from payments.tools.bench.workload import SIZES
     help="Define a risk rule set (cooling-off, maximum, velocity) that every debit is "
     "checked against and none breaks.",
 )
+@click.option(
+    "--consumer-threads",
+    is_flag=True,
+    help="Run the projections as threads of one consumers process "
+    "(`consume all --threads`) instead of a process each.",
+)
 def bench(
     size: str | None,
     seed: int,
@@ -49,6 +55,7 @@ def bench(
     keep: bool,
     profile: bool,
     risk_rules: bool,
+    consumer_threads: bool,
 ) -> None:
     """Run the benchmark on the services of `payments services up`.
 
@@ -79,6 +86,7 @@ def bench(
         keep=keep,
         profile=profile,
         risk_rules=risk_rules,
+        consumer_threads=consumer_threads,
     )
     try:
         environment = runner.Environment.from_settings(Settings())

@@ -62,6 +62,7 @@ class Options:
     keep: bool = False
     profile: bool = False  # py-spy over the engine and consumers during the throughput phase
     risk_rules: bool = False  # a risk rule set every debit is checked against (none fires)
+    consumer_threads: bool = False  # `consume all --threads`: one process, a thread each
 
 
 @dataclass
@@ -128,6 +129,7 @@ def run(options: Options, env: Environment, say: Say) -> RunResult:
             "engine_batch_max": Settings().engine_batch_max,
             "engine_batch_wait_ms": Settings().engine_batch_wait_ms,
             "risk_rules": options.risk_rules,
+            "consumers": "threads" if options.consumer_threads else "processes",
         },
         workload=describe(workload),
     )
@@ -197,7 +199,8 @@ def _measure(
     engine_env = child_env | env.role_env("engine", db.app_url)
     engine = ChildProcess("engine", ["engine"], engine_env, logs / "engine.log")
     consumers_env = child_env | env.role_env("projections", db.app_url)
-    consumers = ChildProcess("consumers", ["consume", "all"], consumers_env, logs / "consumers.log")
+    consume = ["consume", "all", *(["--threads"] if options.consumer_threads else [])]
+    consumers = ChildProcess("consumers", consume, consumers_env, logs / "consumers.log")
     fast = Publisher(env.bootstrap, topics.commands, linger_ms=5, auth=env.kafka_auth)
     paced = Publisher(env.bootstrap, topics.commands, linger_ms=0, auth=env.kafka_auth)
     published: list[Command] = []
