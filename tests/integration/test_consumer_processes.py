@@ -10,16 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from payments.runtime.settings import Settings
-from payments.tools.services import principals
 from projections.schema import PROJECTIONS
 from tests.integration.test_consumers import (  # noqa: F401
     Sandbox,
@@ -29,6 +25,7 @@ from tests.integration.test_consumers import (  # noqa: F401
     sandbox,
 )
 from tests.integration.test_poison_records import free_port, get
+from tests.support.consumers import start_consume_all
 
 pytestmark = pytest.mark.integration
 
@@ -67,27 +64,6 @@ def wait_until(condition: Callable[[], object], what: str, log: Path, timeout: f
         time.sleep(0.1)
 
 
-def start_consume_all(
-    box: Sandbox, log_path: Path, metrics_port: int, *options: str
-) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        PAYMENTS_DATABASE_URL=box.url,
-        PAYMENTS_TOPIC_PREFIX=box.prefix,
-        PAYMENTS_METRICS_PORT=str(metrics_port),
-        PAYMENTS_LOG_FORMAT="json",
-        PAYMENTS_LOG_LEVEL="info",
-    )
-    env.update(principals.role_env(Settings(), "projections"))  # its own principal
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "payments.cli", "consume", "all", *options],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-
-
 def log_lines(log_path: Path) -> list[dict]:
     return [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
 
@@ -101,7 +77,7 @@ def test_one_child_per_projection_restarted_when_killed_and_stopped_together(
     sandbox.publish(f.events[:half])
     log_path = tmp_path / "consume.log"
     port = free_port()
-    supervisor = start_consume_all(sandbox, log_path, port)
+    supervisor = start_consume_all(sandbox.url, sandbox.prefix, log_path, port)
     try:
         wait_until(
             lambda: set(consumer_children(supervisor.pid)) == set(PROJECTIONS),
@@ -168,7 +144,7 @@ def test_kill_9_of_the_supervisor_leaves_no_child_running(
     f = business_day(payments=20)
     sandbox.publish(f.events)
     log_path = tmp_path / "consume.log"
-    supervisor = start_consume_all(sandbox, log_path, metrics_port=0)
+    supervisor = start_consume_all(sandbox.url, sandbox.prefix, log_path, metrics_port=0)
     try:
         wait_until(
             lambda: set(consumer_children(supervisor.pid)) == set(PROJECTIONS),
@@ -194,7 +170,7 @@ def test_threads_runs_every_projection_in_one_process(
     f = business_day(payments=20)
     sandbox.publish(f.events)
     log_path = tmp_path / "consume.log"
-    process = start_consume_all(sandbox, log_path, 0, "--threads")
+    process = start_consume_all(sandbox.url, sandbox.prefix, log_path, 0, "--threads")
     try:
         wait_until(caught_up(sandbox, f.events), "caught up", log_path)
         assert children_of(process.pid) == {}

@@ -10,11 +10,8 @@ An operator's acknowledgement turns health green again.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +24,7 @@ import pytest
 from projections.rebuild.source import ListEventSource
 from projections.rebuild.verify import verify
 from tests.integration.test_consumers import Sandbox, business_day, caught_up, sandbox  # noqa: F401
+from tests.support.consumers import start_consume_all
 from tests.support.events import to_wire
 from tests.support.kafka import publish
 
@@ -70,21 +68,7 @@ def test_forged_records_are_quarantined_loudly_and_nothing_else_changes(
     sandbox.publish(f.events)
     port = free_port()
     log_path = tmp_path / "consume.log"
-    env = dict(os.environ)
-    env.update(
-        PAYMENTS_DATABASE_URL=sandbox.url,
-        PAYMENTS_TOPIC_PREFIX=sandbox.prefix,
-        PAYMENTS_METRICS_PORT=str(port),
-        PAYMENTS_LOG_FORMAT="json",
-        PAYMENTS_LOG_LEVEL="info",
-    )
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "payments.cli", "consume", "all"],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
+    process = start_consume_all(sandbox.url, sandbox.prefix, log_path, port)
     try:
         wait_for(caught_up(sandbox, f.events), "caught up", log_path)
         wait_for(lambda: get(f"http://127.0.0.1:{port}/health")[0] == 200, "green", log_path)
