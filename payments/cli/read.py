@@ -79,13 +79,14 @@ def consume(projection: str, threads: bool) -> None:
 
     `all` supervises one child process per projection (`payments consume <name>`,
     each with its own consumer group `<prefix>-projection-<name>`, connection and
-    metrics port): each has a core of its own, a child that exits is restarted, and
-    SIGTERM stops them all together. A kill -9 of this process takes the children
-    along; each resumes from its stored positions. /metrics and /health on port 9465
-    (PAYMENTS_METRICS_PORT) merge the children's.
+    metrics port): each may use a core of its own where cores are spare, a child that
+    exits is restarted, and SIGTERM stops them all together. A kill -9 of this process
+    takes the children along; each resumes from its stored positions. /metrics and
+    /health on port 9465 (PAYMENTS_METRICS_PORT) merge the children's.
 
     `all --threads` runs every projection in this one process, one thread each:
-    fewer processes and connections for a small deployment, one GIL for all.
+    fewer processes, connections and memory, one GIL for all; on a busy two-core
+    machine it kept the read models closer behind (docs/benchmarks.md).
 
     \b
     Example:
