@@ -22,7 +22,6 @@ from collections.abc import Sequence
 
 import structlog
 
-from consumers.runner import install_stop_signals
 from payments.runtime.observability.children import ChildrenEndpoints
 from payments.runtime.observability.server import (
     CONSUMERS_PORT,
@@ -31,6 +30,7 @@ from payments.runtime.observability.server import (
     serve_endpoints,
 )
 from payments.runtime.settings import Settings
+from payments.runtime.stop_signals import install_stop_signals
 from payments.runtime.supervisor import ChildSpec, Supervisor
 
 log = structlog.get_logger(__name__)

@@ -11,7 +11,6 @@ its batch, commits and returns, and the process exits 0.
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Sequence
 
@@ -20,6 +19,7 @@ import structlog
 from consumers.loop import ConsumerConfig, Fill, ProjectionConsumer
 from payments.runtime.observability.server import CONSUMERS_PORT, start_observability
 from payments.runtime.settings import Settings
+from payments.runtime.stop_signals import install_stop_signals
 from projections.audit.apply import fill_audit_gaps
 from projections.catalog import APPLIERS
 
@@ -41,15 +41,6 @@ def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
         fill=FILLS.get(projection),
         kafka_auth=settings.kafka_python_auth(),
     )
-
-
-def install_stop_signals(stop: threading.Event) -> None:
-    # Only set the flag: logging in a signal handler can deadlock on the writer's lock.
-    def request_stop(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
 
 
 def run_consumers(settings: Settings, projections: Sequence[str]) -> None:

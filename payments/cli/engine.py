@@ -28,7 +28,8 @@ def engine_command(no_relay: bool) -> None:
       eval "$(payments services env --principal engine)" && payments engine
     """
     # Imported here so `payments --help` does not load the whole engine.
-    from payments.engine.process import install_stop_signals, run_engine
+    from payments.engine.process import run_engine
+    from payments.runtime.stop_signals import install_stop_signals
 
     settings = Settings()
     configure_logging(settings)
@@ -48,7 +49,8 @@ def relay_command() -> None:
     Example:
       eval "$(payments services env --principal engine)" && payments relay
     """
-    from payments.engine.process import install_stop_signals, run_relay
+    from payments.engine.process import run_relay
+    from payments.runtime.stop_signals import install_stop_signals
 
     settings = Settings()
     configure_logging(settings)

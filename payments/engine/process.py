@@ -11,9 +11,7 @@ SIGTERM and SIGINT only set a stop flag: the intake finishes the batch in hand
 
 from __future__ import annotations
 
-import signal
 import threading
-from types import FrameType
 
 import structlog
 
@@ -34,16 +32,6 @@ from payments.runtime.settings import Settings
 from payments.runtime.supervisor import ChildSpec, Supervisor
 
 log = structlog.get_logger("payments.engine")
-
-
-def install_stop_signals(stop: threading.Event) -> None:
-    # Only set the flag: logging here could deadlock on the log writer's lock if the
-    # signal lands while the main thread is writing a line.
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
 
 
 def run_relay(settings: Settings, stop: threading.Event) -> None:

@@ -26,14 +26,7 @@ def spawn_cli(args: list[str], env: dict[str, str], log_path: Path) -> subproces
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
     """SIGTERM (finish the batch in hand), then SIGKILL if it does not exit in time."""
-    if process.poll() is not None:
-        return process.returncode
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait(timeout=10)
+    return stop_processes([process], timeout)[0]
 
 
 def stop_processes(

@@ -39,7 +39,7 @@ def test_consumers_kill_9_under_load(
 STOP_MID_LOG_LINE = """
 import os, signal, sys, threading
 from structlog._output import _get_lock_for_file
-from payments.engine.process import install_stop_signals
+from payments.runtime.stop_signals import install_stop_signals
 from payments.runtime.logging import configure_logging
 from payments.runtime.settings import Settings
 

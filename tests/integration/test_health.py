@@ -17,7 +17,11 @@ from prometheus_client import CollectorRegistry
 
 from payments.runtime.observability.health import HealthMonitor, check_kafka, check_postgres
 from payments.runtime.observability.metrics import Metrics
-from payments.runtime.observability.server import ObservabilityServer, start_observability
+from payments.runtime.observability.server import (
+    ObservabilityServer,
+    OwnEndpoints,
+    start_observability,
+)
 from payments.runtime.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -47,7 +51,7 @@ def serve() -> Iterator[Any]:
     servers: list[ObservabilityServer] = []
 
     def start(monitor: HealthMonitor) -> ObservabilityServer:
-        server = ObservabilityServer(monitor.metrics, monitor, port=0).start()
+        server = ObservabilityServer(OwnEndpoints(monitor.metrics, monitor), port=0).start()
         servers.append(server)
         return server
 

@@ -71,18 +71,7 @@ class OwnEndpoints:
 
 
 class ObservabilityServer:
-    def __init__(
-        self,
-        metrics: Metrics | None = None,
-        monitor: HealthMonitor | None = None,
-        port: int = 0,
-        *,
-        endpoints: Endpoints | None = None,
-    ) -> None:
-        if endpoints is None:
-            if metrics is None or monitor is None:
-                raise TypeError("ObservabilityServer needs metrics and monitor, or endpoints")
-            endpoints = OwnEndpoints(metrics, monitor)
+    def __init__(self, endpoints: Endpoints, port: int) -> None:
         self.endpoints = endpoints
         self._http = ThreadingHTTPServer((HOST, port), _handler(endpoints))
         self._http.daemon_threads = True
@@ -145,20 +134,16 @@ def start_observability(
         kafka_auth=settings.kafka_python_auth(),
         max_lag=settings.health_max_lag,
     )
-    try:
-        server = ObservabilityServer(metrics, monitor, port)
-    except OSError as error:
-        log.warning("metrics_port_unavailable", port=port, error=str(error))
-        return None
-    return server.start()
+    return serve_endpoints(port, OwnEndpoints(metrics, monitor))
 
 
 def serve_endpoints(port: int, endpoints: Endpoints) -> ObservabilityServer | None:
-    """Serve other endpoints (a supervisor's children, merged); None when port is 0 or taken."""
+    """Serve `endpoints` (this process's, or a supervisor's children merged) in daemon
+    threads; None when the port is 0 or taken."""
     if port == 0:
         return None
     try:
-        server = ObservabilityServer(port=port, endpoints=endpoints)
+        server = ObservabilityServer(endpoints, port)
     except OSError as error:
         log.warning("metrics_port_unavailable", port=port, error=str(error))
         return None
