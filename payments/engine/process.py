@@ -37,12 +37,18 @@ log = structlog.get_logger("payments.engine")
 def run_relay(settings: Settings, stop: threading.Event) -> None:
     observability = start_observability(settings, RELAY_PORT)
     app = open_application(settings)
-    publisher = Publisher(settings, "payments-relay")
+    relay = EventRelay(
+        settings,
+        app,
+        Publisher(settings, "payments-relay"),
+        on_page=metrics.record_relay,
+        new_producer=lambda: Publisher(settings, "payments-relay"),
+    )
     log.info("relay_process_started", topic=settings.topics.events)
     try:
-        EventRelay(settings, app, publisher, on_page=metrics.record_relay).run(stop)
+        relay.run(stop)
     finally:
-        publisher.close(timeout=10)
+        relay.producer.close(timeout=10)
         app.close()
         if observability is not None:
             observability.stop()

@@ -124,5 +124,12 @@ class Publisher:
         if failures:
             raise PublishError(f"{len(failures)} messages failed, first: {failures[0]}")
 
+    def abandon(self) -> None:
+        """Drop what is queued or in flight, unsent: the caller sends it again with
+        another producer (the relay, from its stored position)."""
+        self._producer.purge()
+        self._producer.flush(0)  # serve the purged messages' delivery reports
+        self._failures = []
+
     def close(self, timeout: float = 10.0) -> None:
         self._producer.flush(timeout)

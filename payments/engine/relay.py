@@ -44,10 +44,12 @@ class EventRelay:
         producer: Publisher,
         page_size: int = 2000,
         on_page: Callable[[int, int], None] | None = None,
+        new_producer: Callable[[], Publisher] | None = None,
     ) -> None:
         self.settings = settings
         self.app = app
         self.producer = producer
+        self.new_producer = new_producer
         self.page_size = page_size
         self.on_page = on_page
         self.topic = settings.topics.events
@@ -65,7 +67,20 @@ class EventRelay:
             except (psycopg.OperationalError, PersistenceError, PublishError) as error:
                 log.warning("relay_interrupted", error=str(error))
                 record_error("relay_interrupted")
+                if isinstance(error, PublishError):
+                    self._replace_producer()
                 backoff.wait(stop)
+
+    def _replace_producer(self) -> None:
+        # After a broker restart librdkafka's producer was seen to keep a page unacked
+        # for good (fault suite, restart_broker: the same messages unacked minute after
+        # minute) while a new producer of the same process was served at once. The page
+        # is sent again from the stored position either way, so the old queue is dropped.
+        if self.new_producer is None:
+            return
+        self.producer.abandon()
+        self.producer = self.new_producer()
+        log.info("relay_producer_replaced")
 
     def _acquire_lock(self, conn: psycopg.Connection, stop: threading.Event) -> bool:
         while not stop.is_set():
