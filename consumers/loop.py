@@ -10,10 +10,14 @@ when a batch commits (a replay handed over new positions, or another consumer to
 the partition during a rebalance), the batch is rolled back and the loop seeks to
 what the database says.
 
+A batch that starts before the stored offset of a partition (records fetched before a
+seek) is dropped the same way: nothing is applied twice whatever the client delivers.
+The records come from `consumers.source` (librdkafka).
+
 Kafka's committed offsets only inform lag tools, so they are committed without
-waiting (`commit_async`) and at most every `kafka_commit_every` seconds, the last
-ones when the session ends: the synchronous commit after every batch was a tenth of
-the loop's time (py-spy, run `20261202221130-2358e1`).
+waiting and at most every `kafka_commit_every` seconds, the last ones when the
+session ends: the synchronous commit after every batch was a tenth of the loop's
+time (py-spy, run `20261202221130-2358e1`).
 
 Poison: a record that is not an event, or whose event the projection cannot store
 (PostgreSQL refuses a value, the store lacks its predecessors), is quarantined in
@@ -36,13 +40,10 @@ from typing import Any
 
 import psycopg
 import structlog
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from confluent_kafka import Message
 
+from consumers.source import EventSource
 from payments.runtime.backoff import Backoff
-from payments.runtime.kafka_clients import FAST_FAILOVER, subscribe_when_known
 from payments.runtime.observability.metrics import (
     clear_alarm,
     raise_alarm,
@@ -81,8 +82,28 @@ class ConsumerConfig:
     fill_every: float = 5.0
     alarm_every: float = 5.0
     kafka_commit_every: float = 1.0
-    # kafka-python SASL arguments (Settings.kafka_python_auth()); empty: PLAINTEXT.
+    # SASL as kafka-python's arguments (Settings.kafka_python_auth()); empty: PLAINTEXT.
     kafka_auth: Mapping[str, Any] = field(default_factory=dict)
+
+
+def out_of_step(
+    first_offsets: Mapping[int, int],
+    expected: Mapping[int, int | None],
+    stored: Mapping[int, int],
+) -> bool:
+    """Whether a batch must be dropped and its partitions sought to the stored positions.
+
+    `first_offsets`: each partition's first record in the batch. Out of step: a
+    partition this loop holds no position for, a stored position that moved under it
+    (a replay, another member), or a batch starting before the position (records that
+    are already applied: never twice).
+    """
+    return any(
+        partition not in expected
+        or stored.get(partition) != expected[partition]
+        or first < (expected[partition] or 0)
+        for partition, first in first_offsets.items()
+    )
 
 
 class _Resync(Exception):
@@ -127,57 +148,48 @@ class ProjectionConsumer:
             application_name=self.config.group[-63:],  # who's who in pg_stat_activity
             connect_timeout=10,
         ) as conn:
-            consumer = KafkaConsumer(
-                bootstrap_servers=self.config.bootstrap.split(","),
-                group_id=self.config.group,
-                **self.config.kafka_auth,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=self.config.max_records,
-                **FAST_FAILOVER,
+            # Rebalance callbacks run inside source.poll, on this thread: they may use conn.
+            source = EventSource(
+                bootstrap=self.config.bootstrap,
+                group=self.config.group,
+                topic=self.config.topic,
+                client_id=f"payments-projection-{self.config.projection}",
+                auth=self.config.kafka_auth,
+                max_records=self.config.max_records,
+                starts=lambda partitions: self.stored_starts(conn, partitions),
+                revoked=self._revoked,
             )
             try:
-                subscribe_when_known(
-                    consumer, self.config.topic, self.stop, listener=_Seeker(self, consumer, conn)
-                )
+                source.subscribe_when_known(self.stop)
                 while not self.stop.is_set():
-                    records = consumer.poll(
-                        timeout_ms=self.config.poll_timeout_ms,
-                        max_records=self.config.max_records,
-                    )
+                    records = source.poll(self.config.poll_timeout_ms / 1000)
                     if records:
-                        self._handle(consumer, conn, records)
+                        self._handle(source, conn, records)
                     self._housekeeping(conn)
                     backoff.reset()
             finally:
-                self._commit_kafka(consumer, final=True)
-                consumer.close(autocommit=False)
+                self._commit_kafka(source, final=True)
+                source.close()
 
     def _handle(
-        self,
-        consumer: KafkaConsumer,
-        conn: psycopg.Connection,
-        records: dict[TopicPartition, list],
+        self, source: EventSource, conn: psycopg.Connection, records: list[Message]
     ) -> None:
         events: list[tuple[Event, int, int, bytes | None]] = []
         poison: list[Quarantined] = []
+        first_offsets: dict[int, int] = {}
         next_offsets: dict[int, int] = {}
-        for tp, batch in records.items():
-            next_offsets[tp.partition] = batch[-1].offset + 1
-            for record in batch:
-                try:
-                    events.append(
-                        (parse_event(record.value), tp.partition, record.offset, record.value)
-                    )
-                except BadEvent as exc:
-                    poison.append(poisoned(tp.partition, record.offset, exc, record.value))
+        for record in records:
+            partition, offset, value = record.partition(), record.offset(), record.value()
+            first_offsets.setdefault(partition, offset)
+            next_offsets[partition] = offset + 1  # a partition's records come in order
+            try:
+                events.append((parse_event(value), partition, offset, value))
+            except BadEvent as exc:
+                poison.append(poisoned(partition, offset, exc, value))
         try:
             with conn.transaction(), conn.cursor() as cur:
                 stored = load_positions(cur, self.config.projection, self.config.topic, lock=True)
-                if any(
-                    p not in self.expected or stored.get(p) != self.expected[p]
-                    for p in next_offsets
-                ):
+                if out_of_step(first_offsets, self.expected, stored):
                     raise _Resync
                 applied = self._apply(conn, cur, events, poison)
                 new_poison = quarantine(cur, self.config.projection, self.config.topic, poison)
@@ -185,7 +197,7 @@ class ProjectionConsumer:
         except _Resync:
             self.resyncs += 1
             self.log.info("consumer.resync", stored=stored, expected=self.expected)
-            self.seek_to_stored(consumer, conn, consumer.assignment())
+            source.seek(self.stored_starts(conn, sorted(source.owned())))
             return
         for item in new_poison:
             self.log.error(
@@ -206,35 +218,16 @@ class ProjectionConsumer:
             record_projection(self.config.projection, max(e["position"] for e in events))
         self.log.debug("consumer.batch", events=len(events), offsets=next_offsets)
         self._kafka_uncommitted.update(next_offsets)
-        self._commit_kafka(consumer)
+        self._commit_kafka(source)
 
-    def _commit_kafka(self, consumer: KafkaConsumer, final: bool = False) -> None:
+    def _commit_kafka(self, source: EventSource, final: bool = False) -> None:
         """Kafka's offsets, for lag tools: the database holds the truth; a courtesy."""
         now = time.monotonic()
         if not self._kafka_uncommitted or (not final and now < self._next_kafka_commit):
             return
         self._next_kafka_commit = now + self.config.kafka_commit_every
-        owned = {tp.partition for tp in consumer.assignment()}
-        offsets = {
-            TopicPartition(self.config.topic, p): OffsetAndMetadata(o, "", -1)
-            for p, o in self._kafka_uncommitted.items()
-            if p in owned  # another member may own (and commit) the rest by now
-        }
-        self._kafka_uncommitted = {}
-        if not offsets:
-            return
-        try:
-            if final:
-                consumer.commit(offsets)
-            else:
-                consumer.commit_async(offsets, callback=self._kafka_commit_done)
-        except KafkaError as exc:
-            self._kafka_commit_done(offsets, exc)
-
-    def _kafka_commit_done(self, _offsets: object, result: object) -> None:
-        if isinstance(result, Exception):
-            self.log.warning("consumer.kafka_commit_failed", error=str(result))
-            record_error("consumer_kafka_commit_failed")
+        offsets, self._kafka_uncommitted = self._kafka_uncommitted, {}
+        source.commit(offsets, wait=final)
 
     def _apply(
         self,
@@ -283,38 +276,17 @@ class ProjectionConsumer:
                 state = open_quarantine(cur, self.config.projection)
             record_quarantine(self.config.projection, state.count, state.last_reason)
 
-    def seek_to_stored(
-        self, consumer: KafkaConsumer, conn: psycopg.Connection, partitions: set[TopicPartition]
-    ) -> None:
+    def stored_starts(
+        self, conn: psycopg.Connection, partitions: Sequence[int]
+    ) -> dict[int, int | None]:
+        """Where the database says these partitions go on; they are expected there now."""
         with conn.transaction(), conn.cursor() as cur:
             stored = load_positions(cur, self.config.projection, self.config.topic)
-        for tp in partitions:
-            offset = stored.get(tp.partition)
-            if offset is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, offset)
-            self.expected[tp.partition] = offset
-        self.log.info(
-            "consumer.sought",
-            positions={tp.partition: stored.get(tp.partition) for tp in partitions},
-        )
+        starts = {p: stored.get(p) for p in partitions}
+        self.expected.update(starts)
+        self.log.info("consumer.sought", positions=starts)
+        return starts
 
-
-class _Seeker(ConsumerRebalanceListener):
-    """On assignment, start every partition where the database says."""
-
-    def __init__(
-        self, loop: ProjectionConsumer, consumer: KafkaConsumer, conn: psycopg.Connection
-    ) -> None:
-        self.loop = loop
-        self.consumer = consumer
-        self.conn = conn
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        for tp in revoked:
-            self.loop.expected.pop(tp.partition, None)
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        # If this fails, the partitions stay unknown and the first batch resyncs.
-        self.loop.seek_to_stored(self.consumer, self.conn, assigned)
+    def _revoked(self, partitions: Sequence[int]) -> None:
+        for partition in partitions:
+            self.expected.pop(partition, None)

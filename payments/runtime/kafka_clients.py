@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -54,3 +55,17 @@ def subscribe_when_known(
         log.warning("waiting_for_topic", topic=topic)
         backoff.wait(stop)
     consumer.subscribe([topic], listener=listener)
+
+
+def rdkafka_auth(auth: Mapping[str, Any]) -> dict[str, str]:
+    """kafka-python's SASL arguments (`Settings.kafka_python_auth()`) as librdkafka config."""
+    names = {
+        "security_protocol": "security.protocol",
+        "sasl_mechanism": "sasl.mechanisms",
+        "sasl_plain_username": "sasl.username",
+        "sasl_plain_password": "sasl.password",
+    }
+    config = {names[key]: str(value) for key, value in auth.items() if key in names}
+    if "security.protocol" in config:
+        config["security.protocol"] = config["security.protocol"].lower()
+    return config

@@ -26,6 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from payments.client.signer import signed_as
 from payments.contract.signing import Signer
+from payments.runtime.kafka_clients import rdkafka_auth
 from payments.runtime.settings import Topics
 from payments.tools.bench.workload import Command
 from payments.tools.services.topics import ensure_topics
@@ -63,20 +64,6 @@ def encode(commands: Iterable[Command], signer: Signer) -> list[Encoded]:
         Encoded(c.command_id, c.key.encode(), json.dumps(signed_as(signer, c.envelope)).encode())
         for c in commands
     ]
-
-
-def rdkafka_auth(auth: dict[str, Any]) -> dict[str, str]:
-    """kafka-python's SASL arguments (the bench's `kafka_auth`) as librdkafka config."""
-    names = {
-        "security_protocol": "security.protocol",
-        "sasl_mechanism": "sasl.mechanisms",
-        "sasl_plain_username": "sasl.username",
-        "sasl_plain_password": "sasl.password",
-    }
-    config = {names[key]: str(value) for key, value in auth.items() if key in names}
-    if "security.protocol" in config:
-        config["security.protocol"] = config["security.protocol"].lower()
-    return config
 
 
 class DeliveryFailed(RuntimeError):
