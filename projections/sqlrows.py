@@ -134,5 +134,7 @@ def copy_rows(cur: psycopg.Cursor, table: str, columns: Sequence[str], rows: Ite
 
 
 def row_values(row: Row, columns: Sequence[str]) -> list[Any]:
-    """The row's values in column order, dicts adapted as jsonb."""
-    return [Jsonb(v) if isinstance(v, dict) else v for v in (row.get(c) for c in columns)]
+    """The row's values in column order, dicts adapted as jsonb (through orjson, as above)."""
+    return [
+        Jsonb(v, dumps=_dumps) if isinstance(v, dict) else v for v in (row.get(c) for c in columns)
+    ]
