@@ -12,7 +12,9 @@ what the database says.
 
 A batch that starts before the stored offset of a partition (records fetched before a
 seek) is dropped the same way: nothing is applied twice whatever the client delivers.
-The records come from `consumers.source` (librdkafka).
+The records come from `consumers.source` (librdkafka). A record whose header names an
+aggregate type the projection does not follow is passed over undecoded
+(`projections.headers`); its offset is stored like any other.
 
 Kafka's committed offsets only inform lag tools, so they are committed without
 waiting and at most every `kafka_commit_every` seconds, the last ones when the
@@ -53,6 +55,7 @@ from payments.runtime.observability.metrics import (
     record_quarantine,
 )
 from projections.events import BadEvent, Event, parse_event
+from projections.headers import header_position, passed_over
 from projections.positions import load_positions, save_positions
 from projections.quarantine import (
     POISON_ERRORS,
@@ -84,6 +87,9 @@ class ConsumerConfig:
     kafka_commit_every: float = 1.0
     # SASL as kafka-python's arguments (Settings.kafka_python_auth()); empty: PLAINTEXT.
     kafka_auth: Mapping[str, Any] = field(default_factory=dict)
+    # Aggregate types the projection follows (projections.catalog.FOLLOWS): records whose
+    # header names another are passed over undecoded. None: decode every record.
+    follows: frozenset[bytes] | None = None
 
 
 def out_of_step(
@@ -118,6 +124,7 @@ class ProjectionConsumer:
         self.expected: dict[int, int | None] = {}
         self.log = log.bind(projection=config.projection, topic=config.topic)
         self.applied = 0  # events applied by this process (for tests and logs)
+        self.passed_over = 0  # records of aggregates the projection does not follow
         self.resyncs = 0  # batches dropped because the stored positions had moved
         self.quarantined = 0  # records quarantined by this process
         self.waiting: frozenset[int] = frozenset()  # what `fill` saw missing last time
@@ -178,10 +185,18 @@ class ProjectionConsumer:
         poison: list[Quarantined] = []
         first_offsets: dict[int, int] = {}
         next_offsets: dict[int, int] = {}
+        last_passed_over: dict[int, Message] = {}  # for the position metric
+        passed = 0
+        follows = self.config.follows
         for record in records:
-            partition, offset, value = record.partition(), record.offset(), record.value()
+            partition, offset = record.partition(), record.offset()
             first_offsets.setdefault(partition, offset)
             next_offsets[partition] = offset + 1  # a partition's records come in order
+            if follows is not None and passed_over(record.headers(), follows):
+                last_passed_over[partition] = record
+                passed += 1
+                continue
+            value = record.value()
             try:
                 events.append((parse_event(value), partition, offset, value))
             except BadEvent as exc:
@@ -213,9 +228,12 @@ class ProjectionConsumer:
         events = applied
         self.expected.update(next_offsets)
         self.applied += len(events)
-        if events:
+        self.passed_over += passed
+        positions = [e["position"] for e in events]
+        positions += [header_position(r.headers()) or 0 for r in last_passed_over.values()]
+        if positions:
             # Partitions arrive out of step; the metric keeps the highest position seen.
-            record_projection(self.config.projection, max(e["position"] for e in events))
+            record_projection(self.config.projection, max(positions))
         self.log.debug("consumer.batch", events=len(events), offsets=next_offsets)
         self._kafka_uncommitted.update(next_offsets)
         self._commit_kafka(source)

@@ -21,7 +21,7 @@ from payments.runtime.observability.server import CONSUMERS_PORT, start_observab
 from payments.runtime.settings import Settings
 from payments.runtime.stop_signals import install_stop_signals
 from projections.audit.apply import fill_audit_gaps
-from projections.catalog import APPLIERS
+from projections.catalog import APPLIERS, FOLLOWS
 
 # Periodic reads from the event store: the audit log's missing positions. (Balances
 # and settlements fill their version gaps inside `apply`, projections.gaps.)
@@ -40,6 +40,7 @@ def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
         group=f"{settings.topic_prefix}-projection-{projection}",
         fill=FILLS.get(projection),
         kafka_auth=settings.kafka_python_auth(),
+        follows=FOLLOWS[projection],
     )
 
 

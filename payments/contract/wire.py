@@ -176,6 +176,20 @@ def notification_message(notification: Notification, mapper: Mapper[Any]) -> dic
     return fast if fast is not None else event_message(notification, mapper)
 
 
+# Headers of every events-topic record: what a consumer needs to pass over a record of
+# an aggregate it does not follow (and still know how far the topic has got) without
+# decoding its JSON. The value stays the truth; the headers repeat two of its fields.
+AGGREGATE_TYPE_HEADER = "aggregate_type"
+POSITION_HEADER = "position"
+
+
+def event_headers(message: dict[str, Any]) -> list[tuple[str, bytes]]:
+    return [
+        (AGGREGATE_TYPE_HEADER, message["aggregate_type"].encode()),
+        (POSITION_HEADER, str(message["position"]).encode()),
+    ]
+
+
 def cut(text: str, limit: int = ECHO_LIMIT) -> str:
     """`text`, or its first `limit` characters and a marker saying how long it was."""
     if len(text) <= limit:

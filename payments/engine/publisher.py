@@ -90,7 +90,12 @@ class Publisher:
             self._failures.append(str(error))
 
     def send(
-        self, topic: str, key: bytes | None, value: bytes, delivery: Delivery | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        delivery: Delivery | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Queue one message. With `delivery`, its ack is counted there (served by
         `poll` or `flush`) instead of making the next `flush` raise."""
@@ -98,7 +103,9 @@ class Publisher:
             try:
                 callback = self._delivered if delivery is None else delivery.expect()
                 try:
-                    self._producer.produce(topic, value=value, key=key, on_delivery=callback)
+                    self._producer.produce(
+                        topic, value=value, key=key, headers=headers, on_delivery=callback
+                    )
                 except BaseException:
                     if delivery is not None:
                         delivery.pending -= 1  # never queued: no callback will come

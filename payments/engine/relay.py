@@ -26,7 +26,7 @@ import structlog
 from eventsourcing.persistence import PersistenceError
 
 from payments.contract import fast_json
-from payments.contract.wire import notification_message
+from payments.contract.wire import event_headers, notification_message
 from payments.engine.publisher import Publisher, PublishError
 from payments.ledger.store import PaymentsApplication
 from payments.runtime.backoff import Backoff
@@ -117,6 +117,7 @@ class EventRelay:
                 self.topic,
                 key=str(message["aggregate_id"]).encode(),
                 value=fast_json.dumps(message),
+                headers=event_headers(message),
             )
         self.producer.flush(timeout=60)  # raises before the position moves if any failed
         last = notifications[-1].id

@@ -29,9 +29,13 @@ from projections.disputes.fold import (
 )
 from projections.events import Event
 from projections.gaps import complete
+from projections.headers import followed
 from projections.sqlrows import insert_rows, select_rows, upsert_rows
 
 _FOLDED = ACCOUNT_EVENTS | PAYMENT_EVENTS | DISPUTE_EVENTS
+# Accounts, payments and disputes: every version of each (no version hole after a record
+# passed over), nothing of the others (transfers, command records).
+FOLLOWS = followed(_FOLDED)
 
 
 def apply_balances(cur: psycopg.Cursor, events: Sequence[Event]) -> None:

@@ -14,6 +14,7 @@ import psycopg
 
 from projections.events import Event
 from projections.gaps import complete
+from projections.headers import followed
 from projections.principals.fold import (
     API_KEY_COLUMNS,
     API_KEY_EVENTS,
@@ -25,6 +26,8 @@ from projections.principals.fold import (
     fold_principals,
 )
 from projections.sqlrows import select_rows, upsert_rows
+
+FOLLOWS = followed(IDENTITY_EVENTS)  # principals and API keys
 
 
 def apply_principals(cur: psycopg.Cursor, events: Sequence[Event]) -> None:

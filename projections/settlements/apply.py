@@ -15,15 +15,19 @@ import psycopg
 
 from projections.events import Event
 from projections.gaps import complete
+from projections.headers import followed
 from projections.settlements.fold import (
     BATCH_COLUMNS,
     ITEM_COLUMNS,
     MERCHANT_COLUMNS,
+    SETTLEMENT_EVENTS,
     UNSETTLED_COLUMNS,
     item_kind,
     plan_settlements,
 )
 from projections.sqlrows import insert_rows, select_rows, upsert_rows
+
+FOLLOWS = followed(SETTLEMENT_EVENTS)  # merchant accounts and settlement batches
 
 _SETTLE_STORED = """
 WITH moved AS (

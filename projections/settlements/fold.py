@@ -59,6 +59,10 @@ _ITEM_KINDS = {
     ("Account.Credited", "dispute_fee_refund"): "dispute_fee_refund",
 }
 ITEM_KINDS = tuple(sorted(set(_ITEM_KINDS.values())))
+# What plan_settlements reads.
+SETTLEMENT_EVENTS = frozenset(
+    {"SettlementBatch.Created", "Account.Settled", *(kind for kind, _ in _ITEM_KINDS)}
+)
 
 
 def item_kind(event: Event) -> str | None:

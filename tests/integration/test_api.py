@@ -39,7 +39,7 @@ from payments.runtime.settings import Settings
 from payments.runtime.subprocesses import spawn_cli, stop_process
 from payments.tools.services import principals
 from projections.audit.apply import fill_audit_gaps
-from projections.catalog import APPLIERS
+from projections.catalog import APPLIERS, FOLLOWS
 from projections.schema import PROJECTIONS, install
 from tests.support.engine import EngineProcess, engine_env, relay_from_now_on
 from tests.support.events import url_with_search_path
@@ -173,6 +173,7 @@ def day(
         ProjectionConsumer(
             ConsumerConfig(name, APPLIERS[name], url, bootstrap, topics.events,
                            f"{prefix}-projection-{name}", kafka_auth=kafka_auth(),
+                           follows=FOLLOWS[name],
                            fill=fill_audit_gaps if name == "audit" else None, fill_every=1.0),
             stop,
         )

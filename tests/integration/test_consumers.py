@@ -27,9 +27,10 @@ import psycopg
 import pytest
 
 from consumers.loop import ConsumerConfig, ProjectionConsumer
+from payments.contract.wire import event_headers
 from payments.runtime.settings import Settings
 from payments.tools.services import principals
-from projections.catalog import APPLIERS
+from projections.catalog import APPLIERS, FOLLOWS
 from projections.kafka_offsets import end_offsets
 from projections.rebuild.source import ListEventSource
 from projections.rebuild.verify import verify
@@ -62,7 +63,9 @@ class Sandbox:
             with psycopg.connect(self.url, autocommit=True) as conn, conn.cursor() as cur:
                 cur.executemany(INSERT_ROWS, stored_rows(events))
         publish(
-            self.bootstrap, self.topic, [(e["aggregate_id"].encode(), to_wire(e)) for e in events]
+            self.bootstrap,
+            self.topic,
+            [(e["aggregate_id"].encode(), to_wire(e), event_headers(e)) for e in events],
         )
 
     def tables(self) -> dict[str, list[tuple]]:
@@ -105,6 +108,7 @@ def run_consumers_until(
             group=f"{box.prefix}-{group}-{name}",
             max_records=50,  # many small batches: more interleaving to get wrong
             kafka_auth=kafka_auth(),
+            follows=FOLLOWS[name],
         )
         for name in PROJECTIONS
     ]
@@ -220,6 +224,47 @@ def test_duplicates_rewinds_and_bad_records_change_nothing(sandbox):
     assert sum(loop.quarantined for loop in loops) == 0
     sandbox.sql("UPDATE projection_quarantine SET acknowledged_at = now()")
     assert_tables_match(sandbox, f.events)
+
+
+def test_a_record_is_decoded_by_the_projections_that_follow_its_aggregate_type(sandbox):
+    f = business_day()
+    sandbox.publish(f.events)
+    # Garbage under three headers: a transfer's (only the audit log follows transfers),
+    # an account's (balances, settlements and the audit log do) and none (all decode).
+    publish(sandbox.bootstrap, sandbox.topic, [
+        (b"t", b"{not json: transfer", [("aggregate_type", b"Transfer"), ("position", b"1")]),
+        (b"a", b"{not json: account", [("aggregate_type", b"Account"), ("position", b"1")]),
+        (b"n", b"{not json: no header"),
+    ])  # fmt: skip
+    expected = {
+        "audit": ["account", "no header", "transfer"],
+        "balances": ["account", "no header"],
+        "settlements": ["account", "no header"],
+        "principals": ["no header"],
+    }
+
+    def quarantined() -> dict[str, list[str]]:
+        rows = sandbox.sql("SELECT projection, value FROM projection_quarantine ORDER BY 1, 2")
+        found: dict[str, list[str]] = {}
+        for projection, value in rows:
+            found.setdefault(projection, []).append(bytes(value).decode().split(": ")[1])
+        return found
+
+    loops = run_consumers_until(
+        sandbox, lambda: caught_up(sandbox, f.events)() and quarantined() == expected
+    )
+    sandbox.sql("UPDATE projection_quarantine SET acknowledged_at = now()")  # an operator's
+    assert_tables_match(sandbox, f.events)
+    passed = {loop.config.projection: loop.passed_over for loop in loops}
+
+    def unfollowed(name: str) -> int:
+        return sum(e["aggregate_type"].encode() not in FOLLOWS[name] for e in f.events)  # type: ignore[operator]
+
+    assert passed["audit"] == 0
+    assert passed["principals"] == unfollowed("principals") + 2  # and both headed garbages
+    assert passed["balances"] == unfollowed("balances") + 1  # and the Transfer-headed one
+    assert passed["settlements"] == unfollowed("settlements") + 1
+    assert 0 < unfollowed("balances") < unfollowed("principals") < len(f.events)
 
 
 def test_events_out_of_position_order_across_partitions_chain_in_order(sandbox):

@@ -72,4 +72,11 @@ def test_a_relay_whose_producer_stops_acknowledging_goes_on_with_a_new_one(
     assert wedged.abandoned and relay.producer is not wedged
     # Every event is there; the wedged producer's own sends may be too (at least once).
     positions = {json.loads(r.value)["position"] for r in records}
+    # Each record's headers repeat its event's aggregate type and position.
+    for record in records:
+        event = json.loads(record.value)
+        assert dict(record.headers) == {
+            "aggregate_type": event["aggregate_type"].encode(),
+            "position": str(event["position"]).encode(),
+        }
     assert positions == set(range(last - REPLAYED + 1, last + 1))

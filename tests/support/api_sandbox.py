@@ -21,7 +21,7 @@ from payments.ledger.store import PaymentsApplication, application_env
 from payments.runtime.settings import Settings
 from payments.tools.services import principals
 from projections.audit.apply import fill_audit_gaps
-from projections.catalog import APPLIERS
+from projections.catalog import APPLIERS, FOLLOWS
 from projections.schema import PROJECTIONS
 from tests.support.kafka import auth as kafka_auth
 from tests.support.sandbox import Sandbox
@@ -42,6 +42,7 @@ def running_projections(box: Sandbox) -> Iterator[None]:
                 box.topics.events,
                 f"{box.prefix}-projection-{name}",
                 kafka_auth=kafka_auth(),
+                follows=FOLLOWS[name],  # as `payments consume` runs them
                 fill=fill_audit_gaps if name == "audit" else None,
                 fill_every=1.0,
             ),

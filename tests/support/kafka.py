@@ -47,14 +47,20 @@ def create_topics(bootstrap: str, prefix: str, engine_group: str | None = None) 
     return topics
 
 
-def publish(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
-) -> None:
+Headers = list[tuple[str, bytes]]
+# (key, value) or (key, value, headers)
+Record = tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, Headers]
+
+
+def publish(bootstrap: str, topic: str, records: Iterable[Record]) -> None:
     producer = KafkaProducer(
         bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20, **auth()
     )
     try:
-        futures = [producer.send(topic, key=key, value=value) for key, value in records]
+        futures = [
+            producer.send(topic, key=r[0], value=r[1], headers=r[2] if len(r) > 2 else None)
+            for r in records
+        ]
         producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=0)  # a record the broker refused fails the test here
