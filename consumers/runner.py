@@ -7,9 +7,6 @@ each instead: consumers.processes). Each has its own consumer group
 (a replay of one hands new positions to that one only) and a slow one (audit)
 does not hold back the others. Signals only set the stop flag; each loop finishes
 its batch, commits and returns, and the process exits 0.
-
-The consumers run at niceness `PAYMENTS_CONSUMERS_NICE` (default 5): where they share
-cores with the engine, the engine's intake runs first (payments.runtime.cpu_priority).
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from collections.abc import Sequence
 import structlog
 
 from consumers.loop import ConsumerConfig, Fill, ProjectionConsumer
-from payments.runtime.cpu_priority import yield_cpu
 from payments.runtime.observability.server import CONSUMERS_PORT, start_observability
 from payments.runtime.settings import Settings
 from payments.runtime.stop_signals import install_stop_signals
@@ -49,8 +45,6 @@ def consumer_config(settings: Settings, projection: str) -> ConsumerConfig:
 
 
 def run_consumers(settings: Settings, projections: Sequence[str]) -> None:
-    # Before any thread starts: threads take their niceness from the thread starting them.
-    yield_cpu(settings.consumers_nice)
     stop = threading.Event()
     install_stop_signals(stop)
     observability = start_observability(settings, CONSUMERS_PORT)  # None: disabled or taken

@@ -80,12 +80,6 @@ class Settings(BaseSettings):
         default=None, ge=0, le=65535, description="/metrics and /health; 0 turns them off"
     )
     health_max_lag: int = Field(default=1000, ge=0, description="events behind = unhealthy")
-    consumers_nice: int = Field(
-        default=5,
-        ge=0,
-        le=19,
-        description="niceness of the projection consumers (0: as the engine)",
-    )
     # The local services of `payments services` (payments/tools/services).
     services_dir: Path | None = Field(default=None, description="default <checkout>/.services")
     cache_dir: Path | None = Field(default=None, description="default ~/.cache/payments-engine")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from payments.runtime.settings import Settings
 from projections.schema import PROJECTIONS
 from tests.integration.test_consumers import (  # noqa: F401
     Sandbox,
@@ -87,15 +86,6 @@ def test_one_child_per_projection_restarted_when_killed_and_stopped_together(
         )
         first = consumer_children(supervisor.pid)
         assert len(children_of(supervisor.pid)) == len(PROJECTIONS)  # and nothing else
-        # The children yield the CPU to the engine; the supervisor keeps its priority.
-        consumers_nice = Settings().consumers_nice
-        assert consumers_nice > os.getpriority(os.PRIO_PROCESS, 0)
-        wait_until(
-            lambda: {niceness(pid) for pid in first.values()} == {consumers_nice},
-            "every child at the consumers' niceness",
-            log_path,
-        )
-        assert niceness(supervisor.pid) == os.getpriority(os.PRIO_PROCESS, 0)
 
         # Kill the audit child mid-stream: it is started again, the others untouched.
         os.kill(first["audit"], signal.SIGKILL)
@@ -184,19 +174,10 @@ def test_threads_runs_every_projection_in_one_process(
     try:
         wait_until(caught_up(sandbox, f.events), "caught up", log_path)
         assert children_of(process.pid) == {}
-        threads = [int(task.name) for task in Path(f"/proc/{process.pid}/task").iterdir()]
-        assert len(threads) > len(PROJECTIONS)  # a loop thread each, and the main one
-        assert {niceness(process.pid, tid) for tid in threads} == {Settings().consumers_nice}
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     assert_tables_match(sandbox, f.events)
-
-
-def niceness(pid: int, thread: int | None = None) -> int:
-    """The kernel's niceness of a process (or one of its threads): /proc's stat field 19."""
-    stat = Path(f"/proc/{pid}" + (f"/task/{thread}" if thread else "") + "/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[16])
 
 
 def _alive(pid: int) -> bool:
