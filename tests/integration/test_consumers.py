@@ -130,15 +130,16 @@ def caught_up(box: Sandbox, events: list[dict]) -> Callable[[], bool]:
     last = max(e["position"] for e in events)
 
     def done() -> bool:
-        if box.applied_positions() < last:
-            return False
-        offsets = box.sql(
-            "SELECT projection, sum(next_offset) FROM projection_positions GROUP BY 1"
-        )
-        ends = sum(_end_offsets(box).values())
-        return len(offsets) == len(PROJECTIONS) and all(total == ends for _, total in offsets)
+        return box.applied_positions() >= last and positioned_at_end(box)
 
     return done
+
+
+def positioned_at_end(box: Sandbox) -> bool:
+    """Every projection's stored positions are at the topic's end (all records used)."""
+    offsets = box.sql("SELECT projection, sum(next_offset) FROM projection_positions GROUP BY 1")
+    ends = sum(_end_offsets(box).values())
+    return len(offsets) == len(PROJECTIONS) and all(total == ends for _, total in offsets)
 
 
 def _end_offsets(box: Sandbox) -> dict[int, int]:
