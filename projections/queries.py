@@ -59,17 +59,19 @@ def last_audit_entries(conn: psycopg.Connection, limit: int = 20) -> list[Row]:
 
 
 def get_api_key(conn: psycopg.Connection, prefix: str) -> Row | None:
-    """The API key `prefix` with its principal's roles now ('' when it has none left)."""
+    """The API key `prefix` with its principal's roles now ('' when it has none left);
+    `principal_known` is false while the principal's own row is not projected yet (the
+    key and its principal are different aggregates, on different partitions)."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT k.prefix, k.principal, k.secret_sha256, k.scopes, k.accounts, k.expires_at,"
-            " k.revoked_at, coalesce(p.roles, '') FROM api_keys k"
+            " k.revoked_at, coalesce(p.roles, ''), p.principal IS NOT NULL FROM api_keys k"
             " LEFT JOIN principals p ON p.principal = k.principal WHERE k.prefix = %s",
             (prefix,),
         )
         row = cur.fetchone()
     names = ("prefix", "principal", "secret_sha256", "scopes", "accounts", "expires_at",
-             "revoked_at", "roles")  # fmt: skip
+             "revoked_at", "roles", "principal_known")  # fmt: skip
     return dict(zip(names, row, strict=True)) if row else None
 
 

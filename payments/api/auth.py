@@ -2,7 +2,9 @@
 
 `Authorization: Bearer pek_<prefix>_<secret>`. Missing, malformed, unknown, wrong,
 revoked and expired keys are all 401 `unauthenticated` (the detail says which of
-the last two, which only the key's holder can learn); a key over its rate limit is
+the last two, which only the key's holder can learn), and so is a right key whose
+principal the projection does not hold yet (a new principal's key can arrive on its
+partition first; the detail says to retry); a key over its rate limit is
 429; a scope the principal's roles do not give is 403 `forbidden`. Scopes are
 derived at every request from the roles the projection holds now. A key restricted
 to accounts carries them in `Caller.accounts` (payments.api.restriction).
@@ -57,6 +59,10 @@ def authenticate(
         raise _refuse("the API key was revoked")
     if key["expires_at"] <= datetime.now(UTC):
         raise _refuse("the API key has expired")
+    if not key["principal_known"]:
+        # A new principal's key can be projected before the principal (another
+        # partition): its roles are not known yet, so neither is what it may do.
+        raise _refuse("the key's principal is not in the read model yet: retry shortly")
     request.state.principal, request.state.key_prefix = key["principal"], prefix
     wait = request.app.state.limiter.retry_after(prefix)
     if wait is not None:

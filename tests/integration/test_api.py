@@ -306,6 +306,40 @@ def test_no_wrong_unknown_expired_or_revoked_key_is_let_in(day: Day) -> None:
     assert get(day, path).status_code == 200  # the same request with a good key
 
 
+def test_a_key_projected_before_its_principal_is_401_to_retry_not_403(day: Day) -> None:
+    # The key and its principal are different aggregates on different partitions: the
+    # principals projection can hold a new key a moment before its principal's roles.
+    # That moment, as the projection would leave it: the auditor's key row copied for
+    # a principal the projection does not hold.
+    path = f"/accounts/alice-{day.run}"
+    _, auditor_prefix, secret = day.keys["auditor"].split("_", 2)
+    prefix, newcomer = uuid.uuid4().hex[:12], f"newcomer-{day.run}@api"
+    day.sql(
+        "INSERT INTO api_keys (aggregate_id, prefix, principal, secret_sha256, scopes,"
+        " accounts, expires_at, issued_at, last_version) SELECT gen_random_uuid(), %s, %s,"
+        " secret_sha256, scopes, accounts, expires_at, issued_at, 1 FROM api_keys"
+        " WHERE prefix = %s",
+        (prefix, newcomer, auditor_prefix),
+    )
+    key = f"pek_{prefix}_{secret}"
+    try:
+        response = get(day, path, key)
+        detail = problem(response, 401, "unauthenticated")["detail"]
+        assert "not in the read model yet" in detail and "retry" in detail
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        # Its principal projected (with the auditor's roles): the same key is let in.
+        day.sql(
+            "INSERT INTO principals (aggregate_id, principal, roles, updated_at, last_version)"
+            " SELECT gen_random_uuid(), %s, roles, now(), 1 FROM principals"
+            " WHERE principal = %s",
+            (newcomer, f"auditor-{day.run}@api"),
+        )
+        assert get(day, path, key).status_code == 200
+    finally:
+        day.sql("DELETE FROM api_keys WHERE prefix = %s", (prefix,))
+        day.sql("DELETE FROM principals WHERE principal = %s", (newcomer,))
+
+
 def test_a_scope_the_roles_do_not_give_is_forbidden(day: Day) -> None:
     body = problem(get(day, "/audit", "wallet"), 403, "forbidden")
     assert "audit:read" in body["detail"]
