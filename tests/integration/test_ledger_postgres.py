@@ -197,6 +197,31 @@ def test_the_read_check_refuses_changed_or_new_aggregates(
     app.save(expected_versions={a: 1, nobody: None})
 
 
+def test_a_stale_read_rolls_back_the_events_sent_with_it(
+    app: PaymentsApplication, tag: str
+) -> None:
+    """The read versions come back with the INSERT's rows (one pipeline): the check,
+    made after the INSERT ran, still leaves no event and no position behind."""
+    c = Commands(tag)
+    signed_ledger(app).decide(c.open("a", "fees"))
+    a = account_id_to_uuid(c.id("a"))
+    group = f"group-{tag}"
+    positions = [IntakePosition(group, "t", 0, 7)]
+
+    def fresh() -> Account:  # a save takes the pending events: a new one per save
+        return Account.open(account_id=c.id("fresh"), currency="EUR", kind="fees",
+                            overdraft_limit=0, command_id="x", actor="it")  # fmt: skip
+
+    with pytest.raises(ReadConflict):
+        app.save(fresh(), expected_versions={a: 2}, intake_positions=positions)
+    fresh_id = account_id_to_uuid(c.id("fresh"))
+    assert app.load_many([fresh_id]) == {}
+    assert app.intake_positions(group) == {}
+    app.save(fresh(), expected_versions={a: 1}, intake_positions=positions)
+    assert set(app.load_many([fresh_id])) == {fresh_id}
+    assert app.intake_positions(group) == {("t", 0): 7}
+
+
 def test_a_stale_engine_decides_again_on_fresh_state(installed: Settings, tag: str) -> None:
     c = Commands(tag)
     app_a, app_b = open_application(installed), open_application(installed)
