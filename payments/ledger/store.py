@@ -94,6 +94,15 @@ def _check_read_versions(expected: Mapping[UUID, int | None], actual: Mapping[UU
         raise ReadConflict(f"{len(stale)} aggregate(s) changed since read ({shown})")
 
 
+def _stored_event(row: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        originator_id=row["originator_id"],
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
 def _as_uuid(value: Any) -> UUID:
     return value if type(value) is UUID else UUID(str(value))
 
@@ -275,31 +284,12 @@ class LedgerRecorder(PostgresApplicationRecorder):
         its events after that snapshot's version (all of them without one), in order."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_snapshots_and_events_statement, (list(aggregate_ids),))
-            return [
-                (
-                    row["snapshot"],
-                    StoredEvent(
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    ),
-                )
-                for row in curs.fetchall()
-            ]
+            return [(row["snapshot"], _stored_event(row)) for row in curs.fetchall()]
 
     def _select(self, statement: Any, params: tuple[Any, ...]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, params)
-            return [
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+            return [_stored_event(row) for row in curs.fetchall()]
 
     def intake_positions(self, consumer_group: str) -> dict[tuple[str, int], int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
