@@ -126,11 +126,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
             "WHERE e.originator_version > s.after "
             "ORDER BY e.originator_id, e.originator_version"
         ).format(table)
-        self.select_snapshots_statement = SQL(
-            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
-            "FROM {0} WHERE originator_id = ANY(%s) "
-            "ORDER BY originator_id, originator_version DESC"
-        ).format(Identifier(self.datastore.schema, SNAPSHOTS_TABLE))
         # The latest snapshot of each aggregate and the events after it, in one
         # statement (one round trip, one consistent read): per aggregate, its snapshot
         # row (if any) first, then its events in version order.
@@ -197,11 +192,12 @@ class LedgerRecorder(PostgresApplicationRecorder):
             conn.cursor() as reads,
             conn.cursor() as inserts,
         ):
-            expected = self._insert_events(curs, stored_events, reads=reads, **kwargs)
+            self._insert_events(curs, stored_events, reads=reads, **kwargs)
             if stored_events:
                 self._notify_channel(curs)
                 self._insert_stored_events(inserts, stored_events, **kwargs)
             pipeline.sync()
+            expected = kwargs.get("expected_versions")
             if expected:
                 actual = {row["originator_id"]: row["version"] for row in reads.fetchall()}
                 _check_read_versions(expected, actual)
@@ -219,9 +215,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         intake_positions: Iterable[IntakePosition] = (),
         holder_keys: HolderKeyChanges | None = None,
         **kwargs: Any,
-    ) -> Mapping[UUID, int | None] | None:
+    ) -> None:
         """Queue the writer's lock and everything but the events; the read versions'
-        SELECT on `reads`. Returns what the versions must be (checked by the caller)."""
+        SELECT on `reads` (the caller checks them once they are back)."""
         self._lock_table(curs)
         if expected_versions:
             reads.execute(self.select_versions_statement, (list(expected_versions),))
@@ -232,7 +228,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
                 curs.execute(self.insert_holder_key_statement, (holder_id, wrapped))
             for holder_id in holder_keys.deletes:
                 curs.execute(self.delete_holder_key_statement, (holder_id,))
-        return expected_versions
 
     def wrapped_holder_key(self, holder_id: str) -> bytes | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -273,9 +268,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
     def select_many(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
         """Events of every aggregate in `after` with a version above its value there."""
         return self._select(self.select_many_statement, (list(after), list(after.values())))
-
-    def select_latest_snapshots(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
-        return self._select(self.select_snapshots_statement, (list(aggregate_ids),))
 
     def select_snapshots_and_events(
         self, aggregate_ids: Sequence[UUID]
